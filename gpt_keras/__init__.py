@@ -1,6 +1,43 @@
-"""gpt_keras: the original OpenAI GPT in Keras 3 / TensorFlow."""
+"""gpt_keras: the original OpenAI GPT (Radford et al., 2018) in Keras 3 / TensorFlow.
+
+Models keep the names of the reference implementation:
+
+    >>> from gpt_keras import TFOpenAIGPTLMHeadModel  # doctest: +SKIP
+    >>> model = TFOpenAIGPTLMHeadModel.from_pretrained("path/to/openai-gpt")  # doctest: +SKIP
+
+Names are imported on first use, so that `gpt_keras.tokenizer` (and the CLI's tokenizer commands)
+do not pay for importing TensorFlow.
+"""
+import importlib
+
 from gpt_keras._backend import ensure_tensorflow_backend
 
 ensure_tensorflow_backend()
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "OpenAIGPTConfig": "gpt_keras.configuration",
+    "TFOpenAIGPT": "gpt_keras.backbone",
+    "ModelOutput": "gpt_keras.models",
+    "TFOpenAIGPTPreTrainedModel": "gpt_keras.models",
+    "TFOpenAIGPTModel": "gpt_keras.models",
+    "TFOpenAIGPTLMHeadModel": "gpt_keras.models",
+    "TFOpenAIGPTDoubleHeadsModel": "gpt_keras.models",
+    "TFOpenAIGPTForSequenceClassification": "gpt_keras.models",
+    "OpenAIGPTTokenizer": "gpt_keras.tokenizer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gpt_keras' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -1,0 +1,190 @@
+"""`TFOpenAIGPT`: the functional GPT backbone (embeddings and transformer blocks, no head)."""
+import keras
+from keras import ops
+
+from gpt_keras.configuration import OpenAIGPTConfig
+from gpt_keras.layers import GPTEmbeddings, TransformerBlock
+
+INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
+
+
+def _run_stack(
+    embeddings,
+    blocks,
+    input_ids=None,
+    attention_mask=None,
+    token_type_ids=None,
+    position_ids=None,
+    head_mask=None,
+    inputs_embeds=None,
+    cache=None,
+    cache_index=0,
+    output_hidden_states=False,
+    output_attentions=False,
+    training=None,
+):
+    """The forward pass shared by the functional graph and `TFOpenAIGPT.forward` (one definition)."""
+    hidden_states = embeddings(
+        input_ids,
+        token_type_ids=token_type_ids,
+        position_ids=position_ids,
+        inputs_embeds=inputs_embeds,
+        cache_index=cache_index,
+        training=training,
+    )
+    all_hidden_states, all_attentions, new_cache = [], [], []
+    for i, block in enumerate(blocks):
+        if output_hidden_states:
+            all_hidden_states.append(hidden_states)
+        outputs = block(
+            hidden_states,
+            padding_mask=attention_mask,
+            head_mask=None if head_mask is None else head_mask[i],
+            cache=None if cache is None else cache[i],
+            cache_index=cache_index,
+            return_attention_probs=output_attentions,
+            training=training,
+        )
+        if isinstance(outputs, tuple):
+            hidden_states, extras = outputs[0], list(outputs[1:])
+            if output_attentions:
+                all_attentions.append(extras.pop(0))
+            if cache is not None:
+                new_cache.append(extras.pop(0))
+        else:
+            hidden_states = outputs
+    result = {"last_hidden_state": hidden_states}
+    if output_hidden_states:
+        result["hidden_states"] = tuple(all_hidden_states + [hidden_states])
+    if output_attentions:
+        result["attentions"] = tuple(all_attentions)
+    if cache is not None:
+        result["cache"] = tuple(new_cache)
+    return result
+
+
+@keras.saving.register_keras_serializable(package="gpt_keras")
+class TFOpenAIGPT(keras.Model):
+    """The GPT backbone as a functional Keras model.
+
+    Called on a dict of int32 tensors `{"input_ids", "attention_mask", "token_type_ids",
+    "position_ids"}` (only `input_ids` is required; the others may be omitted or None) it returns
+    `{"last_hidden_state": (batch, seq, n_embd)}`. `forward(...)` runs the same layers with the extra
+    options of the reference (`head_mask`, `inputs_embeds`, hidden states, attentions) and the
+    key/value cache used by generation.
+
+    Args:
+        config: An `OpenAIGPTConfig` (or its dict).
+        dtype: Optional dtype policy name, e.g. "mixed_bfloat16".
+
+    Example:
+        >>> backbone = TFOpenAIGPT(OpenAIGPTConfig(n_layer=2, n_embd=32, n_head=4, vocab_size=100))
+        >>> backbone({"input_ids": np.array([[1, 2, 3]])})["last_hidden_state"].shape
+        TensorShape([1, 3, 32])
+    """
+
+    def __init__(self, config, dtype=None, **kwargs):
+        if isinstance(config, dict):
+            config = OpenAIGPTConfig.from_dict(config)
+        # === Layers ===
+        embeddings = GPTEmbeddings(
+            config.vocab_size,
+            config.n_positions,
+            config.n_embd,
+            dropout=config.embd_pdrop,
+            initializer_range=config.initializer_range,
+            dtype=dtype,
+            name="embeddings",
+        )
+        blocks = [
+            TransformerBlock(
+                num_heads=config.n_head,
+                intermediate_dim=4 * config.n_embd,
+                activation=config.afn,
+                attention_dropout=config.attn_pdrop,
+                residual_dropout=config.resid_pdrop,
+                layer_norm_epsilon=config.layer_norm_epsilon,
+                initializer_range=config.initializer_range,
+                dtype=dtype,
+                name=f"h_{i}",
+            )
+            for i in range(config.n_layer)
+        ]
+
+        # === Functional Model ===
+        inputs = {
+            "input_ids": keras.Input(shape=(None,), dtype="int32", name="input_ids"),
+            "attention_mask": keras.Input(shape=(None,), dtype="int32", name="attention_mask", optional=True),
+            "token_type_ids": keras.Input(shape=(None,), dtype="int32", name="token_type_ids", optional=True),
+            "position_ids": keras.Input(shape=(None,), dtype="int32", name="position_ids", optional=True),
+        }
+        outputs = _run_stack(embeddings, blocks, **inputs)
+        super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
+
+        # === Config ===
+        self.config = config
+        self.embeddings = embeddings
+        self.blocks = blocks
+
+    def __call__(self, inputs, *args, **kwargs):
+        # Optional inputs must still be present as None for Keras' input check.
+        if not isinstance(inputs, dict):
+            inputs = {"input_ids": inputs}
+        unknown = set(inputs) - set(INPUT_NAMES)
+        if unknown:
+            raise ValueError(f"TFOpenAIGPT got unknown inputs {sorted(unknown)}; expected keys {INPUT_NAMES}")
+        return super().__call__({name: inputs.get(name) for name in INPUT_NAMES}, *args, **kwargs)
+
+    def forward(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        head_mask=None,
+        inputs_embeds=None,
+        cache=None,
+        cache_index=0,
+        output_hidden_states=False,
+        output_attentions=False,
+        training=False,
+    ):
+        """Runs the backbone with every option of the reference plus the decoding cache.
+
+        Inputs are validated by the model classes (`gpt_keras.models`); this is the raw pass.
+
+        Args:
+            input_ids: (batch, seq) int token ids, or None when `inputs_embeds` is given.
+            attention_mask: (batch, key_len) 1 for real tokens, 0 for padding.
+            token_type_ids, position_ids: (batch, seq) ints.
+            head_mask: (n_layer, n_head) multipliers of each head's attention probabilities.
+            inputs_embeds: (batch, seq, n_embd) used instead of looking up `input_ids`.
+            cache: Per-layer (key_cache, value_cache) pairs, each (batch, n_head, max_len, head_dim).
+            cache_index: Slot of the first input position in the cache.
+            output_hidden_states, output_attentions: Also return these.
+
+        Returns:
+            A dict with "last_hidden_state" and, when asked, "hidden_states", "attentions", "cache".
+        """
+        return _run_stack(
+            self.embeddings,
+            self.blocks,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            head_mask=head_mask,
+            inputs_embeds=inputs_embeds,
+            cache=cache,
+            cache_index=cache_index,
+            output_hidden_states=output_hidden_states,
+            output_attentions=output_attentions,
+            training=training,
+        )
+
+    def get_config(self):
+        return {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

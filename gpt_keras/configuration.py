@@ -1,0 +1,240 @@
+"""`OpenAIGPTConfig`: the hyper-parameters of a GPT model, compatible with the reference's `config.json`."""
+import copy
+import json
+import os
+from pathlib import Path
+
+ACTIVATIONS = ("gelu", "gelu_new", "relu", "silu", "swish")
+SUMMARY_TYPES = ("last", "first", "mean", "cls_index")
+PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+
+# The reference's names for the same fields; both spellings read and write the same attribute.
+ATTRIBUTE_ALIASES = {
+    "hidden_size": "n_embd",
+    "num_attention_heads": "n_head",
+    "num_hidden_layers": "n_layer",
+    "max_position_embeddings": "n_positions",
+}
+
+
+class OpenAIGPTConfig:
+    """Configuration of an OpenAI GPT model, field for field the reference's `OpenAIGPTConfig`.
+
+    Args:
+        vocab_size: Rows of the token embedding (40478 for the released model; more after adding
+            special tokens).
+        n_positions: Longest sequence the learned position table covers.
+        n_embd: Width of the residual stream. Must be divisible by `n_head`.
+        n_layer: Number of transformer blocks.
+        n_head: Number of attention heads.
+        afn: MLP activation. "gelu" is the tanh approximation the released checkpoints were trained with
+            (the same function as "gelu_new"); "relu", "silu" and "swish" are also accepted.
+        resid_pdrop, embd_pdrop, attn_pdrop: Dropout rates after residual branches, after the
+            embeddings and on attention probabilities.
+        layer_norm_epsilon: LayerNorm epsilon.
+        initializer_range: Standard deviation of the normal initializer.
+        summary_type, summary_use_proj, summary_activation, summary_proj_to_labels,
+        summary_first_dropout, summary_last_dropout: The multiple-choice head's sequence summary
+            (see `SequenceSummary`).
+        num_labels: Classes of the classification heads (defaults to 2, or to the size of `id2label`).
+        id2label, label2id: Label names.
+        pad_token_id, bos_token_id, eos_token_id: Special token ids, if any.
+        problem_type: For sequence classification: "regression", "single_label_classification" or
+            "multi_label_classification"; inferred from the labels when None.
+        **kwargs: Any other key of a reference `config.json`; kept and written back unchanged.
+
+    Example:
+        >>> config = OpenAIGPTConfig(n_layer=2, n_embd=64, n_head=4)
+        >>> config.hidden_size
+        64
+    """
+
+    model_type = "openai-gpt"
+
+    def __init__(
+        self,
+        vocab_size=40478,
+        n_positions=512,
+        n_embd=768,
+        n_layer=12,
+        n_head=12,
+        afn="gelu",
+        resid_pdrop=0.1,
+        embd_pdrop=0.1,
+        attn_pdrop=0.1,
+        layer_norm_epsilon=1e-5,
+        initializer_range=0.02,
+        summary_type="cls_index",
+        summary_use_proj=True,
+        summary_activation=None,
+        summary_proj_to_labels=True,
+        summary_first_dropout=0.1,
+        summary_last_dropout=0.0,
+        num_labels=None,
+        id2label=None,
+        label2id=None,
+        pad_token_id=None,
+        bos_token_id=None,
+        eos_token_id=None,
+        problem_type=None,
+        **kwargs,
+    ):
+        aliased = {name: kwargs.pop(alias) for alias, name in ATTRIBUTE_ALIASES.items() if alias in kwargs}
+        self.vocab_size = vocab_size
+        self.n_positions = aliased.get("n_positions", n_positions)
+        self.n_embd = aliased.get("n_embd", n_embd)
+        self.n_layer = aliased.get("n_layer", n_layer)
+        self.n_head = aliased.get("n_head", n_head)
+        self.afn = afn
+        self.resid_pdrop = resid_pdrop
+        self.embd_pdrop = embd_pdrop
+        self.attn_pdrop = attn_pdrop
+        self.layer_norm_epsilon = layer_norm_epsilon
+        self.initializer_range = initializer_range
+        self.summary_type = summary_type
+        self.summary_use_proj = summary_use_proj
+        self.summary_activation = summary_activation
+        self.summary_proj_to_labels = summary_proj_to_labels
+        self.summary_first_dropout = summary_first_dropout
+        self.summary_last_dropout = summary_last_dropout
+        if id2label is not None:
+            id2label = {int(key): value for key, value in id2label.items()}
+        if num_labels is None:
+            num_labels = len(id2label) if id2label else 2
+        if id2label is None or len(id2label) != num_labels:
+            id2label = {i: f"LABEL_{i}" for i in range(num_labels)}
+        if label2id is None or len(label2id) != num_labels:
+            label2id = {label: i for i, label in id2label.items()}
+        self.id2label = id2label
+        self.label2id = label2id
+        self.pad_token_id = pad_token_id
+        self.bos_token_id = bos_token_id
+        self.eos_token_id = eos_token_id
+        self.problem_type = problem_type
+        # Keys we do not interpret (architectures, transformers_version, task_specific_params, ...)
+        # survive a load/save round trip.
+        self.extra = dict(kwargs)
+        self.validate()
+
+    @property
+    def num_labels(self):
+        return len(self.id2label)
+
+    @num_labels.setter
+    def num_labels(self, value):
+        if value != self.num_labels:
+            self.id2label = {i: f"LABEL_{i}" for i in range(value)}
+            self.label2id = {label: i for i, label in self.id2label.items()}
+
+    def __getattr__(self, name):
+        # Only reached when normal lookup fails: aliases and kept extra keys.
+        if name in ATTRIBUTE_ALIASES:
+            return getattr(self, ATTRIBUTE_ALIASES[name])
+        extra = self.__dict__.get("extra", {})
+        if name in extra:
+            return extra[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def __setattr__(self, name, value):
+        super().__setattr__(ATTRIBUTE_ALIASES.get(name, name), value)
+
+    @property
+    def head_dim(self):
+        return self.n_embd // self.n_head
+
+    def validate(self):
+        """Raises ValueError naming the field when the configuration cannot describe a model."""
+        for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"OpenAIGPTConfig.{name} must be an integer >= 1, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"OpenAIGPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
+            )
+        if self.afn not in ACTIVATIONS:
+            raise ValueError(f"OpenAIGPTConfig.afn must be one of {ACTIVATIONS}, got {self.afn!r}")
+        if self.summary_type not in SUMMARY_TYPES:
+            extra = " ('attn' is not implemented by the reference either)" if self.summary_type == "attn" else ""
+            raise ValueError(
+                f"OpenAIGPTConfig.summary_type must be one of {SUMMARY_TYPES}, got {self.summary_type!r}{extra}"
+            )
+        if self.summary_activation not in (None, "tanh", "linear", ""):
+            raise ValueError(
+                f"OpenAIGPTConfig.summary_activation must be None or 'tanh', got {self.summary_activation!r}"
+            )
+        if self.problem_type not in (None,) + PROBLEM_TYPES:
+            raise ValueError(
+                f"OpenAIGPTConfig.problem_type must be None or one of {PROBLEM_TYPES}, got {self.problem_type!r}"
+            )
+        for name in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout", "summary_last_dropout"):
+            value = getattr(self, name)
+            if not 0.0 <= float(value) < 1.0:
+                raise ValueError(f"OpenAIGPTConfig.{name} must be in [0, 1), got {value!r}")
+        if not float(self.layer_norm_epsilon) > 0.0:
+            raise ValueError(f"OpenAIGPTConfig.layer_norm_epsilon must be > 0, got {self.layer_norm_epsilon!r}")
+
+    def to_dict(self):
+        """The configuration as the reference writes it in `config.json` (extra keys included)."""
+        output = copy.deepcopy(self.extra)
+        for key, value in self.__dict__.items():
+            if key != "extra":
+                output[key] = copy.deepcopy(value)
+        output["id2label"] = {str(key): value for key, value in self.id2label.items()}
+        output["model_type"] = self.model_type
+        return dict(sorted(output.items()))
+
+    @classmethod
+    def from_dict(cls, config_dict):
+        """Builds a config from a dict such as a parsed reference `config.json`."""
+        config_dict = dict(config_dict)
+        config_dict.pop("model_type", None)
+        return cls(**config_dict)
+
+    def to_json_string(self):
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, json_file_path):
+        """Writes `config.json` (readable by the reference); the file is replaced atomically."""
+        path = Path(json_file_path)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(self.to_json_string(), encoding="utf-8")
+        os.replace(temporary, path)
+
+    @classmethod
+    def from_json_file(cls, json_file_path):
+        """Reads a reference-style `config.json`.
+
+        Raises:
+            FileNotFoundError: the file does not exist.
+            ValueError: the file is not a JSON object or describes an invalid model.
+        """
+        path = Path(json_file_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        try:
+            config_dict = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise ValueError(f"{path} is not valid JSON: {error}") from None
+        if not isinstance(config_dict, dict):
+            raise ValueError(f"{path} must hold a JSON object, got {type(config_dict).__name__}")
+        try:
+            return cls.from_dict(config_dict)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path}: {error}") from None
+
+    @classmethod
+    def from_pretrained(cls, path):
+        """Reads `config.json` from a checkpoint directory (or the file itself)."""
+        path = Path(path)
+        return cls.from_json_file(path / "config.json" if path.is_dir() else path)
+
+    def save_pretrained(self, directory):
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        self.to_json_file(Path(directory) / "config.json")
+
+    def __eq__(self, other):
+        return isinstance(other, OpenAIGPTConfig) and self.to_dict() == other.to_dict()
+
+    def __repr__(self):
+        return f"{type(self).__name__} {self.to_json_string()}"

@@ -1,0 +1,47 @@
+"""The reference's losses, with static shapes so that they compile under `jit_compile=True`.
+
+Every loss is computed in float32 whatever the compute dtype, and `-100` labels are ignored, as in
+PyTorch's `CrossEntropyLoss`. A mean over zero counted items is NaN, as in the reference.
+"""
+from keras import ops
+
+IGNORE_INDEX = -100
+
+
+def sparse_cross_entropy(logits, labels, ignore_index=IGNORE_INDEX):
+    """Mean cross-entropy of integer `labels` (any shape) against `logits` (labels' shape + classes).
+
+    Labels equal to `ignore_index` count neither in the sum nor in the mean.
+    """
+    logits = ops.cast(logits, "float32")
+    labels = ops.cast(labels, "int32")
+    counted = ops.not_equal(labels, ignore_index)
+    safe_labels = ops.where(counted, labels, 0)
+    log_probs = ops.log_softmax(logits, axis=-1)
+    picked = ops.squeeze(ops.take_along_axis(log_probs, ops.expand_dims(safe_labels, -1), axis=-1), -1)
+    counted = ops.cast(counted, "float32")
+    return -ops.sum(picked * counted) / ops.sum(counted)
+
+
+def causal_lm_loss(logits, labels):
+    """Next-token loss: position t predicts label t + 1 (labels are the inputs, shifted inside)."""
+    return sparse_cross_entropy(logits[..., :-1, :], labels[..., 1:])
+
+
+def regression_loss(predictions, targets):
+    """Mean squared error, as `MSELoss` (single outputs are squeezed like the reference does)."""
+    predictions = ops.cast(predictions, "float32")
+    targets = ops.cast(targets, "float32")
+    if predictions.shape[-1] == 1:
+        predictions = ops.squeeze(predictions, -1)
+        targets = ops.reshape(targets, ops.shape(predictions))
+    return ops.mean(ops.square(predictions - targets))
+
+
+def multi_label_loss(logits, targets):
+    """Mean binary cross-entropy on logits, as `BCEWithLogitsLoss`."""
+    logits = ops.cast(logits, "float32")
+    targets = ops.cast(targets, "float32")
+    # max(x, 0) - x * z + log(1 + exp(-|x|)): stable for large |x|.
+    losses = ops.relu(logits) - logits * targets + ops.log1p(ops.exp(-ops.abs(logits)))
+    return ops.mean(losses)

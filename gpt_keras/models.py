@@ -1,0 +1,712 @@
+"""The four GPT models of the reference, as Keras models over one shared `TFOpenAIGPT` backbone.
+
+`TFOpenAIGPTModel` (hidden states), `TFOpenAIGPTLMHeadModel` (tied LM head),
+`TFOpenAIGPTDoubleHeadsModel` (LM + multiple-choice head, the paper's fine-tuning model) and
+`TFOpenAIGPTForSequenceClassification` keep the reference's names, call signatures, outputs and
+checkpoint tensor names.
+"""
+import logging
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+from keras.src.tree.tree_api import register_tree_node_class
+
+from gpt_keras import checkpoints, losses
+from gpt_keras.backbone import TFOpenAIGPT
+from gpt_keras.configuration import OpenAIGPTConfig
+from gpt_keras.generation import GenerationMixin
+from gpt_keras.layers import check_ids_in_range, normal_initializer
+
+logger = logging.getLogger("gpt_keras")
+
+BACKBONE_PREFIX = "transformer."
+
+CALL_ARGUMENTS = (
+    "input_ids",
+    "attention_mask",
+    "token_type_ids",
+    "position_ids",
+    "head_mask",
+    "inputs_embeds",
+    "output_attentions",
+    "output_hidden_states",
+    "labels",
+    "mc_token_ids",
+    "mc_labels",
+)
+
+
+# Registered so that Keras (predict, fit, tf.function) treats outputs as dicts, not opaque leaves.
+@register_tree_node_class
+class ModelOutput(dict):
+    """A dict of model outputs whose keys also read as attributes, as the reference's outputs do.
+
+    Fields that were not computed (e.g. `loss` without labels) are absent as keys and read as None.
+    Integer indexing gives the values in order: `outputs[0]` is the loss when there is one, else logits.
+    """
+
+    FIELDS = ("loss", "mc_loss", "logits", "mc_logits", "last_hidden_state", "hidden_states", "attentions")
+
+    def __getattr__(self, name):
+        if name in self:
+            return self[name]
+        if name in self.FIELDS:
+            return None
+        raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+
+    def __getitem__(self, key):
+        if isinstance(key, int):
+            return list(self.values())[key]
+        return super().__getitem__(key)
+
+    def to_tuple(self):
+        return tuple(self.values())
+
+    def tree_flatten(self):
+        keys = tuple(self.keys())
+        return tuple(self.values()), keys, keys
+
+    @classmethod
+    def tree_unflatten(cls, keys, values):
+        return cls(zip(keys, values))
+
+
+def _as_int_tensor(value, argument):
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        value = np.asarray(value)
+    if isinstance(value, np.ndarray):
+        if not np.issubdtype(value.dtype, np.integer) and not np.issubdtype(value.dtype, np.bool_):
+            raise TypeError(f"{argument} must hold integers, got a numpy array of {value.dtype}")
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None and not isinstance(value, np.ndarray):
+        dtype = tf.as_dtype(dtype) if not isinstance(value, keras.KerasTensor) else None
+        if dtype is not None and not (dtype.is_integer or dtype.is_bool):
+            raise TypeError(f"{argument} must hold integers, got a tensor of {dtype.name}")
+    return ops.cast(value, "int32")
+
+
+def _check_rank(tensor, rank, argument, layout):
+    if tensor is not None and len(tensor.shape) != rank:
+        raise ValueError(f"{argument} must have rank {rank} {layout}, got shape {tuple(tensor.shape)}")
+
+
+def _check_same_shape(tensor, reference, argument):
+    if tensor is None:
+        return
+    static_a, static_b = tuple(tensor.shape), tuple(reference.shape)
+    if len(static_a) != len(static_b) or any(a is not None and b is not None and a != b for a, b in zip(static_a, static_b)):
+        raise ValueError(f"{argument} has shape {static_a} but input_ids has shape {static_b}; they must match")
+
+
+class TFOpenAIGPTPreTrainedModel(keras.Model):
+    """Shared machinery of the four models: input handling, checkpoints, the internal loss for `fit`.
+
+    Subclasses set `main_output` (what a compiled Keras loss and metrics are applied to),
+    `reference_name` (the reference's class, written to config.json) and add their heads in `__init__`.
+
+    Args:
+        config: An `OpenAIGPTConfig` (or its dict).
+        dtype: Optional Keras dtype policy, e.g. "mixed_bfloat16"; by default the global policy.
+    """
+
+    main_output = "logits"
+    input_rank = 2
+
+    def __init__(self, config, dtype=None, **kwargs):
+        super().__init__(dtype=dtype, **kwargs)
+        if isinstance(config, dict):
+            config = OpenAIGPTConfig.from_dict(config)
+        if not isinstance(config, OpenAIGPTConfig):
+            raise TypeError(f"config must be an OpenAIGPTConfig or a dict, got {type(config).__name__}")
+        self.config = config
+        self.transformer = TFOpenAIGPT(config, dtype=dtype, name="transformer")
+        self.built = True
+
+    def build(self, input_shape=None):
+        # Every weight is created in __init__: nothing depends on the input shape.
+        self.built = True
+
+    # --- inputs ---------------------------------------------------------------------------------
+    def _unpack(self, input_ids, kwargs):
+        """Accepts the reference's keyword call as well as Keras' single dict of inputs."""
+        if isinstance(input_ids, dict):
+            inputs = dict(input_ids)
+            unknown = set(inputs) - set(CALL_ARGUMENTS)
+            if unknown:
+                raise ValueError(f"unknown input keys {sorted(unknown)}; expected some of {CALL_ARGUMENTS}")
+            for name, value in kwargs.items():
+                if value is not None and value is not False:
+                    inputs.setdefault(name, value)
+            return inputs
+        return dict(kwargs, input_ids=input_ids)
+
+    def _prepare(self, inputs):
+        """Validates and converts inputs; flattens (batch, choices, seq) to (batch * choices, seq)."""
+        config = self.config
+        input_ids = _as_int_tensor(inputs.get("input_ids"), "input_ids")
+        inputs_embeds = inputs.get("inputs_embeds")
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("pass exactly one of input_ids and inputs_embeds")
+        layout = "(batch, choices, seq)" if self.input_rank == 3 else "(batch, seq)"
+        if input_ids is not None:
+            _check_rank(input_ids, self.input_rank, "input_ids", layout)
+            input_ids = check_ids_in_range(input_ids, config.vocab_size, "input_ids")
+            shape_source = input_ids
+        else:
+            inputs_embeds = ops.convert_to_tensor(inputs_embeds)
+            _check_rank(inputs_embeds, self.input_rank + 1, "inputs_embeds", layout[:-1] + ", n_embd)")
+            shape_source = inputs_embeds[..., 0]
+        seq_len = shape_source.shape[-1]
+        if seq_len is not None and seq_len > config.n_positions:
+            raise ValueError(
+                f"sequence length {seq_len} is longer than the model's n_positions={config.n_positions}"
+            )
+        prepared = {}
+        for name, limit in (("attention_mask", None), ("token_type_ids", config.vocab_size), ("position_ids", config.n_positions)):
+            value = inputs.get(name)
+            if value is None:
+                continue
+            value = _as_int_tensor(value, name)
+            _check_same_shape(value, shape_source, name)
+            if limit is not None:
+                value = check_ids_in_range(value, limit, name)
+            prepared[name] = value
+
+        flatten = lambda x: None if x is None else ops.reshape(x, (-1,) + tuple(ops.shape(x)[self.input_rank - 1 :]))
+        prepared = {name: flatten(value) for name, value in prepared.items()}
+        prepared["input_ids"] = flatten(input_ids)
+        prepared["inputs_embeds"] = flatten(inputs_embeds)
+        head_mask = inputs.get("head_mask")
+        if head_mask is not None:
+            head_mask = ops.cast(head_mask, "float32")
+            if len(head_mask.shape) == 1:
+                head_mask = ops.broadcast_to(head_mask[None, :], (config.n_layer, config.n_head))
+            if tuple(head_mask.shape) != (config.n_layer, config.n_head):
+                raise ValueError(
+                    f"head_mask must have shape (n_head,) or (n_layer, n_head) = ({config.n_layer}, {config.n_head}), "
+                    f"got {tuple(head_mask.shape)}"
+                )
+        prepared["head_mask"] = head_mask
+        return prepared
+
+    def _run_backbone(self, inputs, training):
+        prepared = self._prepare(inputs)
+        outputs = self.transformer.forward(
+            **prepared,
+            output_attentions=bool(inputs.get("output_attentions")),
+            output_hidden_states=bool(inputs.get("output_hidden_states")),
+            training=training,
+        )
+        if self.input_rank == 3:
+            leading = ops.shape(inputs["input_ids"] if inputs.get("input_ids") is not None else inputs["inputs_embeds"])[:2]
+            unflatten = lambda x: ops.reshape(x, tuple(leading) + tuple(ops.shape(x)[1:]))
+            outputs = {
+                name: tuple(unflatten(x) for x in value) if isinstance(value, tuple) else unflatten(value)
+                for name, value in outputs.items()
+            }
+        return outputs, prepared
+
+    def lm_logits(self, hidden_states):
+        """Tied LM head: hidden states times the transposed token embedding, returned in float32."""
+        return ops.cast(self.transformer.embeddings.tokens_embed.attend(hidden_states), "float32")
+
+    @staticmethod
+    def _extras(outputs):
+        return {name: outputs[name] for name in ("hidden_states", "attentions") if name in outputs}
+
+    # --- training with Keras --------------------------------------------------------------------
+    def _internal_loss(self, y_pred):
+        return y_pred["loss"]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if self._compile_loss is None:
+            if not isinstance(y_pred, dict) or "loss" not in y_pred and "mc_loss" not in y_pred:
+                raise ValueError(
+                    f"{type(self).__name__} was compiled without a loss and got no labels: put `labels`"
+                    " (and `mc_labels` for the double-heads model) in the input dict, or compile with a loss"
+                )
+            if y is not None:
+                raise ValueError(
+                    "y was given but no loss was compiled: the internal loss reads labels from the input dict;"
+                    " compile(loss=...) to train on y instead"
+                )
+            loss = self._internal_loss(y_pred)
+            if self.losses:
+                loss = loss + ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
+            return loss
+        return super().compute_loss(x, y, self._for_compiled(y_pred), sample_weight, training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return super().compute_metrics(x, y, self._for_compiled(y_pred), sample_weight)
+
+    def _for_compiled(self, y_pred):
+        return y_pred[self.main_output] if isinstance(y_pred, dict) else y_pred
+
+    # --- checkpoints ----------------------------------------------------------------------------
+    def _checkpoint_variables(self):
+        """Checkpoint name -> (variable, transposed?) for every weight, in the reference's naming."""
+        prefix = BACKBONE_PREFIX
+        embeddings = self.transformer.embeddings
+        mapping = {
+            f"{prefix}tokens_embed.weight": (embeddings.tokens_embed.embeddings, False),
+            f"{prefix}positions_embed.weight": (embeddings.positions_embed.embeddings, False),
+        }
+        for i, block in enumerate(self.transformer.blocks):
+            name = f"{prefix}h.{i}."
+            for dense_name, dense in (
+                ("attn.c_attn", block.attn.c_attn),
+                ("attn.c_proj", block.attn.c_proj),
+                ("mlp.c_fc", block.mlp.c_fc),
+                ("mlp.c_proj", block.mlp.c_proj),
+            ):
+                # Conv1D stores (in, out) like a Dense kernel: no transpose.
+                mapping[f"{name}{dense_name}.weight"] = (dense.kernel, False)
+                mapping[f"{name}{dense_name}.bias"] = (dense.bias, False)
+            for norm_name, norm in (("ln_1", block.ln_1), ("ln_2", block.ln_2)):
+                mapping[f"{name}{norm_name}.weight"] = (norm.gamma, False)
+                mapping[f"{name}{norm_name}.bias"] = (norm.beta, False)
+        mapping.update(self._head_variables())
+        return mapping
+
+    def _head_variables(self):
+        return {}
+
+    def get_state_dict(self):
+        """The weights as a state dict with the PyTorch reference's names and layouts (numpy arrays).
+
+        The base model's names have no `transformer.` prefix, as the reference's `OpenAIGPTModel` saves.
+        """
+        state = {}
+        for name, (variable, transposed) in self._checkpoint_variables().items():
+            value = ops.convert_to_numpy(variable)
+            state[self._saved_name(name)] = np.ascontiguousarray(value.T if transposed else value)
+        return state
+
+    def _saved_name(self, name):
+        return name
+
+    def load_state_dict(self, state_dict, source="state dict"):
+        """Assigns weights from a state dict with the reference's names (see `from_pretrained`).
+
+        Every tensor is checked before any is assigned, so a mismatch leaves the model unchanged.
+        Tensors of other heads are ignored; this model's head, when absent, keeps its initialization.
+
+        Args:
+            state_dict: Mapping name -> array, with the reference's names (base-model names without the
+                `transformer.` prefix are accepted).
+            source: What to call the state dict in messages (e.g. the checkpoint path).
+
+        Returns:
+            The names of head weights that the state dict did not provide (left as initialized).
+
+        Raises:
+            gpt_keras.checkpoints.CheckpointMismatchError: backbone tensors missing or of the wrong shape
+                (all of them listed, with both shapes).
+        """
+        if not isinstance(state_dict, checkpoints.LazyStateDict):
+            state_dict = {checkpoints.canonical_name(name): value for name, value in state_dict.items()}
+        mapping = self._checkpoint_variables()
+        expected = {
+            name: tuple(reversed(variable.shape)) if transposed else tuple(variable.shape)
+            for name, (variable, transposed) in mapping.items()
+        }
+        newly_initialized = sorted(name for name in expected if _is_head_name(name) and name not in state_dict)
+        ignored = sorted(name for name in state_dict if name not in expected and _is_head_name(name))
+        to_load = {name: shape for name, shape in expected.items() if name not in newly_initialized}
+        if isinstance(state_dict, checkpoints.LazyStateDict):
+            stored_shapes = state_dict.shapes()
+        else:
+            stored_shapes = {name: np.shape(value) for name, value in state_dict.items()}
+        # Zero-byte stand-ins of the stored shapes: the check reads shapes only.
+        stand_ins = {
+            name: np.broadcast_to(np.zeros((), np.float32), shape)
+            for name, shape in stored_shapes.items()
+            if name not in ignored
+        }
+        checkpoints.check_state_dict(stand_ins, to_load, source=source)
+        for name in to_load:
+            variable, transposed = mapping[name]
+            value = np.asarray(state_dict[name])
+            variable.assign(np.ascontiguousarray(value.T if transposed else value).astype(variable.dtype))
+        if ignored:
+            logger.info("%s: ignored %d tensors of other heads: %s", source, len(ignored), ignored)
+        if newly_initialized:
+            logger.warning(
+                "%s has no weights for %s; they are newly initialized: train the model before using it",
+                source,
+                newly_initialized,
+            )
+        return newly_initialized
+
+    @classmethod
+    def from_pretrained(cls, path, config=None, dtype=None, **config_overrides):
+        """Loads a model from a checkpoint directory in any supported format.
+
+        Formats: `model.safetensors` (also sharded), the reference's `tf_model.h5` and
+        `pytorch_model.bin` (read without torch, refusing any pickled code), and the original release's
+        `params_*.npy` (sizes inferred; see `gpt_keras.checkpoints.original_release`). A head missing
+        from the checkpoint (e.g. loading a base model into the double-heads model) is initialized and
+        reported; tensors of another head are ignored.
+
+        Args:
+            path: Checkpoint directory (a hub cache snapshot works too).
+            config: `OpenAIGPTConfig` to use instead of the directory's `config.json` (required for the
+                original release unless its defaults fit).
+            dtype: Optional Keras dtype policy.
+            **config_overrides: Config fields to change (e.g. `num_labels=3`).
+
+        Returns:
+            The model with the checkpoint's weights.
+
+        Raises:
+            FileNotFoundError: no checkpoint or no config.json at `path`.
+            ValueError: a file is corrupted, or a tensor's shape disagrees with the config (named).
+        """
+        path = Path(path)
+        state_dict, info = checkpoints.load_state_dict(path, lazy=True)
+        if config is None:
+            config = _read_config(info, state_dict)
+        elif isinstance(config, dict):
+            config = OpenAIGPTConfig.from_dict(config)
+        if config_overrides:
+            config = OpenAIGPTConfig.from_dict({**config.to_dict(), **config_overrides})
+        model = cls(config, dtype=dtype)
+        model.load_state_dict(state_dict, source=f"{info.format} checkpoint {info.directory}")
+        logger.info("Loaded %s from %s (%s)", cls.__name__, info.directory, info.format)
+        return model
+
+    def save_pretrained(self, path, *, max_shard_size=None):
+        """Writes `config.json` + `model.safetensors` (or shards), loadable unchanged by the reference.
+
+        The directory is replaced atomically: an interrupted save leaves the previous checkpoint whole.
+
+        Args:
+            path: Directory to create or replace.
+            max_shard_size: None for one file, else bytes or a string like "200MB".
+        """
+        config = self.config.to_dict()
+        config["architectures"] = [self.reference_name]
+        return checkpoints.save_state_dict(
+            self.get_state_dict(),
+            path,
+            max_shard_size=max_shard_size,
+            extra_files={"config.json": OpenAIGPTConfig.from_dict(config).to_json_string()},
+        )
+
+    # --- Keras serialization --------------------------------------------------------------------
+    def get_config(self):
+        return {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def _is_head_name(name):
+    return not name.startswith(BACKBONE_PREFIX)
+
+
+def _read_config(info, state_dict):
+    config_path = Path(info.directory) / "config.json"
+    if config_path.is_file():
+        return OpenAIGPTConfig.from_json_file(config_path)
+    if info.format == checkpoints.ORIGINAL_RELEASE:
+        from gpt_keras.checkpoints import original_release
+
+        return OpenAIGPTConfig(**original_release.infer_config_dict(info.directory))
+    raise FileNotFoundError(f"no config.json in {info.directory}: pass config=OpenAIGPTConfig(...)")
+
+
+@keras.saving.register_keras_serializable(package="gpt_keras")
+class TFOpenAIGPTModel(TFOpenAIGPTPreTrainedModel):
+    """The bare GPT transformer: final hidden states, no head.
+
+    Call args (all models share them; each model reads the ones it uses):
+        input_ids: (batch, seq) int token ids (numpy or tensor, int32 or int64); or a dict of all inputs,
+            as Keras passes them in `fit`.
+        attention_mask: (batch, seq) 1 for tokens to attend to, 0 for padding.
+        token_type_ids: (batch, seq) ids looked up in the token embedding and added (reference behaviour).
+        position_ids: (batch, seq) positions; 0..seq-1 by default.
+        head_mask: (n_head,) or (n_layer, n_head) multipliers of each head's attention probabilities.
+        inputs_embeds: (batch, seq, n_embd) embeddings instead of `input_ids`.
+        output_attentions, output_hidden_states: Also return these tuples.
+        training: Enables dropout.
+
+    Returns:
+        `ModelOutput` with `last_hidden_state` (batch, seq, n_embd) and, when asked, `hidden_states`
+        (n_layer + 1 tensors: embeddings, then each block) and `attentions` (n_layer tensors of shape
+        (batch, n_head, seq, seq)).
+
+    Example:
+        >>> model = TFOpenAIGPTModel.from_pretrained("openai-gpt/")  # doctest: +SKIP
+        >>> model(np.array([[40477, 249, 3]])).last_hidden_state.shape  # doctest: +SKIP
+        TensorShape([1, 3, 768])
+    """
+
+    main_output = "last_hidden_state"
+    reference_name = "OpenAIGPTModel"
+
+    def call(self, input_ids=None, training=False, **kwargs):
+        inputs = self._unpack(input_ids, kwargs)
+        outputs, _ = self._run_backbone(inputs, training)
+        return ModelOutput(last_hidden_state=outputs["last_hidden_state"], **self._extras(outputs))
+
+    def _saved_name(self, name):
+        return name[len(BACKBONE_PREFIX) :]
+
+
+@keras.saving.register_keras_serializable(package="gpt_keras")
+class TFOpenAIGPTLMHeadModel(GenerationMixin, TFOpenAIGPTPreTrainedModel):
+    """GPT with the language-modelling head, tied to the token embedding.
+
+    Call args: as `TFOpenAIGPTModel`, plus `labels` (batch, seq): the inputs themselves for causal LM
+    (shifted inside), -100 where no loss should be taken.
+
+    Returns:
+        `ModelOutput` with `logits` (batch, seq, vocab_size) in float32, `loss` (scalar, when labels
+        are given), and `hidden_states` / `attentions` when asked.
+    """
+
+    reference_name = "OpenAIGPTLMHeadModel"
+
+    def call(self, input_ids=None, training=False, **kwargs):
+        inputs = self._unpack(input_ids, kwargs)
+        outputs, _ = self._run_backbone(inputs, training)
+        logits = self.lm_logits(outputs["last_hidden_state"])
+        result = ModelOutput()
+        if inputs.get("labels") is not None:
+            result["loss"] = losses.causal_lm_loss(logits, _as_int_tensor(inputs["labels"], "labels"))
+        result["logits"] = logits
+        result.update(self._extras(outputs))
+        return result
+
+
+@keras.saving.register_keras_serializable(package="gpt_keras")
+class SequenceSummary(keras.layers.Layer):
+    """Summarizes a sequence of hidden states into one vector per sequence (the reference's
+    `OpenAIGPTSequenceSummary`), configured by the config's `summary_*` fields.
+
+    summary_type: "cls_index" (the hidden state at `cls_index`, the last token when None), "last",
+    "first" or "mean"; then first dropout, an optional projection (to num_labels when
+    `summary_proj_to_labels`, else n_embd), an optional tanh, and last dropout.
+
+    Args:
+        config: The model's `OpenAIGPTConfig` (or its dict).
+    """
+
+    def __init__(self, config, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(config, dict):
+            config = OpenAIGPTConfig.from_dict(config)
+        self.config = config
+        self.summary_type = config.summary_type
+        self.first_dropout = keras.layers.Dropout(config.summary_first_dropout, dtype=self.dtype_policy)
+        self.last_dropout = keras.layers.Dropout(config.summary_last_dropout, dtype=self.dtype_policy)
+        self.summary = None
+        if config.summary_use_proj:
+            to_labels = config.summary_proj_to_labels and config.num_labels > 0
+            self.summary = keras.layers.Dense(
+                config.num_labels if to_labels else config.n_embd,
+                kernel_initializer=normal_initializer(config.initializer_range),
+                dtype=self.dtype_policy,
+                name="summary",
+            )
+
+    def build(self, input_shape=None):
+        if self.summary is not None:
+            self.summary.build((None, self.config.n_embd))
+        self.built = True
+
+    def call(self, hidden_states, cls_index=None, training=None):
+        # hidden_states: (batch, choices, seq, n_embd); cls_index: (batch, choices)
+        if self.summary_type == "last":
+            output = hidden_states[..., -1, :]
+        elif self.summary_type == "first":
+            output = hidden_states[..., 0, :]
+        elif self.summary_type == "mean":
+            output = ops.mean(hidden_states, axis=-2)
+        else:
+            seq_len = ops.shape(hidden_states)[-2]
+            if cls_index is None:
+                cls_index = ops.full(ops.shape(hidden_states)[:-2], seq_len - 1, dtype="int32")
+            cls_index = ops.cast(cls_index, "int32")
+            valid = ops.logical_and(cls_index >= 0, cls_index < seq_len)
+            index = ops.expand_dims(ops.expand_dims(ops.where(valid, cls_index, 0), -1), -1)
+            output = ops.squeeze(ops.take_along_axis(hidden_states, index, axis=-2), -2)
+            # XLA clamps out-of-range gathers; a NaN makes a bad index visible instead.
+            output = ops.where(ops.expand_dims(valid, -1), output, ops.cast(float("nan"), output.dtype))
+        output = self.first_dropout(output, training=training)
+        if self.summary is not None:
+            output = self.summary(output)
+        if self.config.summary_activation == "tanh":
+            output = ops.tanh(output)
+        return self.last_dropout(output, training=training)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(config=self.config.to_dict())
+        return config
+
+
+@keras.saving.register_keras_serializable(package="gpt_keras")
+class TFOpenAIGPTDoubleHeadsModel(GenerationMixin, TFOpenAIGPTPreTrainedModel):
+    """GPT with the LM head and a multiple-choice head: the paper's fine-tuning model (e.g. ROCStories).
+
+    Inputs are (batch, choices, seq). As in the reference, `config.num_labels` is set to 1 so the
+    summary projects each choice to one score.
+
+    Call args: as `TFOpenAIGPTModel`, plus
+        mc_token_ids: (batch, choices) position of the classification token in each choice (the last
+            token when None).
+        labels: (batch, choices, seq) LM labels (-100 to ignore).
+        mc_labels: (batch,) index of the right choice.
+
+    Returns:
+        `ModelOutput` with `loss` (LM, when labels given), `mc_loss` (when mc_labels given), `logits`
+        (batch, choices, seq, vocab), `mc_logits` (batch, choices), and hidden states / attentions
+        when asked.
+
+    Args:
+        config: The model's config.
+        lm_coef: Weight of the LM loss in the loss `fit` minimizes: `mc_loss + lm_coef * loss`
+            (0.5 in the paper).
+    """
+
+    main_output = "mc_logits"
+    reference_name = "OpenAIGPTDoubleHeadsModel"
+    input_rank = 3
+
+    def __init__(self, config, dtype=None, lm_coef=0.5, **kwargs):
+        if isinstance(config, dict):
+            config = OpenAIGPTConfig.from_dict(config)
+        config.num_labels = 1
+        super().__init__(config, dtype=dtype, **kwargs)
+        self.lm_coef = lm_coef
+        self.multiple_choice_head = SequenceSummary(config, dtype=dtype, name="multiple_choice_head")
+        self.multiple_choice_head.build()
+
+    def call(self, input_ids=None, training=False, **kwargs):
+        inputs = self._unpack(input_ids, kwargs)
+        outputs, _ = self._run_backbone(inputs, training)
+        hidden_states = outputs["last_hidden_state"]
+        logits = self.lm_logits(hidden_states)
+        mc_token_ids = inputs.get("mc_token_ids")
+        if mc_token_ids is not None:
+            mc_token_ids = _as_int_tensor(mc_token_ids, "mc_token_ids")
+            _check_rank(mc_token_ids, 2, "mc_token_ids", "(batch, choices)")
+            seq_len = hidden_states.shape[-2]
+            if seq_len is not None:
+                mc_token_ids = check_ids_in_range(mc_token_ids, seq_len, "mc_token_ids")
+        mc_logits = ops.cast(ops.squeeze(self.multiple_choice_head(hidden_states, mc_token_ids, training=training), -1), "float32")
+        result = ModelOutput()
+        if inputs.get("labels") is not None:
+            result["loss"] = losses.causal_lm_loss(logits, _as_int_tensor(inputs["labels"], "labels"))
+        if inputs.get("mc_labels") is not None:
+            result["mc_loss"] = losses.sparse_cross_entropy(mc_logits, _as_int_tensor(inputs["mc_labels"], "mc_labels"))
+        result["logits"] = logits
+        result["mc_logits"] = mc_logits
+        result.update(self._extras(outputs))
+        return result
+
+    def _internal_loss(self, y_pred):
+        if "mc_loss" in y_pred and "loss" in y_pred:
+            return y_pred["mc_loss"] + self.lm_coef * y_pred["loss"]
+        return y_pred["mc_loss"] if "mc_loss" in y_pred else y_pred["loss"]
+
+    def _head_variables(self):
+        summary = self.multiple_choice_head.summary
+        if summary is None:
+            return {}
+        return {
+            "multiple_choice_head.summary.weight": (summary.kernel, True),
+            "multiple_choice_head.summary.bias": (summary.bias, False),
+        }
+
+    def get_config(self):
+        return {**super().get_config(), "lm_coef": self.lm_coef}
+
+
+@keras.saving.register_keras_serializable(package="gpt_keras")
+class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
+    """GPT with a linear classifier (no bias) on the hidden state of each sequence's last real token.
+
+    The last real token is found from `attention_mask` when given (so left- or right-padded batches work
+    without a pad token), else from `config.pad_token_id`; without either, only batches of one sequence
+    are accepted (the reference's rule).
+
+    Call args: as `TFOpenAIGPTModel`, plus `labels` (batch,): class ids; float targets for regression
+    (num_labels == 1) or multi-hot (batch, num_labels) for multi-label (`config.problem_type`).
+
+    Returns:
+        `ModelOutput` with `logits` (batch, num_labels), `loss` when labels are given, and hidden
+        states / attentions when asked.
+    """
+
+    reference_name = "OpenAIGPTForSequenceClassification"
+
+    def __init__(self, config, dtype=None, **kwargs):
+        super().__init__(config, dtype=dtype, **kwargs)
+        self.score = keras.layers.Dense(
+            self.config.num_labels,
+            use_bias=False,
+            kernel_initializer=normal_initializer(self.config.initializer_range),
+            dtype=dtype,
+            name="score",
+        )
+        self.score.build((None, self.config.n_embd))
+
+    def call(self, input_ids=None, training=False, **kwargs):
+        inputs = self._unpack(input_ids, kwargs)
+        outputs, prepared = self._run_backbone(inputs, training)
+        logits = ops.cast(self.score(outputs["last_hidden_state"]), "float32")  # (batch, seq, num_labels)
+        last = self._last_token_index(prepared, logits)
+        pooled = ops.squeeze(ops.take_along_axis(logits, last[:, None, None], axis=1), 1)
+        result = ModelOutput()
+        labels = inputs.get("labels")
+        if labels is not None:
+            result["loss"] = self._loss(pooled, labels)
+        result["logits"] = pooled
+        result.update(self._extras(outputs))
+        return result
+
+    def _last_token_index(self, prepared, logits):
+        seq_len = ops.shape(logits)[1]
+        positions = ops.arange(seq_len, dtype="int32")[None, :]
+        if prepared.get("attention_mask") is not None:
+            real = ops.cast(prepared["attention_mask"] != 0, "int32")
+        elif self.config.pad_token_id is not None and prepared["input_ids"] is not None:
+            real = ops.cast(prepared["input_ids"] != self.config.pad_token_id, "int32")
+        else:
+            batch = logits.shape[0]
+            if batch is not None and batch != 1:
+                raise ValueError(
+                    f"cannot find the last token of {batch} sequences: pass attention_mask or set "
+                    "config.pad_token_id (without either, only a batch of one sequence can be classified)"
+                )
+            return ops.full((ops.shape(logits)[0],), seq_len - 1, dtype="int32")
+        # The rightmost real position (0 when a row has none), as the reference computes it.
+        return ops.cast(ops.argmax(positions * real, axis=-1), "int32")
+
+    def _loss(self, pooled, labels):
+        problem_type = self.config.problem_type
+        labels = ops.convert_to_tensor(labels)
+        if problem_type is None:
+            if self.config.num_labels == 1:
+                problem_type = "regression"
+            elif "int" in str(labels.dtype):
+                problem_type = "single_label_classification"
+            else:
+                problem_type = "multi_label_classification"
+        if problem_type == "regression":
+            return losses.regression_loss(pooled, labels)
+        if problem_type == "single_label_classification":
+            return losses.sparse_cross_entropy(pooled, labels)
+        return losses.multi_label_loss(pooled, labels)
+
+    def _head_variables(self):
+        return {"score.weight": (self.score.kernel, True)}

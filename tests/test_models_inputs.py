@@ -1,0 +1,112 @@
+"""Bad inputs get a clear exception naming the problem (or, under XLA, a NaN instead of plausible numbers)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTDoubleHeadsModel, TFOpenAIGPTLMHeadModel
+
+CONFIG = dict(vocab_size=50, n_positions=16, n_embd=16, n_layer=1, n_head=2)
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**CONFIG))
+
+
+@pytest.mark.parametrize("bad_id", [-1, 50, 10**6])
+def test_out_of_range_ids_raise_eagerly(lm, bad_id):
+    with pytest.raises(ValueError, match=r"input_ids must be in \[0, 50\)"):
+        lm(np.array([[1, 2, bad_id]]))
+
+
+def test_out_of_range_ids_raise_in_a_traced_graph(lm):
+    fn = tf.function(lambda ids: lm(ids).logits)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="input_ids must be < 50"):
+        fn(tf.constant([[1, 2, 50]]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="input_ids must be >= 0"):
+        fn(tf.constant([[1, -2, 3]]))
+
+
+def test_out_of_range_ids_poison_xla_output_with_nan(lm):
+    fn = tf.function(lambda ids: lm(ids).logits, jit_compile=True)
+    good = fn(tf.constant([[1, 2, 3]])).numpy()
+    bad = fn(tf.constant([[1, 2, 50]])).numpy()
+    assert np.isfinite(good).all()
+    assert np.isnan(bad[0, 2]).all(), "an out-of-range id must not give plausible logits under XLA"
+
+
+def test_token_type_and_position_ids_are_range_checked(lm):
+    ids = np.array([[1, 2, 3]])
+    with pytest.raises(ValueError, match="token_type_ids"):
+        lm(ids, token_type_ids=np.array([[0, 0, 99]]))
+    with pytest.raises(ValueError, match=r"position_ids must be in \[0, 16\)"):
+        lm(ids, position_ids=np.array([[0, 1, 16]]))
+
+
+def test_sequence_longer_than_n_positions(lm):
+    with pytest.raises(ValueError, match="sequence length 17 is longer than the model's n_positions=16"):
+        lm(np.ones((1, 17), np.int32))
+
+
+@pytest.mark.parametrize("shape", [(3,), (1, 2, 3)])
+def test_wrong_rank(lm, shape):
+    with pytest.raises(ValueError, match=r"input_ids must have rank 2 \(batch, seq\)"):
+        lm(np.ones(shape, np.int32))
+
+
+def test_double_heads_needs_choices_axis():
+    model = TFOpenAIGPTDoubleHeadsModel(OpenAIGPTConfig(**CONFIG))
+    with pytest.raises(ValueError, match=r"rank 3 \(batch, choices, seq\)"):
+        model(np.ones((2, 5), np.int32))
+    with pytest.raises(ValueError, match=r"mc_token_ids must be in \[0, 5\)"):
+        model(np.ones((1, 2, 5), np.int32), mc_token_ids=np.array([[4, 5]]))
+
+
+def test_mask_shape_mismatch(lm):
+    with pytest.raises(ValueError, match=r"attention_mask has shape \(1, 2\) but input_ids has shape \(1, 3\)"):
+        lm(np.array([[1, 2, 3]]), attention_mask=np.array([[1, 1]]))
+
+
+def test_float_ids_are_refused(lm):
+    with pytest.raises(TypeError, match="input_ids must hold integers"):
+        lm(np.array([[1.0, 2.0]]))
+
+
+def test_ids_and_embeds_are_exclusive(lm):
+    with pytest.raises(ValueError, match="exactly one of input_ids and inputs_embeds"):
+        lm(np.array([[1, 2]]), inputs_embeds=np.zeros((1, 2, 16), np.float32))
+    with pytest.raises(ValueError, match="exactly one of input_ids and inputs_embeds"):
+        lm()
+
+
+def test_head_mask_shape(lm):
+    with pytest.raises(ValueError, match=r"head_mask must have shape \(n_head,\) or \(n_layer, n_head\)"):
+        lm(np.array([[1, 2]]), head_mask=np.ones((3, 2), np.float32))
+
+
+def test_unknown_input_key(lm):
+    with pytest.raises(ValueError, match="unknown input keys"):
+        lm({"input_ids": np.array([[1, 2]]), "input_idz": np.array([[1, 2]])})
+
+
+def test_foreign_keras_backend_is_overridden_with_a_warning():
+    code = "import gpt_keras, keras; print(keras.backend.backend())"
+    env = {"KERAS_BACKEND": "jax", "PATH": ""}
+    result = subprocess.run([sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "tensorflow"
+    assert "KERAS_BACKEND='jax' is not supported by gpt_keras" in result.stderr
+
+
+def test_keras_already_on_another_backend_is_refused(monkeypatch):
+    import types
+
+    from gpt_keras._backend import ensure_tensorflow_backend
+
+    stub = types.SimpleNamespace(backend=types.SimpleNamespace(backend=lambda: "jax"))
+    monkeypatch.setitem(sys.modules, "keras", stub)
+    with pytest.raises(ImportError, match="gpt_keras needs the Keras 'tensorflow' backend, but Keras was already imported with backend 'jax'"):
+        ensure_tensorflow_backend()

@@ -1,0 +1,166 @@
+"""Checkpoints (from_pretrained / save_pretrained) and Keras-native saving of every model class."""
+import json
+import logging
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from gpt_keras import (
+    OpenAIGPTConfig,
+    TFOpenAIGPTDoubleHeadsModel,
+    TFOpenAIGPTForSequenceClassification,
+    TFOpenAIGPTLMHeadModel,
+    TFOpenAIGPTModel,
+)
+from gpt_keras.checkpoints import CheckpointMismatchError, load_state_dict
+
+TINY = dict(vocab_size=60, n_positions=12, n_embd=16, n_layer=2, n_head=2, num_labels=3, pad_token_id=0)
+CLASSES = [TFOpenAIGPTModel, TFOpenAIGPTLMHeadModel, TFOpenAIGPTDoubleHeadsModel, TFOpenAIGPTForSequenceClassification]
+
+
+def sample_inputs(cls):
+    rng = np.random.default_rng(0)
+    if cls is TFOpenAIGPTDoubleHeadsModel:
+        return {"input_ids": rng.integers(1, 60, (2, 3, 7)), "mc_token_ids": np.full((2, 3), 6)}
+    return {"input_ids": rng.integers(1, 60, (2, 7))}
+
+
+def main_outputs(model, inputs):
+    out = model(**inputs)
+    return {key: np.asarray(value) for key, value in out.items() if key in ("last_hidden_state", "logits", "mc_logits")}
+
+
+def assert_same_outputs(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_keras_file_round_trip(tmp_path, cls):
+    model = cls(OpenAIGPTConfig(**TINY))
+    inputs = sample_inputs(cls)
+    before = main_outputs(model, inputs)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert type(loaded) is cls and loaded.config == model.config
+    assert_same_outputs(before, main_outputs(loaded, inputs))
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_weights_and_config_round_trip(tmp_path, cls):
+    model = cls(OpenAIGPTConfig(**TINY))
+    inputs = sample_inputs(cls)
+    model.save_weights(tmp_path / "model.weights.h5")
+    rebuilt = cls.from_config(model.get_config())
+    assert rebuilt.get_config() == model.get_config()
+    rebuilt.load_weights(tmp_path / "model.weights.h5")
+    assert_same_outputs(main_outputs(model, inputs), main_outputs(rebuilt, inputs))
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_save_pretrained_round_trip(tmp_path, cls):
+    model = cls(OpenAIGPTConfig(**TINY))
+    model.save_pretrained(tmp_path / "ckpt")
+    loaded = cls.from_pretrained(tmp_path / "ckpt")
+    inputs = sample_inputs(cls)
+    assert_same_outputs(main_outputs(model, inputs), main_outputs(loaded, inputs))
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert config["architectures"] == [cls.reference_name] and config["model_type"] == "openai-gpt"
+
+
+def test_sharded_save_pretrained_round_trip(tmp_path):
+    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    model.save_pretrained(tmp_path / "ckpt", max_shard_size=4000)
+    assert (tmp_path / "ckpt" / "model.safetensors.index.json").is_file()
+    assert len(list((tmp_path / "ckpt").glob("model-*-of-*.safetensors"))) > 1
+    loaded = TFOpenAIGPTLMHeadModel.from_pretrained(tmp_path / "ckpt")
+    inputs = sample_inputs(TFOpenAIGPTLMHeadModel)
+    assert_same_outputs(main_outputs(model, inputs), main_outputs(loaded, inputs))
+
+
+@pytest.mark.parametrize(
+    "cls, fixture",
+    [(TFOpenAIGPTLMHeadModel, "lm"), (TFOpenAIGPTDoubleHeadsModel, "double-heads"), (TFOpenAIGPTForSequenceClassification, "seq-cls")],
+)
+def test_saved_checkpoint_has_the_reference_layout(tmp_path, tiny_dir, cls, fixture):
+    """What we write holds exactly the tensors (names, shapes, values) the reference saved."""
+    cls.from_pretrained(tiny_dir / fixture).save_pretrained(tmp_path / "ckpt")
+    ours, _ = load_state_dict(tmp_path / "ckpt")
+    reference, _ = load_state_dict(tiny_dir / fixture / "model.safetensors")
+    assert sorted(ours) == sorted(reference)
+    for name in reference:
+        np.testing.assert_array_equal(ours[name], reference[name], err_msg=name)
+
+
+def test_base_model_saves_without_prefix_like_the_reference(tmp_path, tiny_dir):
+    TFOpenAIGPTModel.from_pretrained(tiny_dir / "lm").save_pretrained(tmp_path / "base")
+    from gpt_keras.checkpoints.safetensors import SafetensorsFile
+
+    names = list(SafetensorsFile(tmp_path / "base" / "model.safetensors").keys())
+    assert "tokens_embed.weight" in names and not any(name.startswith("transformer.") for name in names)
+
+
+def test_base_checkpoint_into_head_model_initializes_the_head(tmp_path, tiny_dir, expected, caplog):
+    TFOpenAIGPTModel.from_pretrained(tiny_dir / "lm").save_pretrained(tmp_path / "base")
+    with caplog.at_level(logging.WARNING, logger="gpt_keras"):
+        model = TFOpenAIGPTDoubleHeadsModel.from_pretrained(tmp_path / "base")
+    assert "multiple_choice_head.summary.weight" in caplog.text and "newly initialized" in caplog.text
+    hidden = model.transformer.forward(expected["input_ids"])["last_hidden_state"]
+    np.testing.assert_allclose(hidden, expected["base.last_hidden_state"], atol=1e-5)
+
+
+def test_head_checkpoint_into_base_model_ignores_the_head(tiny_dir, expected, caplog):
+    with caplog.at_level(logging.INFO, logger="gpt_keras"):
+        model = TFOpenAIGPTModel.from_pretrained(tiny_dir / "seq-cls")
+    assert "score.weight" in caplog.text
+    state, _ = load_state_dict(tiny_dir / "seq-cls")
+    ours = model.get_state_dict()
+    assert sorted("transformer." + name for name in ours) == sorted(name for name in state if name != "score.weight")
+    for name, value in ours.items():
+        np.testing.assert_array_equal(value, state["transformer." + name], err_msg=name)
+
+
+def test_shape_mismatch_names_the_tensor_and_leaves_model_untouched(tiny_dir):
+    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(vocab_size=1000, n_positions=64, n_embd=32, n_layer=2, n_head=4))
+    before = model.get_state_dict()
+    state, _ = load_state_dict(tiny_dir / "lm")
+    state["transformer.h.1.mlp.c_fc.weight"] = np.zeros((32, 100), np.float32)
+    with pytest.raises(CheckpointMismatchError, match=r"transformer\.h\.1\.mlp\.c_fc\.weight: checkpoint has \(32, 100\), model expects \(32, 128\)"):
+        model.load_state_dict(state)
+    after = model.get_state_dict()
+    assert all(np.array_equal(before[name], after[name]) for name in before)
+
+
+def test_config_disagreeing_with_checkpoint(tiny_dir):
+    with pytest.raises(CheckpointMismatchError, match="transformer.positions_embed.weight"):
+        TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm", n_positions=32)
+
+
+def test_missing_tensors_are_listed(tiny_dir):
+    state, _ = load_state_dict(tiny_dir / "lm")
+    del state["transformer.h.0.ln_1.bias"]
+    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig.from_pretrained(tiny_dir / "lm"))
+    with pytest.raises(CheckpointMismatchError, match=r"missing 1 tensors: \['transformer\.h\.0\.ln_1\.bias'\]"):
+        model.load_state_dict(state)
+
+
+def test_missing_config_and_missing_checkpoint(tmp_path, tiny_dir):
+    with pytest.raises(FileNotFoundError):
+        TFOpenAIGPTLMHeadModel.from_pretrained(tmp_path / "nothing-here")
+    (tmp_path / "noconfig").mkdir()
+    shutil.copy(tiny_dir / "lm" / "model.safetensors", tmp_path / "noconfig")
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        TFOpenAIGPTLMHeadModel.from_pretrained(tmp_path / "noconfig")
+
+
+def test_truncated_safetensors_is_refused_naming_the_file(tmp_path, tiny_dir):
+    shutil.copytree(tiny_dir / "lm", tmp_path / "ckpt")
+    weights = tmp_path / "ckpt" / "model.safetensors"
+    weights.chmod(0o644)
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="model.safetensors"):
+        TFOpenAIGPTLMHeadModel.from_pretrained(tmp_path / "ckpt")

@@ -1,0 +1,90 @@
+"""Training with Keras: the internal losses under `fit` (also jit-compiled), compiled losses, mixed precision."""
+import keras
+import numpy as np
+import pytest
+
+from gpt_keras import (
+    OpenAIGPTConfig,
+    TFOpenAIGPTDoubleHeadsModel,
+    TFOpenAIGPTForSequenceClassification,
+    TFOpenAIGPTLMHeadModel,
+    TFOpenAIGPTModel,
+)
+
+TINY = dict(vocab_size=40, n_positions=16, n_embd=32, n_layer=2, n_head=4, num_labels=2, pad_token_id=0)
+
+
+def lm_data(n=32, seq=12):
+    # A repeated pattern: next-token loss can fall far below log(vocab).
+    ids = np.tile(np.arange(1, seq + 1), (n, 1)) % 40
+    return {"input_ids": ids, "attention_mask": np.ones_like(ids), "labels": ids}
+
+
+def test_lm_trains_on_its_internal_loss_under_xla():
+    keras.utils.set_random_seed(0)
+    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=True)
+    data = lm_data()
+    first = model.evaluate(data, batch_size=8, verbose=0)
+    history = model.fit(data, batch_size=8, epochs=15, verbose=0)
+    assert history.history["loss"][-1] < 0.5 * first, (first, history.history["loss"])
+    assert model.evaluate(data, batch_size=8, verbose=0) < 0.5 * first
+    predictions = model.predict({"input_ids": data["input_ids"]}, batch_size=8, verbose=0)
+    assert predictions["logits"].shape == (32, 12, 40)
+
+
+def test_double_heads_trains_on_mc_plus_weighted_lm_loss():
+    keras.utils.set_random_seed(0)
+    model = TFOpenAIGPTDoubleHeadsModel(OpenAIGPTConfig(**TINY), lm_coef=0.5)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, 40, (16, 2, 8))
+    data = {"input_ids": ids, "mc_token_ids": np.full((16, 2), 7), "labels": ids, "mc_labels": rng.integers(0, 2, 16)}
+    out = model(**data)
+    np.testing.assert_allclose(
+        model.compute_loss(y_pred=out), float(out["mc_loss"]) + 0.5 * float(out["loss"]), rtol=1e-6
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True)
+    history = model.fit(data, batch_size=4, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+
+
+def test_classifier_with_compiled_keras_loss_and_metrics_on_y():
+    keras.utils.set_random_seed(0)
+    model = TFOpenAIGPTForSequenceClassification(OpenAIGPTConfig(**TINY))
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 64)
+    ids = np.where(labels[:, None] == 1, 5, 9) + rng.integers(0, 3, (64, 6))  # separable by token range
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=True,
+    )
+    history = model.fit({"input_ids": ids}, labels, batch_size=16, epochs=8, verbose=0)
+    assert history.history["accuracy"][-1] >= 0.95
+
+
+def test_compiling_without_loss_and_without_labels_explains_what_is_missing():
+    model = TFOpenAIGPTModel(OpenAIGPTConfig(**TINY))
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match="compiled without a loss and got no labels"):
+        model.fit({"input_ids": np.ones((4, 5), np.int32)}, batch_size=2, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("cls", [TFOpenAIGPTModel, TFOpenAIGPTLMHeadModel, TFOpenAIGPTDoubleHeadsModel, TFOpenAIGPTForSequenceClassification])
+def test_mixed_precision_is_finite_and_close_to_float32(tiny_dir, expected, policy, cls):
+    source = {TFOpenAIGPTDoubleHeadsModel: "double-heads", TFOpenAIGPTForSequenceClassification: "seq-cls"}.get(cls, "lm")
+    reference = cls.from_pretrained(tiny_dir / source)
+    mixed = cls.from_pretrained(tiny_dir / source, dtype=policy)
+    if cls is TFOpenAIGPTDoubleHeadsModel:
+        inputs = {"input_ids": expected["dh.input_ids"], "mc_token_ids": expected["dh.mc_token_ids"]}
+    else:
+        inputs = {"input_ids": expected["input_ids"], "attention_mask": expected["attention_mask"]}
+    key = "last_hidden_state" if cls is TFOpenAIGPTModel else "logits"
+    want, got = np.asarray(reference(**inputs)[key], np.float32), np.asarray(mixed(**inputs)[key], np.float32)
+    assert np.isfinite(got).all()
+    # bfloat16 keeps 8 mantissa bits, float16 11: errors relative to the output's scale.
+    tolerance = 0.1 if policy == "mixed_bfloat16" else 0.02
+    assert np.abs(got - want).max() <= tolerance * np.abs(want).max()
+    assert mixed.transformer.blocks[0].attn.c_attn.kernel.dtype == "float32"
