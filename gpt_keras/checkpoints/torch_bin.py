@@ -1,0 +1,259 @@
+"""PyTorch ``torch.save`` checkpoints (``pytorch_model.bin``), read without torch and without running pickles.
+
+Since torch 1.6 a checkpoint is a zip archive ``<archive>/data.pkl`` (a pickle of the state dict in which
+each tensor is ``torch._utils._rebuild_tensor_v2(storage, offset, size, stride, ...)`` and each storage is
+a persistent id ``("storage", torch.FloatStorage, key, location, numel)``), ``<archive>/data/<key>`` (the
+raw bytes of each storage) and ``<archive>/byteorder``.
+
+The pickle is read by an unpickler that resolves only the globals a state dict needs to names of its own:
+any other global (``os.system``, ``builtins.eval``, ...) is refused before it could be called, so loading an
+untrusted file never runs its code.
+"""
+
+import collections
+import pickle
+import struct
+import zipfile
+from pathlib import Path
+
+import ml_dtypes
+import numpy as np
+
+WEIGHTS_NAME = "pytorch_model.bin"
+WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
+
+# The first bytes of the legacy (torch < 1.6) format: a pickled magic number.
+_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+_STORAGE_DTYPES = {
+    "DoubleStorage": np.dtype("f8"),
+    "FloatStorage": np.dtype("f4"),
+    "HalfStorage": np.dtype("f2"),
+    "BFloat16Storage": np.dtype(ml_dtypes.bfloat16),
+    "LongStorage": np.dtype("i8"),
+    "IntStorage": np.dtype("i4"),
+    "ShortStorage": np.dtype("i2"),
+    "CharStorage": np.dtype("i1"),
+    "ByteStorage": np.dtype("u1"),
+    "BoolStorage": np.dtype("?"),
+}
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A pickle asked for something a state dict never needs (a global or persistent id outside the allow-list)."""
+
+
+class TorchCheckpointError(ValueError):
+    """A PyTorch checkpoint that is in an unsupported format, truncated or inconsistent."""
+
+
+class _StorageType:
+    """Stands for ``torch.<Name>Storage`` in the pickle: only its dtype matters."""
+
+    def __init__(self, name):
+        self.name = name
+        self.dtype = _STORAGE_DTYPES[name]
+
+
+class _Tensor:
+    """What ``_rebuild_tensor_v2`` returns while unpickling: a view to cut from a storage afterwards."""
+
+    def __init__(self, storage, storage_offset, size, stride):
+        self.storage, self.storage_offset, self.size, self.stride = storage, storage_offset, size, stride
+
+
+def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
+    return _Tensor(storage, storage_offset, tuple(size), tuple(stride))
+
+
+def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, state=None):
+    return data
+
+
+_ALLOWED_GLOBALS = {
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    **{("torch", name): _StorageType(name) for name in _STORAGE_DTYPES},
+}
+
+
+class _Storage:
+    """One ``<archive>/data/<key>`` record, as a flat numpy array over the archive's bytes.
+
+    A big-endian record is kept as big-endian unsigned ints of the element size (numpy has no big-endian
+    bfloat16) and reinterpreted as ``dtype`` once cut and swapped to native order.
+    """
+
+    def __init__(self, array, key, dtype):
+        self.array, self.key, self.dtype = array, key, dtype
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, handle, path, load_storage):
+        super().__init__(handle)
+        self._path = path
+        self._load_storage = load_storage
+
+    def find_class(self, module, name):
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise UnsafeCheckpointError(
+                f"{self._path}: refusing to load global {module}.{name}: a PyTorch state dict only needs "
+                f"tensor-rebuild functions, storage types and OrderedDict. The file may be malicious; it was "
+                f"not executed"
+            ) from None
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage" and isinstance(pid[1], _StorageType)):
+            raise UnsafeCheckpointError(
+                f"{self._path}: unexpected persistent id {pid!r:.200}: expected ('storage', <torch storage type>, "
+                f"key, location, numel)"
+            )
+        _, storage_type, key, _, numel = pid
+        return self._load_storage(storage_type.dtype, str(key), numel)
+
+
+def load_torch_bin(path):
+    """Reads a ``torch.save`` zip checkpoint into numpy arrays, without torch and without running pickled code.
+
+    Tensors that are views (offsets, strides, several tensors on one storage) come out as the values
+    PyTorch would show, each as its own contiguous array.
+
+    Args:
+        path: the ``pytorch_model.bin`` (any torch>=1.6 ``torch.save`` of a dict of tensors).
+
+    Returns:
+        A dict name → numpy array, in the pickle's order.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        UnsafeCheckpointError: the pickle names a global outside the allow-list (the call never happens).
+        TorchCheckpointError: the legacy (torch < 1.6) format, a corrupt archive, or a storage too small
+            for the tensors cut from it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"PyTorch checkpoint not found: {path}")
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as handle:
+            head = handle.read(len(_LEGACY_MAGIC))
+        if head == _LEGACY_MAGIC or _looks_like_tar(path):
+            raise TorchCheckpointError(
+                f"{path}: this is the legacy torch.save format (torch < 1.6), which is not supported: re-save it "
+                f"with torch>=1.6 (torch.save(torch.load(path), path)) or convert it to safetensors"
+            )
+        raise TorchCheckpointError(f"{path}: not a PyTorch checkpoint: expected a zip archive (torch>=1.6 torch.save)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _load_from_archive(path, archive)
+    except (zipfile.BadZipFile, EOFError, struct.error) as error:
+        raise TorchCheckpointError(f"{path}: corrupted PyTorch checkpoint archive ({error})") from None
+
+
+def _looks_like_tar(path):
+    with open(path, "rb") as handle:
+        handle.seek(257)
+        return handle.read(5) == b"ustar"
+
+
+def _load_from_archive(path, archive):
+    pickles = [name for name in archive.namelist() if name.endswith("/data.pkl") and name.count("/") == 1]
+    if len(pickles) != 1:
+        raise TorchCheckpointError(f"{path}: expected exactly one '<archive>/data.pkl' record, got {pickles or 'none'}")
+    prefix = pickles[0][: -len("data.pkl")]
+    byteorder = _read_byteorder(path, archive, prefix)
+    storages = {}
+
+    def load_storage(dtype, key, numel):
+        if key not in storages:
+            array = _storage_array(path, archive, f"{prefix}data/{key}", dtype, byteorder, numel)
+            storages[key] = _Storage(array, key, dtype)
+        return storages[key]
+
+    with archive.open(pickles[0]) as handle:
+        state = _RestrictedUnpickler(handle, path, load_storage).load()
+    if not isinstance(state, dict):
+        raise TorchCheckpointError(f"{path}: expected the pickle to hold a dict of tensors, got {type(state).__name__}")
+    for name, value in state.items():
+        if not isinstance(value, _Tensor):
+            raise TorchCheckpointError(
+                f"{path}: expected a flat dict name → tensor, but {name!r} holds {type(value).__name__}"
+            )
+    # Unmap each storage once its last tensor is copied out, so the file is not held twice in memory.
+    uses = collections.Counter(value.storage.key for value in state.values())
+    storages.clear()
+    tensors = {}
+    for name, value in state.items():
+        tensors[name] = _cut_view(path, name, value)
+        uses[value.storage.key] -= 1
+        if not uses[value.storage.key]:
+            value.storage.array = None
+    return tensors
+
+
+def _read_byteorder(path, archive, prefix):
+    try:
+        byteorder = archive.read(f"{prefix}byteorder").decode("ascii").strip()
+    except KeyError:
+        return "little"
+    if byteorder not in ("little", "big"):
+        raise TorchCheckpointError(f"{path}: byteorder record says {byteorder!r}, expected 'little' or 'big'")
+    return byteorder
+
+
+def _storage_array(path, archive, record, dtype, byteorder, numel):
+    try:
+        info = archive.getinfo(record)
+    except KeyError:
+        raise TorchCheckpointError(
+            f"{path}: the pickle refers to storage record {record!r}, which is missing"
+        ) from None
+    if info.file_size != numel * dtype.itemsize:
+        raise TorchCheckpointError(
+            f"{path}: storage record {record!r} holds {info.file_size} bytes, expected {numel} × {dtype.itemsize}"
+        )
+    if byteorder == "big" and dtype.itemsize > 1:
+        dtype = np.dtype(f">u{dtype.itemsize}")
+    if numel == 0:
+        return np.zeros(0, dtype)
+    if info.compress_type == zipfile.ZIP_STORED:
+        # torch writes storages uncompressed: map them in place instead of reading them into memory.
+        return np.memmap(path, dtype=dtype, mode="r", offset=_member_data_offset(path, info), shape=(numel,))
+    return np.frombuffer(archive.read(record), dtype=dtype)
+
+
+def _member_data_offset(path, info):
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset)
+        local_header = handle.read(30)
+    if len(local_header) != 30 or local_header[:4] != b"PK\x03\x04":
+        raise TorchCheckpointError(f"{path}: corrupted zip local header for record {info.filename!r}")
+    name_length, extra_length = struct.unpack("<HH", local_header[26:30])
+    return info.header_offset + 30 + name_length + extra_length
+
+
+def _cut_view(path, name, tensor):
+    storage = tensor.storage.array
+    if len(tensor.size) != len(tensor.stride):
+        raise TorchCheckpointError(
+            f"{path}: tensor {name!r}: size {tensor.size} and stride {tensor.stride} have different lengths"
+        )
+    if 0 in tensor.size:
+        return np.zeros(tensor.size, tensor.storage.dtype)
+    last = tensor.storage_offset + sum((n - 1) * s for n, s in zip(tensor.size, tensor.stride))
+    if tensor.storage_offset < 0 or min(tensor.stride, default=0) < 0 or last >= storage.size:
+        raise TorchCheckpointError(
+            f"{path}: tensor {name!r}: offset {tensor.storage_offset}, size {tensor.size} and stride {tensor.stride} "
+            f"reach element {last}, but its storage {tensor.storage.key!r} has {storage.size}"
+        )
+    view = np.lib.stride_tricks.as_strided(
+        storage[tensor.storage_offset :],
+        shape=tensor.size,
+        strides=[s * storage.itemsize for s in tensor.stride],
+        writeable=False,
+    )
+    copy = np.array(view, dtype=storage.dtype.newbyteorder("="), order="C")
+    return copy if copy.dtype == tensor.storage.dtype else copy.view(tensor.storage.dtype)
