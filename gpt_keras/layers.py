@@ -115,7 +115,11 @@ class Embedding(keras.layers.Layer):
 
     def attend(self, hidden_states):
         table = ops.cast(self.embeddings, self.compute_dtype)
-        return ops.matmul(hidden_states, ops.transpose(table))
+        # transpose_b lets the kernel read the table as stored instead of copying its transpose
+        # (124 MB for the released vocabulary) on every call.
+        flat = ops.reshape(hidden_states, (-1, self.output_dim))
+        scores = tf.linalg.matmul(flat, table, transpose_b=True)
+        return tf.reshape(scores, tf.concat([tf.shape(hidden_states)[:-1], [self.input_dim]], axis=0))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.output_dim,)
@@ -272,7 +276,7 @@ class CausalSelfAttention(keras.layers.Layer):
         key_len = ops.shape(key)[2]
 
         # Scores and softmax in float32: the masking constants do not fit float16.
-        scores = ops.cast(ops.matmul(query, ops.transpose(key, (0, 1, 3, 2))), "float32")
+        scores = ops.cast(tf.linalg.matmul(query, key, transpose_b=True), "float32")
         scores = scores / math.sqrt(self.head_dim)  # (batch, heads, query_len, key_len)
         query_slots = ops.arange(query_len, dtype="int32")[:, None] + ops.cast(cache_index, "int32")
         causal = ops.arange(key_len, dtype="int32")[None, :] <= query_slots
