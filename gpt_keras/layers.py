@@ -113,6 +113,22 @@ class Embedding(keras.layers.Layer):
         rows = ops.cast(rows, self.compute_dtype)
         return ops.where(ops.expand_dims(valid, -1), rows, ops.cast(float("nan"), self.compute_dtype))
 
+    def resize(self, input_dim):
+        """Gives the table `input_dim` rows in place: the first rows are kept, new ones initialized.
+
+        Args:
+            input_dim: The new number of rows.
+        """
+        kept = ops.convert_to_numpy(self.embeddings)[: min(self.input_dim, input_dim)]
+        # Keras refuses new variables on a built layer: the table is dropped and built again.
+        del self.embeddings
+        self.input_dim = input_dim
+        self._tracker.unlock()
+        self.build()
+        table = ops.convert_to_numpy(self.embeddings)
+        table[: len(kept)] = kept
+        self.embeddings.assign(table)
+
     def attend(self, hidden_states):
         table = ops.cast(self.embeddings, self.compute_dtype)
         # transpose_b lets the kernel read the table as stored instead of copying its transpose

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
+from keras.src.losses import loss as loss_scaling
 from keras.src.tree.tree_api import register_tree_node_class
 
 from gpt_keras import checkpoints, losses
@@ -23,6 +24,9 @@ from gpt_keras.layers import check_ids_in_range, normal_initializer
 logger = logging.getLogger("gpt_keras")
 
 BACKBONE_PREFIX = "transformer."
+# Tensors of the reference's heads: a model without that head ignores them (anything else unknown is
+# reported as unexpected).
+HEAD_PREFIXES = ("lm_head.", "multiple_choice_head.", "score.")
 
 CALL_ARGUMENTS = (
     "input_ids",
@@ -116,6 +120,7 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
 
     main_output = "logits"
     input_rank = 2
+    head_inputs = ("labels",)
 
     def __init__(self, config, dtype=None, **kwargs):
         super().__init__(dtype=dtype, **kwargs)
@@ -132,18 +137,51 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         self.built = True
 
     # --- inputs ---------------------------------------------------------------------------------
-    def _unpack(self, input_ids, kwargs):
-        """Accepts the reference's keyword call as well as Keras' single dict of inputs."""
+    def call(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        head_mask=None,
+        inputs_embeds=None,
+        output_attentions=False,
+        output_hidden_states=False,
+        labels=None,
+        mc_token_ids=None,
+        mc_labels=None,
+        training=False,
+    ):
+        """The reference's call signature, shared by every model (see the model classes' docstrings).
+
+        `input_ids` may also be a dict of these inputs, as Keras passes them in `fit`.
+        """
+        arguments = dict(
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            head_mask=head_mask,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            labels=labels,
+            mc_token_ids=mc_token_ids,
+            mc_labels=mc_labels,
+        )
         if isinstance(input_ids, dict):
             inputs = dict(input_ids)
             unknown = set(inputs) - set(CALL_ARGUMENTS)
             if unknown:
                 raise ValueError(f"unknown input keys {sorted(unknown)}; expected some of {CALL_ARGUMENTS}")
-            for name, value in kwargs.items():
+            for name, value in arguments.items():
                 if value is not None and value is not False:
                     inputs.setdefault(name, value)
-            return inputs
-        return dict(kwargs, input_ids=input_ids)
+        else:
+            inputs = dict(arguments, input_ids=input_ids)
+        unused = sorted(name for name in ("labels", "mc_token_ids", "mc_labels") if inputs.get(name) is not None and name not in self.head_inputs)
+        if unused:
+            raise ValueError(f"{type(self).__name__} takes no {', '.join(unused)} (it has no head that uses them)")
+        return self._call_heads(inputs, training)
 
     def _prepare(self, inputs):
         """Validates and converts inputs; flattens (batch, choices, seq) to (batch * choices, seq)."""
@@ -163,9 +201,13 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
             shape_source = inputs_embeds[..., 0]
         seq_len = shape_source.shape[-1]
         if seq_len is not None and seq_len > config.n_positions:
-            raise ValueError(
-                f"sequence length {seq_len} is longer than the model's n_positions={config.n_positions}"
-            )
+            raise ValueError(f"sequence length {seq_len} is longer than the model's n_positions={config.n_positions}")
+        if seq_len is None and input_ids is not None:
+            # Traced with a dynamic length: checked when the graph runs (under XLA the position
+            # lookup's NaN rows flag it instead).
+            check = tf.debugging.assert_less_equal(tf.shape(input_ids)[-1], config.n_positions, message=f"sequence length is longer than n_positions={config.n_positions}")
+            with tf.control_dependencies([check]):
+                input_ids = tf.identity(input_ids)
         prepared = {}
         for name, limit in (("attention_mask", None), ("token_type_ids", config.vocab_size), ("position_ids", config.n_positions)):
             value = inputs.get(name)
@@ -238,8 +280,15 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
             loss = self._internal_loss(y_pred)
             if self.losses:
                 loss = loss + ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
-            return loss
+            return self._scale_for_replicas(loss)
         return super().compute_loss(x, y, self._for_compiled(y_pred), sample_weight, training)
+
+    @staticmethod
+    def _scale_for_replicas(loss):
+        # Under tf.distribute each replica's gradients are summed: a per-replica mean loss must be
+        # divided by the number of replicas (what Keras does for compiled losses), and the loss
+        # tracker multiplies it back for display.
+        return loss_scaling.scale_loss_for_distribution(loss)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return super().compute_metrics(x, y, self._for_compiled(y_pred), sample_weight)
@@ -316,7 +365,7 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
             for name, (variable, transposed) in mapping.items()
         }
         newly_initialized = sorted(name for name in expected if _is_head_name(name) and name not in state_dict)
-        ignored = sorted(name for name in state_dict if name not in expected and _is_head_name(name))
+        ignored = sorted(name for name in state_dict if name not in expected and name.startswith(HEAD_PREFIXES))
         to_load = {name: shape for name, shape in expected.items() if name not in newly_initialized}
         if isinstance(state_dict, checkpoints.LazyStateDict):
             stored_shapes = state_dict.shapes()
@@ -349,16 +398,26 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
 
         Formats: `model.safetensors` (also sharded), the reference's `tf_model.h5` and
         `pytorch_model.bin` (read without torch, refusing any pickled code), and the original release's
-        `params_*.npy` (sizes inferred; see `gpt_keras.checkpoints.original_release`). A head missing
+        `params_*.npy` (sizes inferred; see `gpt_keras.checkpoints.original_release`). When a directory
+        holds several, safetensors is read first, then `tf_model.h5`, then `pytorch_model.bin`, then the
+        original release; the choice is logged (INFO) on the "gpt_keras" logger. Safetensors are read
+        tensor by tensor, so loading holds little more than the model's own weights. A head missing
         from the checkpoint (e.g. loading a base model into the double-heads model) is initialized and
         reported; tensors of another head are ignored.
+
+        The original release ships no config: its sizes come from `params_shapes.json`, `n_head` from
+        `config_overrides` (default 12, the release's) and every other field from `OpenAIGPTConfig`'s
+        defaults, whose `afn="gelu"` is the tanh approximation of GELU here (and in the PyTorch
+        reference): the form the release was trained with, so its logits are reproduced. The erf form
+        (what the reference's TF port computes) would shift them by ~5e-3.
 
         Args:
             path: Checkpoint directory (a hub cache snapshot works too).
             config: `OpenAIGPTConfig` to use instead of the directory's `config.json` (required for the
                 original release unless its defaults fit).
             dtype: Optional Keras dtype policy.
-            **config_overrides: Config fields to change (e.g. `num_labels=3`).
+            **config_overrides: Config fields to change (e.g. `num_labels=3`, or `n_head=4` for an
+                original-release checkpoint whose sizes are inferred).
 
         Returns:
             The model with the checkpoint's weights.
@@ -370,7 +429,7 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         path = Path(path)
         state_dict, info = checkpoints.load_state_dict(path, lazy=True)
         if config is None:
-            config = _read_config(info, state_dict)
+            config = _read_config(info, n_head=config_overrides.get("n_head"))
         elif isinstance(config, dict):
             config = OpenAIGPTConfig.from_dict(config)
         if config_overrides:
@@ -398,6 +457,42 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
             extra_files={"config.json": OpenAIGPTConfig.from_dict(config).to_json_string()},
         )
 
+    # --- vocabulary -----------------------------------------------------------------------------
+    def resize_token_embeddings(self, new_size):
+        """Gives the token embedding `new_size` rows, in place, e.g. for added special tokens.
+
+        Existing rows are kept; new rows are drawn like the model's initialization (normal with
+        standard deviation `config.initializer_range`). Shrinking keeps the first `new_size` rows, so
+        ids from `new_size` on become invalid. The LM heads stay tied: they read the same table.
+        `config.vocab_size` is updated, so `get_config`, `.keras` files and `save_pretrained` describe
+        the new size. Resize before `compile`: the optimizer of an earlier `compile` holds state for
+        the old table, so compile again after resizing.
+
+        Args:
+            new_size: The number of token ids, an int >= 1.
+
+        Returns:
+            The token `Embedding` layer (`transformer.embeddings.tokens_embed`).
+
+        Example:
+            >>> model.resize_token_embeddings(model.config.vocab_size + 3)  # doctest: +SKIP
+        """
+        if isinstance(new_size, bool) or not isinstance(new_size, (int, np.integer)) or new_size < 1:
+            raise ValueError(f"resize_token_embeddings: new_size must be an integer >= 1, got {new_size!r}")
+        new_size = int(new_size)
+        token_embedding = self.transformer.embeddings.tokens_embed
+        old_size = token_embedding.input_dim
+        if new_size == old_size:
+            return token_embedding
+        token_embedding.resize(new_size)
+        self.transformer.embeddings.vocab_size = new_size
+        self.config.vocab_size = new_size
+        self.transformer.config.vocab_size = new_size
+        # Traced train/predict functions captured the old table.
+        self.train_function = self.test_function = self.predict_function = None
+        logger.info("Resized the token embedding of %s from %d to %d rows", self.name, old_size, new_size)
+        return token_embedding
+
     # --- Keras serialization --------------------------------------------------------------------
     def get_config(self):
         return {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name}
@@ -411,14 +506,16 @@ def _is_head_name(name):
     return not name.startswith(BACKBONE_PREFIX)
 
 
-def _read_config(info, state_dict):
+def _read_config(info, n_head=None):
     config_path = Path(info.directory) / "config.json"
     if config_path.is_file():
         return OpenAIGPTConfig.from_json_file(config_path)
     if info.format == checkpoints.ORIGINAL_RELEASE:
         from gpt_keras.checkpoints import original_release
 
-        return OpenAIGPTConfig(**original_release.infer_config_dict(info.directory))
+        # The shapes cannot tell the number of heads: an n_head override must reach the inference.
+        heads = {} if n_head is None else {"n_head": n_head}
+        return OpenAIGPTConfig(**original_release.infer_config_dict(info.directory, **heads))
     raise FileNotFoundError(f"no config.json in {info.directory}: pass config=OpenAIGPTConfig(...)")
 
 
@@ -450,9 +547,9 @@ class TFOpenAIGPTModel(TFOpenAIGPTPreTrainedModel):
 
     main_output = "last_hidden_state"
     reference_name = "OpenAIGPTModel"
+    head_inputs = ()
 
-    def call(self, input_ids=None, training=False, **kwargs):
-        inputs = self._unpack(input_ids, kwargs)
+    def _call_heads(self, inputs, training):
         outputs, _ = self._run_backbone(inputs, training)
         return ModelOutput(last_hidden_state=outputs["last_hidden_state"], **self._extras(outputs))
 
@@ -474,8 +571,7 @@ class TFOpenAIGPTLMHeadModel(GenerationMixin, TFOpenAIGPTPreTrainedModel):
 
     reference_name = "OpenAIGPTLMHeadModel"
 
-    def call(self, input_ids=None, training=False, **kwargs):
-        inputs = self._unpack(input_ids, kwargs)
+    def _call_heads(self, inputs, training):
         outputs, _ = self._run_backbone(inputs, training)
         logits = self.lm_logits(outputs["last_hidden_state"])
         result = ModelOutput()
@@ -579,6 +675,7 @@ class TFOpenAIGPTDoubleHeadsModel(GenerationMixin, TFOpenAIGPTPreTrainedModel):
 
     main_output = "mc_logits"
     reference_name = "OpenAIGPTDoubleHeadsModel"
+    head_inputs = ("labels", "mc_token_ids", "mc_labels")
     input_rank = 3
 
     def __init__(self, config, dtype=None, lm_coef=0.5, **kwargs):
@@ -590,8 +687,7 @@ class TFOpenAIGPTDoubleHeadsModel(GenerationMixin, TFOpenAIGPTPreTrainedModel):
         self.multiple_choice_head = SequenceSummary(config, dtype=dtype, name="multiple_choice_head")
         self.multiple_choice_head.build()
 
-    def call(self, input_ids=None, training=False, **kwargs):
-        inputs = self._unpack(input_ids, kwargs)
+    def _call_heads(self, inputs, training):
         outputs, _ = self._run_backbone(inputs, training)
         hidden_states = outputs["last_hidden_state"]
         logits = self.lm_logits(hidden_states)
@@ -660,8 +756,7 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
         )
         self.score.build((None, self.config.n_embd))
 
-    def call(self, input_ids=None, training=False, **kwargs):
-        inputs = self._unpack(input_ids, kwargs)
+    def _call_heads(self, inputs, training):
         outputs, prepared = self._run_backbone(inputs, training)
         logits = ops.cast(self.score(outputs["last_hidden_state"]), "float32")  # (batch, seq, num_labels)
         last = self._last_token_index(prepared, logits)

@@ -51,6 +51,13 @@ def test_sequence_longer_than_n_positions(lm):
         lm(np.ones((1, 17), np.int32))
 
 
+def test_sequence_longer_than_n_positions_in_a_traced_graph(lm):
+    fn = tf.function(lambda ids: lm(ids).logits, input_signature=[tf.TensorSpec([None, None], tf.int32)])
+    assert fn(tf.ones((1, 16), tf.int32)).shape == (1, 16, 50)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="sequence length is longer than n_positions=16"):
+        fn(tf.ones((1, 17), tf.int32))
+
+
 @pytest.mark.parametrize("shape", [(3,), (1, 2, 3)])
 def test_wrong_rank(lm, shape):
     with pytest.raises(ValueError, match=r"input_ids must have rank 2 \(batch, seq\)"):
@@ -110,3 +117,15 @@ def test_keras_already_on_another_backend_is_refused(monkeypatch):
     monkeypatch.setitem(sys.modules, "keras", stub)
     with pytest.raises(ImportError, match="gpt_keras needs the Keras 'tensorflow' backend, but Keras was already imported with backend 'jax'"):
         ensure_tensorflow_backend()
+
+
+def test_tensor_inputs_mix_with_output_flags():
+    model = TFOpenAIGPTDoubleHeadsModel(OpenAIGPTConfig(**CONFIG))
+    out = model(tf.ones((1, 2, 5), tf.int32), mc_token_ids=tf.constant([[4, 4]]), output_hidden_states=True, output_attentions=True)
+    assert len(out.hidden_states) == 2 and out.hidden_states[0].shape == (1, 2, 5, 16)
+    assert out.attentions[0].shape == (1, 2, 2, 5, 5)
+
+
+def test_inputs_a_model_has_no_head_for_are_refused(lm):
+    with pytest.raises(ValueError, match="TFOpenAIGPTLMHeadModel takes no mc_labels"):
+        lm(np.array([[1, 2]]), mc_labels=np.array([0]))

@@ -10,6 +10,14 @@ The release's token table is the bare 40478-entry vocabulary: the fine-tuning co
 special tokens itself, so the table maps to ``transformer.tokens_embed.weight`` as it is (as in the
 reference's ``load_tf_weights_in_openai_gpt``).
 
+The release ships no config. :func:`infer_config_dict` reads the sizes from the shapes and takes
+``n_head`` from the caller (12, the release's, by default); the models' ``from_pretrained`` fills the
+rest from ``OpenAIGPTConfig``'s defaults unless given ``config=``. The activation is ``afn="gelu"``, which
+in this package (as in the PyTorch reference) is the tanh approximation
+``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``: the release's own code computed GELU that way during
+training, so the weights reproduce its outputs only with it. The exact erf form (what the reference's TF
+port uses whatever ``afn`` says) moves logits by about 5e-3.
+
 An optional ``parameters_names.json`` names the layer parameters (``model/h0/attn/c_attn/w:0`` …); its
 first entry is one name for the two embedding tables (``model/we:0``), from when they were one matrix.
 """
