@@ -1,0 +1,173 @@
+"""Generation speed: XLA-compiled, KV-cached greedy decoding of the full-size GPT (random weights).
+
+Figures (float32, batch 1 unless said): tokens/s at prompt 32 -> +128 and 32 -> +448; per-token latency
+near position 40 and near position 470; the first call's compile time; batch-8 tokens/s; whether calls
+within one bucket recompile; and the fraction of the memory-bandwidth limit, i.e. tokens/s divided by
+(bandwidth of a large float32 matrix-vector product measured in this run / weight bytes read per token).
+When a Python with `transformers` + torch is available (`--reference-python`, default
+/work/refvenv/bin/python), the reference's `generate` is timed at 32 -> +128 in that interpreter (this
+project never imports it) and the speed-up is printed.
+
+    python benchmarks/bench_generation.py [--repeat 3] [--reference-python PATH | --no-reference]
+
+Other processes on the machine slow every figure: run it on an idle machine for the real numbers.
+"""
+import argparse
+import json
+import os
+import subprocess
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel
+from gpt_keras.generation import DecodingOptions, bucket_length, build_stream_fns
+
+DEFAULT_REFERENCE_PYTHON = "/work/refvenv/bin/python"
+TARGET_TOKENS_PER_SECOND = 100.0
+TARGET_SPEEDUP = 15.0
+TARGET_LATENCY_RATIO = 1.5
+
+# Runs in the reference's interpreter: same config, random weights, greedy with its KV cache.
+REFERENCE_SCRIPT = r"""
+import json, sys, time, torch
+from transformers import OpenAIGPTConfig, OpenAIGPTLMHeadModel
+request = json.load(sys.stdin)
+torch.manual_seed(0)
+model = OpenAIGPTLMHeadModel(OpenAIGPTConfig()).eval()
+prompt = torch.randint(0, 40000, (1, request["prompt"]))
+best = None
+with torch.no_grad():
+    model.generate(prompt, max_new_tokens=4, do_sample=False, pad_token_id=0)
+    for _ in range(request["repeat"]):
+        start = time.perf_counter()
+        model.generate(prompt, max_new_tokens=request["new"], min_new_tokens=request["new"], do_sample=False, pad_token_id=0)
+        elapsed = time.perf_counter() - start
+        best = elapsed if best is None else min(best, elapsed)
+print(json.dumps({"tokens_per_second": request["new"] / best, "threads": torch.get_num_threads()}))
+"""
+
+
+def best_time(function, repeat):
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def gemv_bandwidth(repeat, size=8192):
+    """Bytes per second of an XLA float32 (size x size) matrix-vector product (256 MB of weights)."""
+    matrix = tf.Variable(tf.random.normal((size, size)))
+    vector = tf.random.normal((1, size))
+    product = tf.function(lambda x: tf.matmul(x, matrix), jit_compile=True)
+    product(vector).numpy()
+    calls = 20
+    seconds = best_time(lambda: [product(vector) for _ in range(calls)][-1].numpy(), repeat) / calls
+    return size * size * 4 / seconds
+
+
+def weight_bytes_per_token(model):
+    """Bytes of weights one decoding step reads: everything but the position table, of which one row."""
+    positions = model.transformer.embeddings.positions_embed.embeddings
+    total = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
+    return total - int(np.prod(positions.shape)) * 4 + positions.shape[1] * 4
+
+
+def per_token_latency(model, prompt, position, steps, repeat):
+    """Seconds per token of a compiled chunk of `steps` greedy tokens starting near `position`."""
+    max_new = 448
+    max_length = bucket_length(prompt.shape[1]) + bucket_length(max_new)
+    prefill_fn, decode_fn = build_stream_fns(model, max_length, DecodingOptions())
+    controls = {
+        "max_new_tokens": tf.constant(max_new),
+        "temperature": tf.constant(1.0),
+        "top_k": tf.constant(0),
+        "top_p": tf.constant(1.0),
+        "seed": tf.constant(0),
+        "do_sample": tf.constant(False),
+    }
+    ids = tf.constant(prompt, tf.int32)
+    state = prefill_fn(ids, tf.ones_like(ids))
+    state = decode_fn(state, tf.constant(position - prompt.shape[1]), controls)  # reach the position
+    timings = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        decode_fn(state, tf.constant(steps), controls)["logits"].numpy()
+        timings.append(time.perf_counter() - start)
+    return min(timings) / steps
+
+
+def reference_tokens_per_second(python, prompt, new, repeat):
+    request = json.dumps({"prompt": prompt, "new": new, "repeat": repeat})
+    result = subprocess.run(
+        [python, "-c", REFERENCE_SCRIPT], input=request, capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure (the best is kept)")
+    parser.add_argument("--reference-python", default=DEFAULT_REFERENCE_PYTHON)
+    parser.add_argument("--no-reference", action="store_true", help="skip timing the reference")
+    args = parser.parse_args()
+
+    config = OpenAIGPTConfig()
+    model = TFOpenAIGPTLMHeadModel(config)
+    model(np.zeros((1, 4), np.int32))  # creates the weights
+    rng = np.random.RandomState(0)
+    prompt = rng.randint(0, 40000, (1, 32)).astype(np.int32)
+    print(f"full-size GPT: {config.n_layer} layers, n_embd {config.n_embd}, vocab {config.vocab_size}, float32")
+    print(f"CPU threads visible: {os.cpu_count()}")
+
+    results = {}
+    start = time.perf_counter()
+    model.generate(prompt, max_new_tokens=128)
+    first_call = time.perf_counter() - start
+    seconds = best_time(lambda: model.generate(prompt, max_new_tokens=128), args.repeat)
+    results["tps_128"] = 128 / seconds
+    results["compile"] = first_call - seconds
+    traces = model.generation_trace_count
+    model.generate(prompt[:, 2:], max_new_tokens=120)  # same buckets: (32, 128)
+    model.generate(prompt[:, 5:], max_new_tokens=100)
+    results["recompiled"] = model.generation_trace_count != traces
+
+    model.generate(prompt, max_new_tokens=448)
+    results["tps_448"] = 448 / best_time(lambda: model.generate(prompt, max_new_tokens=448), args.repeat)
+
+    results["latency_40"] = per_token_latency(model, prompt, 40, 16, args.repeat)
+    results["latency_470"] = per_token_latency(model, prompt, 470, 16, args.repeat)
+
+    batch = rng.randint(0, 40000, (8, 32)).astype(np.int32)
+    model.generate(batch, max_new_tokens=128)
+    results["tps_batch8"] = 8 * 128 / best_time(lambda: model.generate(batch, max_new_tokens=128), args.repeat)
+
+    bandwidth = gemv_bandwidth(args.repeat)
+    bytes_per_token = weight_bytes_per_token(model)
+    limit = bandwidth / bytes_per_token
+
+    print(f"prompt 32 -> +128, batch 1: {results['tps_128']:8.1f} tokens/s")
+    print(f"prompt 32 -> +448, batch 1: {results['tps_448']:8.1f} tokens/s")
+    print(f"per-token latency near position 40:  {results['latency_40'] * 1e3:6.2f} ms")
+    print(f"per-token latency near position 470: {results['latency_470'] * 1e3:6.2f} ms"
+          f"  (ratio {results['latency_470'] / results['latency_40']:.2f}, target <= {TARGET_LATENCY_RATIO})")
+    print(f"first call's compile time (32 -> +128): {results['compile']:.1f} s")
+    print(f"recompiled within a bucket: {results['recompiled']}")
+    print(f"prompt 32 -> +128, batch 8: {results['tps_batch8']:8.1f} tokens/s")
+    print(f"GEMV bandwidth: {bandwidth / 1e9:.1f} GB/s; weights read per token: {bytes_per_token / 1e6:.0f} MB"
+          f" -> bandwidth limit {limit:.1f} tokens/s")
+    print(f"fraction of the bandwidth limit (32 -> +128): {results['tps_128'] / limit:.2f}")
+    print(f"target >= {TARGET_TOKENS_PER_SECOND:.0f} tokens/s at batch 1: "
+          f"{'met' if results['tps_128'] >= TARGET_TOKENS_PER_SECOND else 'NOT met'}")
+    if not args.no_reference and os.path.exists(args.reference_python):
+        reference = reference_tokens_per_second(args.reference_python, 32, 128, 1)  # slow: one run
+        speedup = results["tps_128"] / reference["tokens_per_second"]
+        print(f"reference (transformers + torch, {reference['threads']} threads) 32 -> +128: "
+              f"{reference['tokens_per_second']:.1f} tokens/s; speed-up {speedup:.1f}x (target >= {TARGET_SPEEDUP:.0f}x)")
+
+
+if __name__ == "__main__":
+    main()
