@@ -26,6 +26,7 @@ _EXPORTS = {
     "TFOpenAIGPTDoubleHeadsModel": "gpt_keras.models",
     "TFOpenAIGPTForSequenceClassification": "gpt_keras.models",
     "OpenAIGPTTokenizer": "gpt_keras.tokenizer",
+    "export_saved_model": "gpt_keras.export",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,0 +1,366 @@
+"""SavedModel export for TF Serving: a forward signature for every model, a generate signature for LM heads.
+
+The exported directory needs TensorFlow only (no Python code of ours) and follows TF Serving's layout,
+`EXPORT_DIR/<version>/saved_model.pb` + `variables/`. Both signatures read the same variables, stored once.
+
+- `serving_default`: int32 `input_ids` and `attention_mask` of dynamic batch and sequence length
+  ((batch, choices, seq) plus `mc_token_ids` (batch, choices) for the double-heads model), returning
+  named outputs: `logits` (LM), `mc_logits` (double heads), `logits` and `probabilities`
+  (classification), `last_hidden_state` (base model).
+- `generate` (models with an LM head): the KV-cached XLA program of `gpt_keras.generation`, taking
+  `input_ids`, `attention_mask` and scalar controls (`max_new_tokens`, `temperature`, `top_k`, `top_p`,
+  `seed`, `do_sample`) and returning `sequences`: each prompt as given followed by its new tokens, the
+  same ids as `model.generate` with the same arguments.
+
+XLA drops assertions, so every request is validated by an ordinary graph around the compiled program:
+out-of-range ids, a malformed mask or a `max_new_tokens` above the exported maximum fail with
+InvalidArgumentError instead of returning garbage.
+"""
+import dataclasses
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import tensorflow as tf
+
+from gpt_keras.generation import DecodingOptions, GenerationMixin, build_generate_fn
+from gpt_keras.models import (
+    TFOpenAIGPTDoubleHeadsModel,
+    TFOpenAIGPTForSequenceClassification,
+    TFOpenAIGPTModel,
+    TFOpenAIGPTPreTrainedModel,
+)
+
+GENERATE_SIGNATURE = "generate"
+SERVING_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
+# Written to `assets.extra/`, which TF Serving ignores and clients may read.
+METADATA_FILE = "gpt_keras_export.json"
+# The static settings of `model.generate` that the exported program fixes.
+DECODING_OPTION_NAMES = (
+    "num_beams",
+    "num_return_sequences",
+    "length_penalty",
+    "early_stopping",
+    "repetition_penalty",
+    "no_repeat_ngram_size",
+    "min_new_tokens",
+    "eos_token_id",
+    "pad_token_id",
+)
+
+
+def _ids_spec(rank, name):
+    return tf.TensorSpec([None] * rank, tf.int32, name=name)
+
+
+def _check_ids(ids, limit, argument, limit_name=None):
+    """Assertions (kept outside XLA) that `ids` lie in [0, limit); a tensor `limit` is called `limit_name`."""
+    return [
+        tf.debugging.assert_non_negative(ids, message=f"{argument} must be >= 0"),
+        tf.debugging.assert_less(ids, tf.cast(limit, tf.int32), message=f"{argument} must be < {limit_name or limit}"),
+    ]
+
+
+def _check_mask(attention_mask, input_ids):
+    return [
+        tf.debugging.assert_equal(
+            tf.shape(attention_mask), tf.shape(input_ids), message="attention_mask must have the shape of input_ids"
+        ),
+        tf.debugging.assert_equal(
+            tf.reduce_all((attention_mask == 0) | (attention_mask == 1)),
+            True,
+            message="attention_mask must hold only 0 (padding) and 1 (real token)",
+        ),
+    ]
+
+
+def _forward_function(model):
+    """The `serving_default` function of `model`: a `tf.function` with a fixed input signature."""
+    vocab_size = model.config.vocab_size
+
+    if isinstance(model, TFOpenAIGPTDoubleHeadsModel):
+
+        @tf.function(
+            input_signature=[_ids_spec(3, "input_ids"), _ids_spec(3, "attention_mask"), _ids_spec(2, "mc_token_ids")]
+        )
+        def serve(input_ids, attention_mask, mc_token_ids):
+            checks = _check_ids(input_ids, vocab_size, "input_ids") + _check_mask(attention_mask, input_ids)
+            checks += _check_ids(mc_token_ids, tf.shape(input_ids)[2], "mc_token_ids", "the sequence length")
+            checks.append(
+                tf.debugging.assert_equal(
+                    tf.shape(mc_token_ids),
+                    tf.shape(input_ids)[:2],
+                    message="mc_token_ids must have shape (batch, choices)",
+                )
+            )
+            with tf.control_dependencies(checks):
+                input_ids, attention_mask, mc_token_ids = tf.identity_n([input_ids, attention_mask, mc_token_ids])
+            outputs = model(input_ids, attention_mask=attention_mask, mc_token_ids=mc_token_ids)
+            return {"mc_logits": tf.cast(outputs["mc_logits"], tf.float32)}
+
+        return serve
+
+    @tf.function(input_signature=[_ids_spec(2, "input_ids"), _ids_spec(2, "attention_mask")])
+    def serve(input_ids, attention_mask):
+        checks = _check_ids(input_ids, vocab_size, "input_ids") + _check_mask(attention_mask, input_ids)
+        with tf.control_dependencies(checks):
+            input_ids, attention_mask = tf.identity_n([input_ids, attention_mask])
+        outputs = model(input_ids, attention_mask=attention_mask)
+        if isinstance(model, TFOpenAIGPTModel):
+            # float32 under mixed precision too, as the heads' logits are.
+            return {"last_hidden_state": tf.cast(outputs["last_hidden_state"], tf.float32)}
+        if isinstance(model, TFOpenAIGPTForSequenceClassification):
+            return _classification_outputs(model.config, outputs["logits"])
+        return {"logits": outputs["logits"]}
+
+    return serve
+
+
+def _classification_outputs(config, logits):
+    if config.problem_type == "regression" or (config.problem_type is None and config.num_labels == 1):
+        return {"logits": logits}
+    if config.problem_type == "multi_label_classification":
+        return {"logits": logits, "probabilities": tf.sigmoid(logits)}
+    return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
+
+
+def _decoding_options(config, overrides):
+    unknown = sorted(set(overrides) - set(DECODING_OPTION_NAMES))
+    if unknown:
+        raise TypeError(
+            f"export_saved_model got unknown decoding options {unknown}; expected some of {DECODING_OPTION_NAMES}"
+        )
+    settings = dict(overrides)
+    eos = settings.pop("eos_token_id", None)
+    eos = config.eos_token_id if eos is None else eos
+    eos = () if eos is None else tuple(int(i) for i in (eos if isinstance(eos, (list, tuple)) else (eos,)))
+    pad = settings.pop("pad_token_id", None)
+    if pad is None:
+        # `model.generate`'s default, so that both fill finished rows alike.
+        pad = config.pad_token_id if config.pad_token_id is not None else (eos[0] if eos else 0)
+    for name in ("num_beams", "num_return_sequences"):
+        if name in settings:
+            settings[name] = _int_in_range(settings[name], name, 1, None)
+    for name in ("no_repeat_ngram_size", "min_new_tokens"):
+        if name in settings:
+            settings[name] = _int_in_range(settings[name], name, 0, None)
+    if not settings.get("repetition_penalty", 1.0) > 0:
+        raise ValueError(f"repetition_penalty must be > 0, got {settings['repetition_penalty']!r}")
+    if settings.get("early_stopping", False) not in (True, False, "never"):
+        raise ValueError(f'early_stopping must be True, False or "never", got {settings["early_stopping"]!r}')
+    options = DecodingOptions(eos_token_ids=eos, pad_token_id=int(pad), **settings)
+    if options.num_beams == 1 and options.num_return_sequences > 1:
+        raise ValueError(
+            f"num_return_sequences={options.num_return_sequences} needs num_beams > 1 in an export; to sample "
+            "several sequences per prompt, repeat the prompt in the request"
+        )
+    if options.num_return_sequences > options.num_beams:
+        raise ValueError(
+            f"num_return_sequences ({options.num_return_sequences}) must be <= num_beams ({options.num_beams})"
+        )
+    return options
+
+
+def _generate_function(model, max_length, max_new_tokens_limit, options):
+    """The `generate` signature: request validation (plain graph) around the XLA-compiled program.
+
+    Prompts are left-padded to `max_length - max_new_tokens_limit` slots, so one compiled program (per
+    batch size) serves every prompt width. Positions and attention follow the mask, so padding changes
+    no token (`model.generate` pads to other widths: only float rounding differs between the two).
+    """
+    config = model.config
+    prompt_slots = max_length - max_new_tokens_limit
+    core = build_generate_fn(model, max_length, options)
+
+    @tf.function(
+        input_signature=[
+            _ids_spec(2, "input_ids"),
+            _ids_spec(2, "attention_mask"),
+            tf.TensorSpec([], tf.int32, name="max_new_tokens"),
+            tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([], tf.int32, name="top_k"),
+            tf.TensorSpec([], tf.float32, name="top_p"),
+            tf.TensorSpec([], tf.int32, name="seed"),
+            tf.TensorSpec([], tf.bool, name="do_sample"),
+        ]
+    )
+    def generate(input_ids, attention_mask, max_new_tokens, temperature, top_k, top_p, seed, do_sample):
+        batch, width = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
+        checks = _check_ids(input_ids, config.vocab_size, "input_ids") + _check_mask(attention_mask, input_ids)
+        checks += [
+            tf.debugging.assert_positive(batch, message="input_ids is an empty batch: give at least one prompt"),
+            tf.debugging.assert_less_equal(
+                width,
+                prompt_slots,
+                message=f"input_ids is wider than the exported maximum prompt of {prompt_slots} tokens",
+            ),
+            tf.debugging.assert_positive(
+                tf.reduce_min(tf.reduce_sum(attention_mask, axis=1)),
+                message="every prompt needs at least one real token (attention_mask has a row of zeros)",
+            ),
+            tf.debugging.assert_positive(max_new_tokens, message="max_new_tokens must be >= 1"),
+            tf.debugging.assert_less_equal(
+                max_new_tokens,
+                max_new_tokens_limit,
+                message=f"max_new_tokens must be <= {max_new_tokens_limit}, the exported maximum",
+            ),
+            tf.debugging.assert_equal(
+                tf.logical_not(do_sample) | (temperature > 0.0),
+                True,
+                message="temperature must be > 0 when do_sample is true",
+            ),
+            tf.debugging.assert_equal((top_p > 0.0) & (top_p <= 1.0), True, message="top_p must be in (0, 1]"),
+            tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0 disables it)"),
+        ]
+        with tf.control_dependencies(checks):
+            left = prompt_slots - width
+            padded_ids = tf.pad(input_ids, [[0, 0], [left, 0]], constant_values=options.pad_token_id)
+            padded_mask = tf.pad(attention_mask, [[0, 0], [left, 0]])
+        # A static prompt width: the compiled program's buffers have fixed sizes.
+        padded_ids = tf.ensure_shape(padded_ids, [None, prompt_slots])
+        padded_mask = tf.ensure_shape(padded_mask, [None, prompt_slots])
+        # As `model.generate`: seeds reduced modulo 2**31, temperature 1 when not sampling.
+        seed = tf.cast(tf.math.floormod(tf.cast(seed, tf.int64), 2**31), tf.int32)
+        temperature = tf.where(do_sample, temperature, 1.0)
+        outputs = core(padded_ids, padded_mask, max_new_tokens, temperature, top_k, top_p, seed, do_sample)
+        # The prompt as given, then the new tokens (the width `model.generate` returns).
+        return {"sequences": outputs["sequences"][:, left : prompt_slots + outputs["num_generated"]]}
+
+    return generate
+
+
+class _ServingModule(tf.Module):
+    """What is saved: the model's variables (once) and the signature functions that read them."""
+
+    def __init__(self, model, functions):
+        super().__init__(name="gpt_keras_export")
+        self.model_variables = list(model.variables)
+        for name, function in functions.items():
+            setattr(self, name, function)
+
+
+def _int_in_range(value, argument, minimum, maximum):
+    """`value` if it is an int in [minimum, maximum] (no upper bound when `maximum` is None)."""
+    too_large = maximum is not None and isinstance(value, int) and value > maximum
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or too_large:
+        expected = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
+        raise ValueError(f"{argument} must be {expected}, got {value!r}")
+    return value
+
+
+def _next_version(export_dir):
+    if not export_dir.is_dir():
+        return 1
+    return max((int(p.name) for p in export_dir.iterdir() if p.is_dir() and p.name.isdigit()), default=0) + 1
+
+
+def export_saved_model(
+    model,
+    export_dir,
+    *,
+    version=None,
+    generate=True,
+    max_length=None,
+    max_new_tokens=None,
+    **decoding_options,
+):
+    """Exports `model` as a SavedModel for TF Serving, in the versioned layout `export_dir/<version>/`.
+
+    The version directory is written under a temporary name and renamed when complete, so a server
+    watching `export_dir` never loads a half-written version.
+
+    Args:
+        model: Any of the four models (`TFOpenAIGPTModel`, `TFOpenAIGPTLMHeadModel`,
+            `TFOpenAIGPTDoubleHeadsModel`, `TFOpenAIGPTForSequenceClassification`).
+        export_dir: The model's base directory, as given to `tensorflow_model_server --model_base_path`.
+        version: Integer version (the subdirectory name); the highest existing version + 1 when None.
+            An existing version is never overwritten.
+        generate: Also export the `generate` signature, for models with an LM head (ignored for the
+            base and classification models, which have none).
+        max_length: Slots of the generation program: prompt width + new tokens, at most
+            `config.n_positions` (its default).
+        max_new_tokens: The exported maximum of `max_new_tokens` (default `max_length // 2`); prompts
+            may then be up to `max_length - max_new_tokens` tokens wide.
+        **decoding_options: Static settings of `model.generate` fixed in the program: `num_beams`,
+            `num_return_sequences` (beam search), `length_penalty`, `early_stopping`,
+            `repetition_penalty`, `no_repeat_ngram_size`, `min_new_tokens`, `eos_token_id`,
+            `pad_token_id` (the last two default to the config's, as in `model.generate`).
+
+    Returns:
+        The `Path` of the written version directory.
+
+    Raises:
+        TypeError: `model` is not one of the four models, or an unknown decoding option is given.
+        ValueError: `version`, `max_length` or `max_new_tokens` is out of range.
+        FileExistsError: `export_dir/<version>` exists already.
+
+    Example:
+        >>> model = TFOpenAIGPTLMHeadModel.from_pretrained("openai-gpt/")  # doctest: +SKIP
+        >>> export_saved_model(model, "/models/openai-gpt", max_new_tokens=64)  # doctest: +SKIP
+        PosixPath('/models/openai-gpt/1')
+    """
+    if not isinstance(model, TFOpenAIGPTPreTrainedModel):
+        raise TypeError(f"model must be one of the gpt_keras models, got {type(model).__name__}")
+    config = model.config
+    export_dir = Path(export_dir)
+    if version is None:
+        version = _next_version(export_dir)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ValueError(f"version must be an integer >= 0 (TF Serving's version directory), got {version!r}")
+    target = export_dir / str(version)
+    if target.exists():
+        raise FileExistsError(f"version {version} exists already at {target}; pass another version")
+
+    functions = {SERVING_SIGNATURE: _forward_function(model)}
+    metadata = {"model_class": type(model).__name__, "config": config.to_dict()}
+    with_generate = bool(generate) and isinstance(model, GenerationMixin)
+    if not with_generate:
+        limits = {"max_length": max_length, "max_new_tokens": max_new_tokens}
+        given = [name for name, value in limits.items() if value is not None] + sorted(decoding_options)
+        if given:
+            can_generate = isinstance(model, GenerationMixin)
+            reason = "generate=False" if can_generate else f"{type(model).__name__} has no LM head"
+            raise ValueError(f"{', '.join(given)} configure the generate signature, which is not exported ({reason})")
+    else:
+        # At least one prompt slot and one new token.
+        if max_length is None:
+            max_length = config.n_positions
+        max_length = _int_in_range(max_length, "max_length", 2, config.n_positions)
+        if max_new_tokens is None:
+            max_new_tokens = max_length // 2
+        max_new_tokens = _int_in_range(max_new_tokens, "max_new_tokens", 1, max_length - 1)
+        options = _decoding_options(config, decoding_options)
+        functions[GENERATE_SIGNATURE] = _generate_function(model, max_length, max_new_tokens, options)
+        metadata["generate"] = {
+            "max_length": max_length,
+            "max_new_tokens": max_new_tokens,
+            "max_prompt_length": max_length - max_new_tokens,
+            "options": dataclasses.asdict(options),
+        }
+
+    started = time.perf_counter()
+    module = _ServingModule(model, functions)
+    signatures = {name: function.get_concrete_function() for name, function in functions.items()}
+    metadata["signatures"] = {
+        name: {
+            "inputs": sorted(spec.name for spec in function.structured_input_signature[0]),
+            "outputs": sorted(function.structured_outputs),
+        }
+        for name, function in signatures.items()
+    }
+    # TF Serving ignores directories whose names are not numbers, so it cannot load a partial version.
+    staging = export_dir / f".{version}-incomplete-{uuid.uuid4().hex[:12]}"
+    staging.mkdir(parents=True)
+    try:
+        tf.saved_model.save(module, str(staging), signatures=signatures)
+        metadata["export_seconds"] = round(time.perf_counter() - started, 3)
+        (staging / "assets.extra").mkdir(exist_ok=True)
+        (staging / "assets.extra" / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True))
+        os.rename(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return target
