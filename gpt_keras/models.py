@@ -290,6 +290,34 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         # tracker multiplies it back for display.
         return loss_scaling.scale_loss_for_distribution(loss)
 
+    def train_step(self, data):
+        return self._logs_for_multi_worker(super().train_step(data))
+
+    def test_step(self, data):
+        return self._logs_for_multi_worker(super().test_step(data))
+
+    def _logs_for_multi_worker(self, logs):
+        # Keras 3 reduces each log across workers with strategy.reduce("MEAN", value, axis=0), which
+        # fails on scalars under MultiWorkerMirroredStrategy (tensorflow/tensorflow#72388): give
+        # them a leading axis of one, which that reduction removes.
+        if not isinstance(self._distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return logs
+        return {name: ops.reshape(value, (1,)) if len(value.shape) == 0 else value for name, value in logs.items()}
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras learns the input shapes from the first distributed batch through
+        # strategy.reduce("MEAN", batch), which MultiWorkerMirroredStrategy refuses for a dict of
+        # inputs; one replica's share of the batch has the same structure and dtypes.
+        strategy = self._distribute_strategy
+        if strategy is not None and iterator is not None and data_batch is None:
+            for _, _, batches in iterator:
+                batch = batches[0] if isinstance(batches, (list, tuple)) else next(batches)
+                first_replica = lambda x: strategy.experimental_local_results(x)[0] if isinstance(x, tf.distribute.DistributedValues) else x
+                data_batch = keras.tree.map_structure(first_replica, batch)
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return super().compute_metrics(x, y, self._for_compiled(y_pred), sample_weight)
 
@@ -488,8 +516,9 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         self.transformer.embeddings.vocab_size = new_size
         self.config.vocab_size = new_size
         self.transformer.config.vocab_size = new_size
-        # Traced train/predict functions captured the old table.
+        # Traced train/predict functions and compiled generation programs captured the old table.
         self.train_function = self.test_function = self.predict_function = None
+        self.__dict__.pop("_generation_programs", None)
         logger.info("Resized the token embedding of %s from %d to %d rows", self.name, old_size, new_size)
         return token_embedding
 
@@ -684,6 +713,8 @@ class TFOpenAIGPTDoubleHeadsModel(GenerationMixin, TFOpenAIGPTPreTrainedModel):
         config.num_labels = 1
         super().__init__(config, dtype=dtype, **kwargs)
         self.lm_coef = lm_coef
+        self.mc_loss_tracker = keras.metrics.Mean(name="mc_loss")
+        self.lm_loss_tracker = keras.metrics.Mean(name="lm_loss")
         self.multiple_choice_head = SequenceSummary(config, dtype=dtype, name="multiple_choice_head")
         self.multiple_choice_head.build()
 
@@ -709,7 +740,20 @@ class TFOpenAIGPTDoubleHeadsModel(GenerationMixin, TFOpenAIGPTPreTrainedModel):
         result.update(self._extras(outputs))
         return result
 
+    @property
+    def metrics(self):
+        trackers = (self.mc_loss_tracker, self.lm_loss_tracker)
+        if self._compile_loss is None:
+            return super().metrics
+        # A compiled Keras loss replaces the internal one, and with it these two parts.
+        return [metric for metric in super().metrics if all(metric is not tracker for tracker in trackers)]
+
     def _internal_loss(self, y_pred):
+        # Both parts also show in the progress bar, next to the total that is minimized.
+        if "mc_loss" in y_pred:
+            self.mc_loss_tracker.update_state(y_pred["mc_loss"])
+        if "loss" in y_pred:
+            self.lm_loss_tracker.update_state(y_pred["loss"])
         if "mc_loss" in y_pred and "loss" in y_pred:
             return y_pred["mc_loss"] + self.lm_coef * y_pred["loss"]
         return y_pred["mc_loss"] if "mc_loss" in y_pred else y_pred["loss"]

@@ -46,6 +46,10 @@ def test_double_heads_trains_on_mc_plus_weighted_lm_loss():
     model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=True)
     history = model.fit(data, batch_size=4, epochs=2, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
+    # Both parts show in the progress bar next to the total.
+    for epoch in range(2):
+        parts = history.history["mc_loss"][epoch] + 0.5 * history.history["lm_loss"][epoch]
+        np.testing.assert_allclose(history.history["loss"][epoch], parts, rtol=1e-5)
 
 
 def test_classifier_with_compiled_keras_loss_and_metrics_on_y():
