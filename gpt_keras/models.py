@@ -121,6 +121,7 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
     main_output = "logits"
     input_rank = 2
     head_inputs = ("labels",)
+    model_arguments = ()
 
     def __init__(self, config, dtype=None, **kwargs):
         super().__init__(dtype=dtype, **kwargs)
@@ -445,7 +446,8 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
                 original release unless its defaults fit).
             dtype: Optional Keras dtype policy.
             **config_overrides: Config fields to change (e.g. `num_labels=3`, or `n_head=4` for an
-                original-release checkpoint whose sizes are inferred).
+                original-release checkpoint whose sizes are inferred), and arguments of the model
+                class (`lm_coef` of the double-heads model).
 
         Returns:
             The model with the checkpoint's weights.
@@ -460,9 +462,11 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
             config = _read_config(info, n_head=config_overrides.get("n_head"))
         elif isinstance(config, dict):
             config = OpenAIGPTConfig.from_dict(config)
+        # Arguments of the model class itself (e.g. the double-heads model's lm_coef) are not config fields.
+        model_arguments = {name: config_overrides.pop(name) for name in cls.model_arguments if name in config_overrides}
         if config_overrides:
             config = OpenAIGPTConfig.from_dict({**config.to_dict(), **config_overrides})
-        model = cls(config, dtype=dtype)
+        model = cls(config, dtype=dtype, **model_arguments)
         model.load_state_dict(state_dict, source=f"{info.format} checkpoint {info.directory}")
         logger.info("Loaded %s from %s (%s)", cls.__name__, info.directory, info.format)
         return model
@@ -705,6 +709,7 @@ class TFOpenAIGPTDoubleHeadsModel(GenerationMixin, TFOpenAIGPTPreTrainedModel):
     main_output = "mc_logits"
     reference_name = "OpenAIGPTDoubleHeadsModel"
     head_inputs = ("labels", "mc_token_ids", "mc_labels")
+    model_arguments = ("lm_coef",)
     input_rank = 3
 
     def __init__(self, config, dtype=None, lm_coef=0.5, **kwargs):

@@ -164,3 +164,8 @@ def test_truncated_safetensors_is_refused_naming_the_file(tmp_path, tiny_dir):
     weights.write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="model.safetensors"):
         TFOpenAIGPTLMHeadModel.from_pretrained(tmp_path / "ckpt")
+
+
+def test_from_pretrained_routes_model_arguments_to_the_model_not_the_config(tiny_dir):
+    model = TFOpenAIGPTDoubleHeadsModel.from_pretrained(tiny_dir / "double-heads", lm_coef=0.25)
+    assert model.lm_coef == 0.25 and "lm_coef" not in model.config.to_dict()
