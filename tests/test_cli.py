@@ -1,8 +1,11 @@
-"""The `gpt-keras` command line: `convert` from every layout, its report, and its errors and exit codes."""
+"""The `gpt-keras` command line: every command on tiny inputs (the tiny model, a tokenizer learned by
+`train-tokenizer`), `--help` everywhere, and errors: one line, exit 2 for usage, 1 for failures."""
+import io
 import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +162,395 @@ def test_console_entry_point_exit_code_and_help(tmp_path):
     assert usage.returncode == 2 and usage.stderr.count("\n") == 1 and "DST" in usage.stderr
     helped = run("convert", "--help")
     assert helped.returncode == 0 and "--max-shard-size" in helped.stdout and "--model-class" in helped.stdout
+
+
+# === the other commands, on the tiny model with a tokenizer learned by `train-tokenizer` ===
+
+COMMAND_LINES = [
+    ["convert"],
+    ["generate"],
+    ["finetune"],
+    ["finetune", "lm"],
+    ["finetune", "multiple-choice"],
+    ["finetune", "classify"],
+    ["evaluate"],
+    ["evaluate", "perplexity"],
+    ["evaluate", "multiple-choice"],
+    ["evaluate", "classify"],
+    ["export"],
+    ["tokenize"],
+    ["train-tokenizer"],
+    ["quickstart"],
+]
+VOCAB_SIZE = 600  # below the tiny model's 1000 ids, with room for the paper's special tokens
+PROMPT = "the python interpreter"
+
+
+def run(capsys, *argv):
+    return convert(capsys, *argv)
+
+
+def test_every_command_is_listed_and_has_help(capsys):
+    from gpt_keras.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    assert sorted(commands) == sorted({line[0] for line in COMMAND_LINES})
+    for line in COMMAND_LINES:
+        code, out, err = run(capsys, *line, "--help")
+        assert code == 0, (line, err)
+        assert out.startswith(f"usage: gpt-keras {' '.join(line)}"), out
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Python's own documentation (the quickstart's corpus), a few topics as one text file."""
+    from pydoc_data.topics import topics
+
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text("\n".join(topics[name] for name in sorted(topics)[:12]), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(corpus, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("tokenizer") / "tok"
+    assert main(["train-tokenizer", str(corpus), "--vocab-size", str(VOCAB_SIZE), "--output", str(directory)]) == 0
+    return directory
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_dir, tokenizer_dir, tmp_path_factory):
+    """The tiny LM with the learned tokenizer beside it, as `finetune` writes its OUTPUT_DIR."""
+    directory = tmp_path_factory.mktemp("model") / "lm"
+    directory.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copyfile(tiny_dir / "lm" / name, directory / name)
+    for path in tokenizer_dir.iterdir():
+        shutil.copyfile(path, directory / path.name)
+    return directory
+
+
+def test_train_tokenizer_writes_the_vocabulary_size_asked_for(corpus, tmp_path, capsys):
+    code, out, err = run(capsys, "train-tokenizer", corpus, "--vocab-size", "300", "--output", tmp_path / "tok")
+    assert code == 0, err
+    vocab = json.loads((tmp_path / "tok" / "vocab.json").read_text())
+    assert len(vocab) == 300 and sorted(vocab.values()) == list(range(300))
+    merges = (tmp_path / "tok" / "merges.txt").read_text().splitlines()
+    alphabet = sum(1 for token in vocab if len(token.replace("</w>", "")) == 1) + 1  # + <unk>
+    assert len(merges) - 1 == 300 - alphabet  # one line of header, one merge per non-character token
+    assert "learned 300 tokens (basic pre-tokenizer)" in out and str(tmp_path / "tok") in out
+    assert "reading 1 file(s)" in err and f"{corpus.stat().st_size:,}/{corpus.stat().st_size:,} bytes (100%)" in err
+
+
+def test_tokenize_arguments_and_stdin(model_dir, monkeypatch, capsys):
+    from gpt_keras import OpenAIGPTTokenizer
+
+    tokenizer = OpenAIGPTTokenizer.from_pretrained(model_dir)
+    texts = ["A list is mutable.", "the class statement"]
+    code, out, err = run(capsys, "tokenize", model_dir, *texts)
+    assert code == 0, err
+    blocks = out.strip().split("\n\n")
+    assert len(blocks) == 2
+    for text, block in zip(texts, blocks):
+        tokens_line, ids_line = block.splitlines()
+        tokens, ids = tokens_line.split()[1:], [int(i) for i in ids_line.split()[1:]]
+        assert tokens == tokenizer.tokenize(text)
+        assert ids == tokenizer.encode(text) == tokenizer.convert_tokens_to_ids(tokens)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(texts) + "\n\n"))
+    code, out, err = run(capsys, "tokenize", model_dir, "--ids-only")
+    assert code == 0, err
+    assert out.splitlines() == [" ".join(map(str, tokenizer.encode(text))) for text in texts]
+
+
+def test_tokenize_mode_overrides_the_saved_pre_tokenizer(tokenizer_dir, capsys):
+    from gpt_keras import OpenAIGPTTokenizer
+
+    text = "Don't stop"
+    outputs = {}
+    for mode in ("basic", "spacy_ftfy"):
+        code, out, err = run(capsys, "tokenize", tokenizer_dir, text, "--mode", mode)
+        assert code == 0, err
+        outputs[mode] = out.splitlines()[0].split()[1:]
+        assert outputs[mode] == OpenAIGPTTokenizer.from_pretrained(tokenizer_dir, pre_tokenizer=mode).tokenize(text)
+    assert outputs["basic"] != outputs["spacy_ftfy"]  # spaCy splits "do n't", the basic tokenizer "don ' t"
+
+
+def test_tokenize_escapes_whitespace_inside_a_token():
+    from gpt_keras.cli import _visible
+
+    assert _visible("\n</w>") == "\\n</w>" and _visible("é</w>") == "é</w>"
+
+
+@pytest.fixture(scope="module")
+def lm_and_tokenizer(model_dir):
+    from gpt_keras import OpenAIGPTTokenizer
+
+    return TFOpenAIGPTLMHeadModel.from_pretrained(model_dir), OpenAIGPTTokenizer.from_pretrained(model_dir)
+
+
+def test_generate_streams_one_prompt_as_generate_text_continues_it(model_dir, lm_and_tokenizer, capsys):
+    model, tokenizer = lm_and_tokenizer
+    code, out, err = run(capsys, "generate", model_dir, PROMPT, "--max-new-tokens", "12")
+    assert code == 0, err
+    continuation = model.generate_text(tokenizer, [PROMPT], max_new_tokens=12)[0]
+    assert continuation  # the tiny model's greedy path emits words, so this compares something
+    assert out == f"{PROMPT} {continuation}\n"
+    assert "Loaded" not in out  # the library's INFO log stays out of the result
+
+
+def test_generate_batches_stdin_prompts_and_beams(model_dir, lm_and_tokenizer, monkeypatch, capsys):
+    model, tokenizer = lm_and_tokenizer
+    prompts = [PROMPT, "a list is"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(prompts) + "\n"))
+    code, out, err = run(capsys, "generate", model_dir, "--max-new-tokens", "6", "--num-beams", "3")
+    assert code == 0, err
+    expected = model.generate_text(tokenizer, prompts, max_new_tokens=6, num_beams=3)
+    assert out.splitlines() == [f"{p} {c}" for p, c in zip(prompts, expected)]
+
+
+def test_generate_sampling_is_reproducible_with_a_seed(model_dir, capsys):
+    argv = ["generate", model_dir, PROMPT, "--max-new-tokens", "8", "--do-sample", "--top-k", "50", "--top-p", "0.9"]
+    first = run(capsys, *argv, "--seed", "7", "--no-stream")
+    again = run(capsys, *argv, "--seed", "7")
+    assert first[0] == again[0] == 0, first[2] + again[2]
+    assert first[1] == again[1] and first[1].startswith(PROMPT + " ")
+
+
+def _perplexity_by_hand(model, tokenizer, path, block_size):
+    """exp(mean next-token NLL) over consecutive blocks of the file's tokens, with numpy."""
+    ids = [i for line in path.read_text().splitlines() if line.strip() for i in tokenizer.encode(line)]
+    blocks = np.asarray(ids[: len(ids) // block_size * block_size]).reshape(-1, block_size)
+    logits = np.asarray(model(blocks)["logits"], np.float64)[:, :-1]
+    log_probs = logits - logits.max(-1, keepdims=True)
+    log_probs -= np.log(np.exp(log_probs).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(log_probs, blocks[:, 1:, None], -1)
+    return float(np.exp(nll.mean())), nll.size
+
+
+def test_evaluate_perplexity_is_the_exponentiated_next_token_loss(model_dir, lm_and_tokenizer, tmp_path, capsys):
+    model, tokenizer = lm_and_tokenizer
+    text = tmp_path / "held_out.txt"
+    text.write_text("a list is a sequence of items.\n\nthe class statement defines a class.\n" * 6)
+    code, out, err = run(capsys, "evaluate", "perplexity", model_dir, text, "--max-length", "16", "--batch-size", "3")
+    assert code == 0, err
+    expected, tokens = _perplexity_by_hand(model, tokenizer, text, 16)
+    value = float(out.split()[1])
+    assert value == pytest.approx(expected, rel=1e-4)
+    assert f"over {tokens:,} tokens" in out
+
+
+def test_finetune_lm_lowers_the_perplexity_of_its_text(model_dir, corpus, tmp_path, capsys):
+    argv = ["--max-length", "32", "--batch-size", "8"]
+    code, out, err = run(capsys, "evaluate", "perplexity", model_dir, corpus, *argv)
+    assert code == 0, err
+    before = float(out.split()[1])
+    code, out, err = run(capsys, "finetune", "lm", model_dir, corpus, tmp_path / "ft", *argv, "--epochs", "2", "--learning-rate", "3e-3")
+    assert code == 0, err
+    assert "training: " in out and "final training loss" in out
+    assert {"config.json", "model.safetensors", "vocab.json", "merges.txt"} <= {p.name for p in (tmp_path / "ft").iterdir()}
+    code, out, err = run(capsys, "evaluate", "perplexity", tmp_path / "ft", corpus, *argv)
+    assert code == 0, err
+    after = float(out.split()[1])
+    assert after < before / 2, (before, after)
+
+
+STORIES = [
+    ("Ben had a dog.", "Ben fed the dog.", "The dog was happy.", "Ben liked it.", "The dog smiled.", "The car flew.", "1"),
+    ("Kim had a cat.", "Kim lost the cat.", "She looked around.", "She was sad.", "The moon sang.", "Kim found the cat.", "2"),
+]
+
+
+def write_rocstories(path, rows):
+    header = "InputStoryid,InputSentence1,InputSentence2,InputSentence3,InputSentence4,"
+    header += "RandomFifthSentenceQuiz1,RandomFifthSentenceQuiz2,AnswerRightEnding"
+    lines = [header] + [f"s{i}," + ",".join(row) for i, row in enumerate(rows)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_finetune_and_evaluate_multiple_choice(model_dir, tmp_path, capsys):
+    data = write_rocstories(tmp_path / "stories.csv", STORIES * 4)
+    output = tmp_path / "mc"
+    code, out, err = run(capsys, "finetune", "multiple-choice", model_dir, data, output, "--epochs", "1", "--batch-size", "4")
+    assert code == 0, err
+    assert "8 examples, 2 steps x 1 epochs of batch 4" in out
+    assert json.loads((output / "config.json").read_text())["architectures"] == ["OpenAIGPTDoubleHeadsModel"]
+    saved = json.loads((output / "tokenizer_config.json").read_text())
+    assert {saved[name] if isinstance(saved[name], str) else saved[name]["content"] for name in ("bos_token", "sep_token", "cls_token")} == {
+        "_start_",
+        "_delimiter_",
+        "_classify_",
+    }
+    code, out, err = run(capsys, "evaluate", "multiple-choice", output, data)
+    assert code == 0, err
+    accuracy, correct = float(out.split()[1]), int(out.split("(")[1].split("/")[0])
+    assert "/8 examples)" in out and accuracy == pytest.approx(correct / 8, abs=1e-4)
+    # The LM directory's tokenizer lacks the paper's markers: one line naming them, before any work.
+    code, out, err = run(capsys, "evaluate", "multiple-choice", model_dir, data)
+    assert code == 1
+    assert_one_line_error(err, "gpt-keras evaluate multiple-choice: error:", "_start_", "finetune multiple-choice")
+
+
+def test_finetune_and_evaluate_classification_with_label_names(model_dir, tmp_path, capsys):
+    rows = [{"text": "great fun , loved it", "label": "pos"}, {"text": "dull and weak", "label": "neg"}] * 4
+    data = tmp_path / "reviews.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    output = tmp_path / "cls"
+    names = ["--label-names", "neg", "pos"]
+    code, out, err = run(capsys, "finetune", "classify", model_dir, data, output, "--epochs", "2", "--batch-size", "4", *names)
+    assert code == 0, err
+    config = json.loads((output / "config.json").read_text())
+    assert config["architectures"] == ["OpenAIGPTForSequenceClassification"] and config.get("num_labels", len(config.get("id2label", {}))) == 2
+    code, out, err = run(capsys, "evaluate", "classify", output, data, *names)
+    assert code == 0, err
+    assert "/8 examples)" in out
+    # A label that is not one of the names: the file and line are named.
+    data.write_text(json.dumps({"text": "odd", "label": "meh"}) + "\n")
+    code, out, err = run(capsys, "evaluate", "classify", output, data, *names)
+    assert code == 1
+    assert_one_line_error(err, f"{data}:1:", "label")
+
+
+def test_export_picks_the_class_numbers_versions_and_prints_the_directory(model_dir, tiny_dir, tmp_path, capsys):
+    import tensorflow as tf
+
+    argv = ["export", model_dir, tmp_path / "lm", "--max-length", "16", "--max-new-tokens", "4"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[-1] == str(tmp_path / "lm" / "1") and "signatures: generate, serving_default" in out
+    loaded = tf.saved_model.load(lines[-1])
+    prompt = tf.constant([[5, 6, 7]], tf.int32)
+    sequences = loaded.signatures["generate"](
+        input_ids=prompt,
+        attention_mask=tf.ones_like(prompt),
+        max_new_tokens=tf.constant(4),
+        temperature=tf.constant(1.0),
+        top_k=tf.constant(0),
+        top_p=tf.constant(1.0),
+        seed=tf.constant(0),
+        do_sample=tf.constant(False),
+    )["sequences"].numpy()
+    expected = TFOpenAIGPTLMHeadModel.from_pretrained(model_dir).generate(prompt.numpy(), max_new_tokens=4).numpy()
+    np.testing.assert_array_equal(sequences, expected)
+    code, out, err = run(capsys, *argv)
+    assert code == 0 and out.strip().splitlines()[-1] == str(tmp_path / "lm" / "2")
+    code, out, err = run(capsys, "export", tiny_dir / "seq-cls", tmp_path / "cls", "--version", "7")
+    assert code == 0, err
+    assert "model: TFOpenAIGPTForSequenceClassification" in out and "signatures: serving_default\n" in out
+    assert out.strip().splitlines()[-1] == str(tmp_path / "cls" / "7")
+    code, out, err = run(capsys, "export", tiny_dir / "seq-cls", tmp_path / "cls", "--version", "7")
+    assert code == 1
+    assert_one_line_error(err, "version 7 exists already")
+
+
+def test_quickstart_command_passes_its_options(monkeypatch, tmp_path, capsys):
+    import gpt_keras.quickstart
+
+    calls = []
+    monkeypatch.setattr(gpt_keras.quickstart, "run_quickstart", lambda *args, **kwargs: calls.append((args, kwargs)))
+    code, out, err = run(capsys, "quickstart", "--output", tmp_path / "qs", "--reduced", "--train-seconds", "2.5", "--seed", "3")
+    assert code == 0, err
+    (args, kwargs), = calls
+    assert args == (tmp_path / "qs",) and kwargs["reduced"] is True
+    assert kwargs["train_seconds"] == 2.5 and kwargs["seed"] == 3
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["generate", "MODEL", "x", "--top-p", "1.5"], "--top-p"),
+        (["generate", "MODEL", "x", "--temperature", "0"], "--temperature"),
+        (["generate", "MODEL", "x", "--num-beams", "two"], "--num-beams"),
+        (["generate", "MODEL", "x", "--top-k", "-1"], "--top-k"),
+        (["export", "MODEL", "OUT", "--model-class", "gpt2"], "--model-class"),
+        (["export", "MODEL", "OUT", "--version", "-3"], "--version"),
+        (["tokenize", "MODEL", "x", "--mode", "klingon"], "--mode"),
+        (["train-tokenizer", "FILE", "--output", "OUT"], "--vocab-size"),
+        (["train-tokenizer", "FILE", "--vocab-size", "0", "--output", "OUT"], "--vocab-size"),
+        (["finetune", "translate", "MODEL", "FILE", "OUT"], "translate"),
+        (["finetune", "lm", "MODEL", "FILE"], "OUTPUT_DIR"),
+        (["finetune", "lm", "MODEL", "FILE", "OUT", "--epochs", "0"], "--epochs"),
+        (["evaluate"], "TASK"),
+        (["evaluate", "perplexity", "MODEL"], "TEXT_FILE"),
+        (["quickstart", "--train-seconds", "-1"], "--train-seconds"),
+    ],
+)
+def test_bad_arguments_of_every_command_exit_2_with_one_line(model_dir, corpus, tmp_path, capsys, argv, fragment):
+    paths = {"MODEL": model_dir, "FILE": corpus, "OUT": tmp_path / "out"}
+    code, out, err = run(capsys, *[paths.get(arg, arg) for arg in argv])
+    assert code == 2
+    assert_one_line_error(err, fragment)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["generate", "NOWHERE", "x"], "MODEL_DIR does not exist"),
+        (["export", "NOWHERE", "OUT"], "MODEL_DIR does not exist"),
+        (["tokenize", "NOWHERE", "x"], "MODEL_OR_TOKENIZER_DIR does not exist"),
+        (["tokenize", "FILE", "x"], "must be a directory"),
+        (["train-tokenizer", "NOWHERE", "--vocab-size", "50", "--output", "OUT"], "FILE does not exist"),
+        (["evaluate", "perplexity", "MODEL", "NOWHERE"], "TEXT_FILE does not exist"),
+        (["evaluate", "classify", "MODEL", "NOWHERE"], "DATA does not exist"),
+        (["finetune", "lm", "MODEL", "NOWHERE", "OUT"], "DATA does not exist"),
+        (["finetune", "multiple-choice", "NOWHERE", "FILE", "OUT"], "MODEL_DIR does not exist"),
+        (["generate", "TINY", "x"], "no vocabulary"),  # a model directory without a tokenizer
+        (["export", "MODEL", "OUT", "--no-generate", "--max-length", "8"], "--no-generate"),
+        (["evaluate", "perplexity", "MODEL", "FILE", "--max-length", "65"], "n_positions (64)"),
+    ],
+)
+def test_missing_inputs_are_usage_errors_naming_the_argument(model_dir, tiny_dir, corpus, tmp_path, capsys, argv, fragment):
+    paths = {"MODEL": model_dir, "TINY": tiny_dir / "lm", "FILE": corpus, "OUT": tmp_path / "out", "NOWHERE": tmp_path / "nowhere"}
+    code, out, err = run(capsys, *[paths.get(arg, arg) for arg in argv])
+    assert code == 2
+    assert_one_line_error(err, fragment)
+    if "NOWHERE" in argv:
+        assert "nowhere" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_prompt_on_an_empty_stdin_is_a_usage_error(model_dir, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n  \n"))
+    code, out, err = run(capsys, "generate", model_dir)
+    assert code == 2
+    assert_one_line_error(err, "no prompt given", "stdin")
+
+
+def test_failures_exit_1_with_one_line(model_dir, vocab_dir, corpus, tmp_path, capsys):
+    # A vocabulary too small for the corpus's characters.
+    code, out, err = run(capsys, "train-tokenizer", corpus, "--vocab-size", "5", "--output", tmp_path / "tok")
+    assert code == 1
+    progress, error = err.splitlines(keepends=True)[:-1], err.splitlines(keepends=True)[-1]
+    assert all(line.startswith("reading 1 file(s): ") for line in progress), err
+    assert_one_line_error(error, "gpt-keras train-tokenizer: error:", "vocab_size=5")
+    # The released 40478-token vocabulary cannot feed the tiny model's 1000 ids.
+    code, out, err = run(capsys, "generate", model_dir, "hello", "--tokenizer", vocab_dir)
+    assert code == 1
+    assert_one_line_error(err, "40478 tokens", "vocab_size=1000")
+    # Not UTF-8: the file and line are named.
+    binary = tmp_path / "latin1.txt"
+    binary.write_bytes("caf\xe9\n".encode("latin-1"))
+    code, out, err = run(capsys, "train-tokenizer", binary, "--vocab-size", "50", "--output", tmp_path / "tok")
+    assert code == 1
+    assert_one_line_error(err.splitlines(keepends=True)[-1], f"{binary}:1: not UTF-8")
+
+
+def test_debug_raises_from_a_nested_command(tmp_path, corpus):
+    from gpt_keras.cli import CommandLineError
+
+    with pytest.raises(CommandLineError, match="MODEL_DIR does not exist"):
+        main(["evaluate", "perplexity", str(tmp_path / "nowhere"), str(corpus), "--debug"])
+
+
+def test_console_script_runs_commands(model_dir, tmp_path):
+    script = Path(sys.executable).with_name("gpt-keras")
+    assert script.is_file(), f"the console script is not installed beside {sys.executable}"
+    done = subprocess.run([str(script), "tokenize", str(model_dir), PROMPT, "--ids-only"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    from gpt_keras import OpenAIGPTTokenizer
+
+    assert done.stdout == " ".join(map(str, OpenAIGPTTokenizer.from_pretrained(model_dir).encode(PROMPT))) + "\n"
+    failed = subprocess.run([str(script), "generate", str(tmp_path / "nowhere"), "x"], capture_output=True, text=True)
+    assert failed.returncode == 2 and failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr

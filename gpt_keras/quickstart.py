@@ -1,0 +1,212 @@
+"""`gpt-keras quickstart`: the whole library on a corpus every Python ships, with no downloads.
+
+It learns a BPE vocabulary on the documentation text in `pydoc_data`, trains a small GPT on it on the
+CPU for a bounded time, compares held-out perplexity with a unigram baseline, writes the loss curve as
+PNG, samples text with the XLA-compiled cached generation, exports a SavedModel and answers one request
+from it in a fresh process that does not import gpt_keras.
+"""
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel
+from gpt_keras.bpe_training import train_tokenizer
+from gpt_keras.export import export_saved_model
+from gpt_keras.plotting import plot_curves
+
+# Sizes of the full run (about 4 minutes on 2 CPU cores) and of the reduced run used by the tests.
+FULL = dict(vocab_size=3000, n_layer=4, n_embd=128, n_head=4, block_size=64, batch_size=32, train_seconds=150.0, dropout=0.1)
+REDUCED = dict(vocab_size=400, n_layer=1, n_embd=32, n_head=2, block_size=32, batch_size=16, train_seconds=4.0, dropout=0.0)
+PROMPTS = ("the python interpreter", "a list is", "the class")
+
+
+def load_corpus():
+    """The pydoc topics as (train, held-out) lists of texts: every tenth topic is held out."""
+    from pydoc_data.topics import topics
+
+    names = sorted(topics)
+    train = [topics[name] for i, name in enumerate(names) if i % 10 != 0]
+    held_out = [topics[name] for i, name in enumerate(names) if i % 10 == 0]
+    return train, held_out
+
+
+def pack_blocks(tokenizer, texts, block_size):
+    """Tokenizes texts, concatenates them and cuts (blocks, block_size) int32 rows (the tail is dropped)."""
+    stream = [token for text in texts for token in tokenizer.encode(text)]
+    count = len(stream) // block_size
+    return np.asarray(stream[: count * block_size], np.int32).reshape(count, block_size)
+
+
+def unigram_perplexity(train_blocks, held_out_blocks, vocab_size):
+    """Held-out perplexity of add-one unigram frequencies, on the tokens the LM predicts (all but the first)."""
+    counts = np.bincount(train_blocks.ravel(), minlength=vocab_size).astype(np.float64) + 1.0
+    log_probs = np.log(counts / counts.sum())
+    targets = held_out_blocks[:, 1:].ravel()
+    return float(np.exp(-log_probs[targets].mean()))
+
+
+def run_quickstart(output_dir="gpt-keras-quickstart", reduced=False, train_seconds=None, seed=0, log=print):
+    """Runs the quickstart end to end and returns its figures.
+
+    Args:
+        output_dir: Where the tokenizer, checkpoint, loss curve and SavedModel are written.
+        reduced: Tiny sizes and a few seconds of training (for tests and smoke runs).
+        train_seconds: Override the training time budget.
+        seed: Random seed of initialization, shuffling and sampling.
+        log: Where progress lines go.
+
+    Returns:
+        A dict with "perplexity", "unigram_perplexity", "train_seconds", "steps", "samples",
+        "served_sample", and the paths written.
+    """
+    sizes = dict(REDUCED if reduced else FULL)
+    if train_seconds is not None:
+        sizes["train_seconds"] = float(train_seconds)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    started = time.perf_counter()
+
+    train_texts, held_out_texts = load_corpus()
+    log(f"[1/6] corpus: pydoc_data topics, {len(train_texts)} train / {len(held_out_texts)} held-out texts")
+    tokenizer = train_tokenizer(train_texts, sizes["vocab_size"], output_dir / "tokenizer", pre_tokenizer="basic")
+    log(f"[2/6] BPE vocabulary of {tokenizer.vocab_size} tokens learned -> {output_dir / 'tokenizer'}")
+
+    train_blocks = pack_blocks(tokenizer, train_texts, sizes["block_size"])
+    held_out_blocks = pack_blocks(tokenizer, held_out_texts, sizes["block_size"])
+    # The last 5% of the training blocks decide when to stop: the corpus is small enough for the model
+    # to memorize it within the budget on a fast CPU, and the held-out texts must not choose the epoch.
+    validation_count = max(1, len(train_blocks) // 20)
+    train_blocks, validation_blocks = train_blocks[:-validation_count], train_blocks[-validation_count:]
+    baseline = unigram_perplexity(train_blocks, held_out_blocks, len(tokenizer))
+
+    config = OpenAIGPTConfig(
+        vocab_size=len(tokenizer),
+        n_positions=2 * sizes["block_size"],
+        n_embd=sizes["n_embd"],
+        n_layer=sizes["n_layer"],
+        n_head=sizes["n_head"],
+        resid_pdrop=sizes["dropout"],
+        embd_pdrop=sizes["dropout"],
+        attn_pdrop=sizes["dropout"],
+    )
+    model = TFOpenAIGPTLMHeadModel(config)
+    steps_per_epoch = max(1, len(train_blocks) // sizes["batch_size"])
+    schedule = keras.optimizers.schedules.CosineDecay(1e-4, decay_steps=50 * steps_per_epoch, warmup_target=3e-3, warmup_steps=20)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), jit_compile=True)
+    log(
+        f"[3/6] training a {config.n_layer}-layer, {config.n_embd}-wide GPT ({model.count_params():,} parameters) "
+        f"on {train_blocks.size:,} tokens for {sizes['train_seconds']:.0f} s"
+    )
+    timer = TimeBudget(sizes["train_seconds"])
+    data = {"input_ids": train_blocks, "labels": train_blocks}
+    validation = ({"input_ids": validation_blocks, "labels": validation_blocks},)
+    early_stopping = keras.callbacks.EarlyStopping(patience=1, restore_best_weights=True)
+    history = model.fit(
+        data,
+        batch_size=sizes["batch_size"],
+        epochs=10_000,
+        shuffle=True,
+        validation_data=validation,
+        callbacks=[timer, early_stopping],
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    losses = timer.batch_losses
+    held_out_loss = model.evaluate({"input_ids": held_out_blocks, "labels": held_out_blocks}, batch_size=sizes["batch_size"], verbose=0)
+    perplexity = float(math.exp(held_out_loss))
+    log(f"[4/6] held-out perplexity {perplexity:.1f} vs unigram baseline {baseline:.1f} ({timer.steps} steps, {len(history.epoch)} epochs)")
+
+    curve = plot_curves(output_dir / "loss_curve.png", {"train loss": (range(len(losses)), losses)})
+    checkpoint = output_dir / "checkpoint"
+    model.save_pretrained(checkpoint)
+    tokenizer.save_pretrained(checkpoint)
+
+    samples = model.generate_text(tokenizer, list(PROMPTS), max_new_tokens=24, do_sample=True, top_k=20, seed=seed)
+    log("[5/6] samples (XLA-compiled, cached generation):")
+    for prompt, sample in zip(PROMPTS, samples):
+        log(f"    {prompt!r} -> {sample!r}")
+
+    export_dir = output_dir / "saved_model"
+    export_saved_model(model, export_dir, version=1, max_length=config.n_positions)
+    prompt_ids = tokenizer.encode(PROMPTS[0])
+    served_ids = serve_one_request(export_dir / "1", prompt_ids, max_new_tokens=16)
+    served = tokenizer.decode(served_ids)
+    log(f"[6/6] SavedModel {export_dir / '1'} answered in a fresh process: {served!r}")
+
+    figures = {
+        "perplexity": perplexity,
+        "unigram_perplexity": baseline,
+        "train_seconds": timer.elapsed,
+        "steps": timer.steps,
+        "samples": samples,
+        "served_sample": served,
+        "loss_curve": str(curve),
+        "checkpoint": str(checkpoint),
+        "saved_model": str(export_dir / "1"),
+        "total_seconds": time.perf_counter() - started,
+    }
+    (output_dir / "figures.json").write_text(json.dumps(figures, indent=2))
+    log(f"done in {figures['total_seconds']:.0f} s; figures in {output_dir / 'figures.json'}")
+    return figures
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training once `seconds` of training have passed; records every batch's loss.
+
+    The clock starts after the first step, which compiles the XLA train step (several seconds on a
+    CPU): the budget is spent training, also in the reduced run's few seconds.
+    """
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds, self.batch_losses, self.steps, self.elapsed = seconds, [], 0, 0.0
+        self.start = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        self.batch_losses.append(float(logs["loss"]))
+        if self.start is None:
+            self.start = time.perf_counter()
+            return
+        self.elapsed = time.perf_counter() - self.start
+        if self.elapsed >= self.seconds:
+            self.model.stop_training = True
+
+
+SERVE_SCRIPT = """
+import json, sys
+import tensorflow as tf
+loaded = tf.saved_model.load(sys.argv[1])
+ids = json.loads(sys.argv[2])
+out = loaded.signatures["generate"](
+    input_ids=tf.constant([ids], tf.int32),
+    attention_mask=tf.ones((1, len(ids)), tf.int32),
+    max_new_tokens=tf.constant(int(sys.argv[3]), tf.int32),
+    temperature=tf.constant(1.0),
+    top_k=tf.constant(0),
+    top_p=tf.constant(1.0),
+    seed=tf.constant(0),
+    do_sample=tf.constant(False),
+)
+print(json.dumps(out["sequences"].numpy()[0].tolist()))
+"""
+
+
+def serve_one_request(saved_model_dir, prompt_ids, max_new_tokens):
+    """Runs the SavedModel's `generate` signature (greedy) in a fresh Python process; returns the ids."""
+    result = subprocess.run(
+        [sys.executable, "-c", SERVE_SCRIPT, str(saved_model_dir), json.dumps(list(prompt_ids)), str(max_new_tokens)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=str(Path(saved_model_dir).parent),
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"serving {saved_model_dir} in a fresh process failed:\n{result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
