@@ -64,12 +64,12 @@ class StepTimes(keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._start)
 
 
-def fit_tokens_per_second(policy, batch, seq_len, steps, warmup_steps=2):
+def fit_tokens_per_second(policy, batch, seq_len, steps, jit_compile, warmup_steps=2):
     keras.utils.set_random_seed(0)
     config = OpenAIGPTConfig()  # the released model's sizes
     model = TFOpenAIGPTLMHeadModel(config, dtype=policy)
     ids = np.random.default_rng(0).integers(0, config.vocab_size, ((steps + warmup_steps) * batch, seq_len)).astype(np.int32)
-    model.compile(optimizer=training.paper_optimizer(steps + warmup_steps), jit_compile=True)
+    model.compile(optimizer=training.paper_optimizer(steps + warmup_steps), jit_compile=jit_compile)
     timer = StepTimes()
     model.fit({"input_ids": ids, "labels": ids}, batch_size=batch, epochs=1, shuffle=False, callbacks=[timer], verbose=0)
     timed = timer.times[warmup_steps:]
@@ -82,24 +82,35 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--policies", default="float32,mixed_bfloat16")
+    parser.add_argument(
+        "--jit", choices=["xla", "graph", "both"], default="both",
+        help="XLA-compiled train step, TF graph (oneDNN kernels: the fast bfloat16 path on CPU), or both",
+    )
     args = parser.parse_args(argv)
 
     rate32 = matmul_rate(tf.float32)
     rate16 = matmul_rate(tf.bfloat16)
     print(f"matmul rate: float32 {rate32 / 1e9:.1f} GFLOP/s, bfloat16 {rate16 / 1e9:.1f} GFLOP/s")
     results = {}
-    for policy in args.policies.split(","):
-        tokens_per_second, config = fit_tokens_per_second(policy, args.batch, args.seq, args.steps)
-        flops = training_flops_per_token(config, args.seq)
-        utilization = tokens_per_second * flops / rate32
-        results[policy] = tokens_per_second
-        print(
-            f"{policy:>15}: {tokens_per_second:8.1f} tokens/s, {flops / 1e9:.2f} GFLOP/token, "
-            f"{100 * utilization:5.1f}% of the float32 matmul rate "
-            f"({utilization / REFERENCE_UTILIZATION:.2f}x the reference TF port's {100 * REFERENCE_UTILIZATION:.0f}%)"
-        )
-    if "float32" in results and "mixed_bfloat16" in results:
-        print(f"mixed_bfloat16 / float32: {results['mixed_bfloat16'] / results['float32']:.2f}x")
+    modes = ["xla", "graph"] if args.jit == "both" else [args.jit]
+    for mode in modes:
+        for policy in args.policies.split(","):
+            tokens_per_second, config = fit_tokens_per_second(policy, args.batch, args.seq, args.steps, mode == "xla")
+            flops = training_flops_per_token(config, args.seq)
+            utilization = tokens_per_second * flops / rate32
+            results[(policy, mode)] = tokens_per_second
+            print(
+                f"{policy:>15} {mode:5s}: {tokens_per_second:8.1f} tokens/s, {flops / 1e9:.2f} GFLOP/token, "
+                f"{100 * utilization:5.1f}% of the float32 matmul rate "
+                f"({utilization / REFERENCE_UTILIZATION:.2f}x the reference TF port's {100 * REFERENCE_UTILIZATION:.0f}%)"
+            )
+    for mode in modes:
+        if ("float32", mode) in results and ("mixed_bfloat16", mode) in results:
+            ratio = results[("mixed_bfloat16", mode)] / results[("float32", mode)]
+            print(f"mixed_bfloat16 / float32 ({mode}): {ratio:.2f}x")
+    best = {policy: max(v for (p, _), v in results.items() if p == policy) for policy, _ in results}
+    if "float32" in best and "mixed_bfloat16" in best:
+        print(f"best mixed_bfloat16 / best float32: {best['mixed_bfloat16'] / best['float32']:.2f}x")
     return results
 
 

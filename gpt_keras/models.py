@@ -319,6 +319,19 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
             iterator = None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
+    def compile(self, *args, jit_compile="auto", **kwargs):
+        """`keras.Model.compile`, with `jit_compile="auto"` chosen by what is faster for this model on
+        a machine without GPU or TPU (Keras' own "auto" never uses XLA there): XLA for float32
+        (8x128 training on 2 cores: 223 tokens/s with XLA, 203 without), but not for bfloat16, since
+        XLA's CPU backend does not use the bfloat16 matmul instructions that TensorFlow's oneDNN
+        kernels do (309 tokens/s without XLA, 217 with). With an accelerator, or inside a tf.distribute
+        strategy's scope, "auto" is Keras' own.
+        """
+        choose = jit_compile == "auto" and not kwargs.get("run_eagerly") and not tf.distribute.has_strategy()
+        if choose and not _accelerators():
+            jit_compile = self.dtype_policy.compute_dtype != "bfloat16"
+        return super().compile(*args, jit_compile=jit_compile, **kwargs)
+
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return super().compute_metrics(x, y, self._for_compiled(y_pred), sample_weight)
 
@@ -533,6 +546,10 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _accelerators():
+    return tf.config.list_logical_devices("GPU") + tf.config.list_logical_devices("TPU")
 
 
 def _is_head_name(name):

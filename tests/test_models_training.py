@@ -92,3 +92,14 @@ def test_mixed_precision_is_finite_and_close_to_float32(tiny_dir, expected, poli
     tolerance = 0.1 if policy == "mixed_bfloat16" else 0.02
     assert np.abs(got - want).max() <= tolerance * np.abs(want).max()
     assert mixed.transformer.blocks[0].attn.c_attn.kernel.dtype == "float32"
+
+
+def test_bfloat16_on_cpu_compiles_without_xla_by_default_float32_with():
+    bf16 = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY), dtype="mixed_bfloat16")
+    bf16.compile(optimizer="adam")
+    assert bf16.jit_compile is False
+    bf16.compile(optimizer="adam", jit_compile=True)
+    assert bf16.jit_compile is True
+    fp32 = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    fp32.compile(optimizer="adam")
+    assert fp32.jit_compile is True
