@@ -45,18 +45,19 @@ def forward_flops_per_token(config, seq_len):
     return 2.0 * (dense + head + attention)
 
 
-def main():
+def main(argv=None):
+    """Prints the figures; returns them as rows for benchmarks/run.py."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--shapes", default="8x128,1x512")
     parser.add_argument("--policies", default="float32,mixed_bfloat16")
     parser.add_argument("--jit", choices=["xla", "graph", "both"], default="both")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     peak = matmul_flops_per_second(args.repeats)
     print(f"float32 matmul rate (1024x768 @ 768x3072): {peak / 1e9:.1f} GFLOP/s")
     config = OpenAIGPTConfig()
-    results = {}
+    results, rows = {}, []
     for policy in args.policies.split(","):
         keras.config.set_dtype_policy(policy)
         model = TFOpenAIGPTLMHeadModel(config)
@@ -70,6 +71,14 @@ def main():
                 tokens_per_second = batch * seq / seconds
                 utilization = tokens_per_second * forward_flops_per_token(config, seq) / peak
                 results[(policy, shape, mode)] = tokens_per_second
+                rows.append(
+                    dict(
+                        benchmark="forward (LM logits)",
+                        setting=f"{policy} {shape} {mode}",
+                        tokens_per_second=tokens_per_second,
+                        limit=f"{utilization * 100:.0f}% of matmul {peak / 1e9:.0f} GFLOP/s",
+                    )
+                )
                 print(
                     f"{policy:15s} {shape:6s} {mode:5s}: {tokens_per_second:8.0f} tokens/s  "
                     f"{utilization * 100:5.1f}% of the float32 matmul rate"
@@ -78,6 +87,7 @@ def main():
     for (policy, shape, mode), value in results.items():
         if policy != "float32" and ("float32", shape, mode) in results:
             print(f"{policy} / float32 at {shape} ({mode}): {value / results[('float32', shape, mode)]:.2f}x")
+    return rows
 
 
 if __name__ == "__main__":

@@ -108,12 +108,13 @@ def reference_tokens_per_second(python, prompt, new, repeat):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def main():
+def main(argv=None):
+    """Prints the figures; returns the headline ones as rows for benchmarks/run.py."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure (the best is kept)")
     parser.add_argument("--reference-python", default=DEFAULT_REFERENCE_PYTHON)
     parser.add_argument("--no-reference", action="store_true", help="skip timing the reference")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     config = OpenAIGPTConfig()
     model = TFOpenAIGPTLMHeadModel(config)
@@ -162,11 +163,19 @@ def main():
     print(f"fraction of the bandwidth limit (32 -> +128): {results['tps_128'] / limit:.2f}")
     print(f"target >= {TARGET_TOKENS_PER_SECOND:.0f} tokens/s at batch 1: "
           f"{'met' if results['tps_128'] >= TARGET_TOKENS_PER_SECOND else 'NOT met'}")
+    limit_text = f"{results['tps_128'] / limit:.0%} of {limit:.0f} tok/s ({bandwidth / 1e9:.0f} GB/s GEMV)"
+    rows = [
+        dict(benchmark="generate (greedy, cached, XLA)", setting="float32 1x 32->+128", tokens_per_second=results["tps_128"], limit=limit_text),
+        dict(benchmark="generate (greedy, cached, XLA)", setting="float32 1x 32->+448", tokens_per_second=results["tps_448"], limit=f"{results['tps_448'] / limit:.0%} of {limit:.0f} tok/s"),
+        dict(benchmark="generate (greedy, cached, XLA)", setting="float32 8x 32->+128", tokens_per_second=results["tps_batch8"], limit=""),
+    ]
     if not args.no_reference and os.path.exists(args.reference_python):
         reference = reference_tokens_per_second(args.reference_python, 32, 128, 1)  # slow: one run
         speedup = results["tps_128"] / reference["tokens_per_second"]
         print(f"reference (transformers + torch, {reference['threads']} threads) 32 -> +128: "
               f"{reference['tokens_per_second']:.1f} tokens/s; speed-up {speedup:.1f}x (target >= {TARGET_SPEEDUP:.0f}x)")
+        rows[0]["reference"] = f"{speedup:.1f}x ({reference['tokens_per_second']:.1f} tok/s)"
+    return rows
 
 
 if __name__ == "__main__":

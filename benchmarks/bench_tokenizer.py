@@ -100,10 +100,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     texts = corpus()
     print(f"corpus: {len(texts)} paragraphs of pydoc_data.topics, {sum(map(len, texts)) / 1e6:.2f} M characters")
+    rows = []
     for mode in args.modes:
         seconds, ids = bench_ours(texts, args.vocab_dir, mode, args.repeat)
         tokens = sum(map(len, ids))
         line = f"{mode:>10}: ours {tokens / seconds:>9,.0f} tokens/s ({tokens} tokens in {seconds:.2f} s)"
+        row = dict(benchmark="tokenizer (cold cache)", setting=mode, tokens_per_second=tokens / seconds, limit="")
         if args.reference_python:
             reference = bench_reference(args.reference_python, texts, args.vocab_dir, mode, args.repeat)
             same = sum(a == b for a, b in zip(map(digest, ids), reference["digests"]))
@@ -111,8 +113,11 @@ def main(argv=None):
                 f" | reference {reference['tokens'] / reference['seconds']:>9,.0f} tokens/s"
                 f" | {reference['seconds'] / seconds:.2f}x | identical ids on {same}/{len(texts)} texts"
             )
+            row["reference"] = f"{reference['seconds'] / seconds:.2f}x, identical on {same}/{len(texts)}"
         print(line, flush=True)
+        rows.append(row)
+    return rows
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -91,7 +91,7 @@ def main(argv=None):
     rate32 = matmul_rate(tf.float32)
     rate16 = matmul_rate(tf.bfloat16)
     print(f"matmul rate: float32 {rate32 / 1e9:.1f} GFLOP/s, bfloat16 {rate16 / 1e9:.1f} GFLOP/s")
-    results = {}
+    results, rows = {}, []
     modes = ["xla", "graph"] if args.jit == "both" else [args.jit]
     for mode in modes:
         for policy in args.policies.split(","):
@@ -99,6 +99,15 @@ def main(argv=None):
             flops = training_flops_per_token(config, args.seq)
             utilization = tokens_per_second * flops / rate32
             results[(policy, mode)] = tokens_per_second
+            rows.append(
+                dict(
+                    benchmark="fit (LM, paper optimizer)",
+                    setting=f"{policy} {args.batch}x{args.seq} {mode}",
+                    tokens_per_second=tokens_per_second,
+                    limit=f"{100 * utilization:.0f}% of matmul {rate32 / 1e9:.0f} GFLOP/s",
+                    reference=f"{utilization / REFERENCE_UTILIZATION:.2f}x its utilization",
+                )
+            )
             print(
                 f"{policy:>15} {mode:5s}: {tokens_per_second:8.1f} tokens/s, {flops / 1e9:.2f} GFLOP/token, "
                 f"{100 * utilization:5.1f}% of the float32 matmul rate "
@@ -111,6 +120,7 @@ def main(argv=None):
     best = {policy: max(v for (p, _), v in results.items() if p == policy) for policy, _ in results}
     if "float32" in best and "mixed_bfloat16" in best:
         print(f"best mixed_bfloat16 / best float32: {best['mixed_bfloat16'] / best['float32']:.2f}x")
+    return rows
     return results
 
 
