@@ -311,39 +311,6 @@ def _add_tokenizer_option(parser):
     )
 
 
-class _Progress:
-    """A progress line on stderr: redrawn in place on a terminal (at most 5 times a second), printed
-    every 10 s otherwise, and once at the end.
-
-    Args:
-        label: What is being done.
-        total: The amount expected (e.g. bytes), or None.
-        unit: What is counted.
-    """
-
-    def __init__(self, label, total=None, unit="bytes"):
-        self.label, self.total, self.unit, self.done = label, total, unit, 0
-        self._interactive = sys.stderr.isatty()
-        self._start = self._last = time.monotonic()
-
-    def update(self, count):
-        self.done += count
-        now = time.monotonic()
-        if now - self._last >= (0.2 if self._interactive else 10.0):
-            self._last = now
-            self._draw("\r" if self._interactive else "\n")
-
-    def close(self):
-        self._draw("\n")
-
-    def _draw(self, end):
-        of = f"/{self.total:,}" if self.total else ""
-        percent = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
-        elapsed = time.monotonic() - self._start
-        sys.stderr.write(f"{self.label}: {self.done:,}{of} {self.unit}{percent} {elapsed:.1f}s{end}")
-        sys.stderr.flush()
-
-
 def _visible(token):
     """A token with whitespace and control characters escaped, so that one token stays one word."""
     return "".join(repr(c)[1:-1] if c.isspace() or not c.isprintable() else c for c in token)
@@ -602,7 +569,9 @@ def run_train_tokenizer(args):
     from gpt_keras.bpe_training import train_tokenizer
 
     started = time.monotonic()
-    progress = _Progress(f"reading {len(args.files)} file(s)", sum(path.stat().st_size for path in args.files))
+    from gpt_keras.progress import Progress
+
+    progress = Progress(f"reading {len(args.files)} file(s)", sum(path.stat().st_size for path in args.files), "bytes")
     texts = _lines(args.files, progress)
     tokenizer = train_tokenizer(
         texts, args.vocab_size, args.output, pre_tokenizer=args.mode, min_frequency=args.min_frequency
