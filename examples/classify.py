@@ -59,12 +59,14 @@ def main(argv=None):
 
     num_labels = len(args.labels)
     if args.model:
-        model = TFOpenAIGPTForSequenceClassification.from_pretrained(args.model, num_labels=num_labels)
+        model = TFOpenAIGPTForSequenceClassification.from_pretrained(
+            args.model, num_labels=num_labels, classifier_dropout=training.PAPER_RECIPE["classifier_dropout"]
+        )
     else:
         config = training.paper_config(
             OpenAIGPTConfig(vocab_size=len(tokenizer), n_positions=args.max_length, n_embd=64, n_layer=2, n_head=4, num_labels=num_labels)
         )
-        model = TFOpenAIGPTForSequenceClassification(config)
+        model = TFOpenAIGPTForSequenceClassification(config, classifier_dropout=training.PAPER_RECIPE["classifier_dropout"])
 
     train_features = data.classification_features(train_examples, tokenizer, args.max_length, quiet=args.quiet)
     valid_features = data.classification_features(valid_examples, tokenizer, args.max_length, quiet=args.quiet)

@@ -45,8 +45,9 @@ def paper_config(config, **overrides):
     """A copy of `config` with the paper's fine-tuning dropout: 0.1 on residuals, attention,
     embeddings and before the multiple-choice head (`summary_first_dropout`, the original `clf_pdrop`).
 
-    `TFOpenAIGPTForSequenceClassification` has, like the reference, no dropout before its `score`
-    layer, so `classifier_dropout` reaches only the double-heads model.
+    The classification model's dropout before `score` is a model argument, not a config field (the
+    reference has none): `TFOpenAIGPTForSequenceClassification(config,
+    classifier_dropout=PAPER_RECIPE["classifier_dropout"])`.
 
     Args:
         config: An `OpenAIGPTConfig` or its dict.

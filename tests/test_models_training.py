@@ -103,3 +103,15 @@ def test_bfloat16_on_cpu_compiles_without_xla_by_default_float32_with():
     fp32 = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
     fp32.compile(optimizer="adam")
     assert fp32.jit_compile is True
+
+
+def test_classifier_dropout_acts_only_while_training(tiny_dir, expected):
+    with pytest.raises(ValueError, match="classifier_dropout must be in"):
+        TFOpenAIGPTForSequenceClassification(OpenAIGPTConfig(**TINY), classifier_dropout=1.0)
+    model = TFOpenAIGPTForSequenceClassification.from_pretrained(tiny_dir / "seq-cls", classifier_dropout=0.5)
+    assert model.classifier_dropout == 0.5 and "classifier_dropout" not in model.config.to_dict()
+    ids = expected["sc.input_ids"]
+    np.testing.assert_allclose(model(ids).logits, expected["sc.logits"], atol=1e-5)
+    assert not np.allclose(model(ids, training=True).logits, expected["sc.logits"], atol=1e-3)
+    rebuilt = TFOpenAIGPTForSequenceClassification.from_config(model.get_config())
+    assert rebuilt.classifier_dropout == 0.5
