@@ -68,7 +68,7 @@ def run_quickstart(output_dir="gpt-keras-quickstart", reduced=False, train_secon
     sizes = dict(REDUCED if reduced else FULL)
     if train_seconds is not None:
         sizes["train_seconds"] = float(train_seconds)
-    output_dir = Path(output_dir)
+    output_dir = Path(output_dir).absolute()
     output_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
     started = time.perf_counter()
@@ -200,6 +200,7 @@ print(json.dumps(out["sequences"].numpy()[0].tolist()))
 
 def serve_one_request(saved_model_dir, prompt_ids, max_new_tokens):
     """Runs the SavedModel's `generate` signature (greedy) in a fresh Python process; returns the ids."""
+    saved_model_dir = Path(saved_model_dir).absolute()
     result = subprocess.run(
         [sys.executable, "-c", SERVE_SCRIPT, str(saved_model_dir), json.dumps(list(prompt_ids)), str(max_new_tokens)],
         capture_output=True,

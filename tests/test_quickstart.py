@@ -15,7 +15,8 @@ def test_reduced_quickstart_end_to_end(tmp_path):
     script = Path(sys.executable).with_name("gpt-keras")
     output = tmp_path / "qs"
     done = subprocess.run(
-        [str(script), "quickstart", "--reduced", "--output", str(output)], capture_output=True, text=True, timeout=300
+        # A relative --output, as a user types it (the README's command uses the default, relative too).
+        [str(script), "quickstart", "--reduced", "--output", "qs"], capture_output=True, text=True, timeout=300, cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
