@@ -410,16 +410,10 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         ignored = sorted(name for name in state_dict if name not in expected and name.startswith(HEAD_PREFIXES))
         to_load = {name: shape for name, shape in expected.items() if name not in newly_initialized}
         if isinstance(state_dict, checkpoints.LazyStateDict):
-            stored_shapes = state_dict.shapes()
+            relevant = state_dict.without(ignored)
         else:
-            stored_shapes = {name: np.shape(value) for name, value in state_dict.items()}
-        # Zero-byte stand-ins of the stored shapes: the check reads shapes only.
-        stand_ins = {
-            name: np.broadcast_to(np.zeros((), np.float32), shape)
-            for name, shape in stored_shapes.items()
-            if name not in ignored
-        }
-        checkpoints.check_state_dict(stand_ins, to_load, source=source)
+            relevant = {name: value for name, value in state_dict.items() if name not in ignored}
+        checkpoints.check_state_dict(relevant, to_load, source=source)
         for name in to_load:
             variable, transposed = mapping[name]
             value = np.asarray(state_dict[name])

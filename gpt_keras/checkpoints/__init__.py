@@ -114,6 +114,12 @@ class LazyStateDict(Mapping):
     def __len__(self):
         return len(self._locations)
 
+    def without(self, names):
+        """Returns:
+        A `LazyStateDict` of the same files lacking `names` (nothing is read)."""
+        names = set(names)
+        return LazyStateDict({name: where for name, where in self._locations.items() if name not in names})
+
     def shapes(self):
         """The shapes of all tensors, from the headers only.
 
