@@ -17,6 +17,7 @@ import numpy as np
 
 from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel
 from gpt_keras.bpe_training import train_tokenizer
+from gpt_keras.data import causal_lm_features
 from gpt_keras.export import export_saved_model
 from gpt_keras.plotting import plot_curves
 
@@ -37,10 +38,8 @@ def load_corpus():
 
 
 def pack_blocks(tokenizer, texts, block_size):
-    """Tokenizes texts, concatenates them and cuts (blocks, block_size) int32 rows (the tail is dropped)."""
-    stream = [token for text in texts for token in tokenizer.encode(text)]
-    count = len(stream) // block_size
-    return np.asarray(stream[: count * block_size], np.int32).reshape(count, block_size)
+    """The texts' ids concatenated and cut into (blocks, block_size) int32 rows (the tail is dropped)."""
+    return causal_lm_features(tokenizer, block_size, texts=texts, quiet=True)["input_ids"]
 
 
 def unigram_perplexity(train_blocks, held_out_blocks, vocab_size):
