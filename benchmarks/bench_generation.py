@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel
+from machine import best_time, gemv_bandwidth
 from gpt_keras.generation import DecodingOptions, bucket_length, build_stream_fns
 
 DEFAULT_REFERENCE_PYTHON = "/work/refvenv/bin/python"
@@ -47,26 +48,6 @@ with torch.no_grad():
         best = elapsed if best is None else min(best, elapsed)
 print(json.dumps({"tokens_per_second": request["new"] / best, "threads": torch.get_num_threads()}))
 """
-
-
-def best_time(function, repeat):
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def gemv_bandwidth(repeat, size=8192):
-    """Bytes per second of an XLA float32 (size x size) matrix-vector product (256 MB of weights)."""
-    matrix = tf.Variable(tf.random.normal((size, size)))
-    vector = tf.random.normal((1, size))
-    product = tf.function(lambda x: tf.matmul(x, matrix), jit_compile=True)
-    product(vector).numpy()
-    calls = 20
-    seconds = best_time(lambda: [product(vector) for _ in range(calls)][-1].numpy(), repeat) / calls
-    return size * size * 4 / seconds
 
 
 def weight_bytes_per_token(model):
@@ -128,7 +109,7 @@ def main(argv=None):
     start = time.perf_counter()
     model.generate(prompt, max_new_tokens=128)
     first_call = time.perf_counter() - start
-    seconds = best_time(lambda: model.generate(prompt, max_new_tokens=128), args.repeat)
+    seconds = best_time(lambda: model.generate(prompt, max_new_tokens=128), args.repeat, warmup=False)
     results["tps_128"] = 128 / seconds
     results["compile"] = first_call - seconds
     traces = model.generation_trace_count
@@ -137,14 +118,14 @@ def main(argv=None):
     results["recompiled"] = model.generation_trace_count != traces
 
     model.generate(prompt, max_new_tokens=448)
-    results["tps_448"] = 448 / best_time(lambda: model.generate(prompt, max_new_tokens=448), args.repeat)
+    results["tps_448"] = 448 / best_time(lambda: model.generate(prompt, max_new_tokens=448), args.repeat, warmup=False)
 
     results["latency_40"] = per_token_latency(model, prompt, 40, 16, args.repeat)
     results["latency_470"] = per_token_latency(model, prompt, 470, 16, args.repeat)
 
     batch = rng.randint(0, 40000, (8, 32)).astype(np.int32)
     model.generate(batch, max_new_tokens=128)
-    results["tps_batch8"] = 8 * 128 / best_time(lambda: model.generate(batch, max_new_tokens=128), args.repeat)
+    results["tps_batch8"] = 8 * 128 / best_time(lambda: model.generate(batch, max_new_tokens=128), args.repeat, warmup=False)
 
     bandwidth = gemv_bandwidth(args.repeat)
     bytes_per_token = weight_bytes_per_token(model)

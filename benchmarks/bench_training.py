@@ -19,27 +19,9 @@ import numpy as np
 import tensorflow as tf
 
 from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel, training
+from machine import matmul_rate
 
 REFERENCE_UTILIZATION = 0.65
-
-
-def matmul_rate(dtype, size=2048, chain=4, repeats=5):
-    """FLOP/s of `chain` chained size x size matmuls in one compiled call (best of `repeats`)."""
-    a = tf.cast(tf.random.normal((size, size), stddev=size**-0.5), dtype)
-
-    @tf.function(jit_compile=True)
-    def chained(x):
-        for _ in range(chain):
-            x = tf.matmul(x, a)
-        return x
-
-    chained(a).numpy()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        chained(a).numpy()
-        best = min(best, time.perf_counter() - start)
-    return 2.0 * size**3 * chain / best
 
 
 def training_flops_per_token(config, seq_len):
