@@ -62,6 +62,30 @@ def check_ids_in_range(ids, limit, argument):
         return tf.identity(ids)
 
 
+def check_labels_in_range(labels, limit, argument, ignore_index=-100):
+    """Like `check_ids_in_range` for class labels, which may also be `ignore_index`.
+
+    Under XLA the check is dropped and an out-of-range label makes the loss NaN (the fused
+    cross-entropy kernel's behaviour there), never a plausible number.
+    """
+    if tf.executing_eagerly() and not isinstance(labels, keras.KerasTensor):
+        values = ops.convert_to_numpy(labels)
+        bad = values[((values < 0) | (values >= limit)) & (values != ignore_index)]
+        if bad.size:
+            raise ValueError(
+                f"{argument} must be in [0, {limit}) or {ignore_index} (ignored), got {sorted(set(bad.tolist()))[:8]}"
+            )
+        return labels
+    valid = tf.logical_or(
+        tf.logical_and(labels >= 0, labels < tf.cast(limit, labels.dtype)), tf.equal(labels, ignore_index)
+    )
+    check = tf.debugging.Assert(
+        tf.reduce_all(valid), [f"{argument} must be in [0, {limit}) or {ignore_index} (ignored)"]
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(labels)
+
+
 @keras.saving.register_keras_serializable(package="gpt_keras")
 class LayerNorm(keras.layers.LayerNormalization):
     """LayerNorm over the last axis with float64 statistics and normalization (float32 models).
@@ -105,6 +129,9 @@ class Embedding(keras.layers.Layer):
             name="embeddings",
             shape=(self.input_dim, self.output_dim),
             initializer=normal_initializer(self.initializer_range),
+            # Read in float32 and cast here: autocasting would cast the whole table (31M values for GPT's
+            # vocabulary) to gather a few rows, and again for the head.
+            autocast=False,
         )
         self.built = True
 

@@ -3,6 +3,7 @@
 Every loss is computed in float32 whatever the compute dtype, and `-100` labels are ignored, as in
 PyTorch's `CrossEntropyLoss`. A mean over zero counted items is NaN, as in the reference.
 """
+import tensorflow as tf
 from keras import ops
 
 IGNORE_INDEX = -100
@@ -16,16 +17,22 @@ def sparse_cross_entropy(logits, labels, ignore_index=IGNORE_INDEX):
     logits = ops.cast(logits, "float32")
     labels = ops.cast(labels, "int32")
     counted = ops.not_equal(labels, ignore_index)
-    safe_labels = ops.where(counted, labels, 0)
-    log_probs = ops.log_softmax(logits, axis=-1)
-    picked = ops.squeeze(ops.take_along_axis(log_probs, ops.expand_dims(safe_labels, -1), axis=-1), -1)
+    # The fused kernel's gradient is softmax - one_hot, written in one pass; picking log-probabilities
+    # with a gather would scatter its gradient into a dense (tokens x vocabulary) buffer instead.
+    per_item = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ops.where(counted, labels, 0), logits=logits)
     counted = ops.cast(counted, "float32")
-    return -ops.sum(picked * counted) / ops.sum(counted)
+    return ops.sum(per_item * counted) / ops.sum(counted)
 
 
 def causal_lm_loss(logits, labels):
-    """Next-token loss: position t predicts label t + 1 (labels are the inputs, shifted inside)."""
-    return sparse_cross_entropy(logits[..., :-1, :], labels[..., 1:])
+    """Next-token loss: position t predicts label t + 1 (labels are the inputs, shifted inside).
+
+    The labels move one step left and the last position gets `ignore_index`, which counts the same
+    tokens as slicing the logits would, without copying (tokens x vocabulary) logits and gradients.
+    """
+    labels = ops.cast(labels, "int32")
+    ignored = ops.full_like(labels[..., :1], IGNORE_INDEX)
+    return sparse_cross_entropy(logits, ops.concatenate([labels[..., 1:], ignored], axis=-1))
 
 
 def regression_loss(predictions, targets):
