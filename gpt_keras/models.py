@@ -19,7 +19,7 @@ from gpt_keras import checkpoints, losses
 from gpt_keras.backbone import TFOpenAIGPT
 from gpt_keras.configuration import OpenAIGPTConfig
 from gpt_keras.generation import GenerationMixin
-from gpt_keras.layers import check_ids_in_range, normal_initializer
+from gpt_keras.layers import check_ids_in_range, check_labels_in_range, normal_initializer
 
 logger = logging.getLogger("gpt_keras")
 
@@ -253,6 +253,11 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
                 for name, value in outputs.items()
             }
         return outputs, prepared
+
+    @staticmethod
+    def _labels(value, argument, limit):
+        """Integer class labels, checked to be in [0, limit) or -100 (ignored)."""
+        return check_labels_in_range(_as_int_tensor(value, argument), limit, argument)
 
     def lm_logits(self, hidden_states):
         """Tied LM head: hidden states times the transposed token embedding, returned in float32."""
@@ -620,7 +625,7 @@ class TFOpenAIGPTLMHeadModel(GenerationMixin, TFOpenAIGPTPreTrainedModel):
         logits = self.lm_logits(outputs["last_hidden_state"])
         result = ModelOutput()
         if inputs.get("labels") is not None:
-            result["loss"] = losses.causal_lm_loss(logits, _as_int_tensor(inputs["labels"], "labels"))
+            result["loss"] = losses.causal_lm_loss(logits, self._labels(inputs["labels"], "labels", self.config.vocab_size))
         result["logits"] = logits
         result.update(self._extras(outputs))
         return result
@@ -748,9 +753,11 @@ class TFOpenAIGPTDoubleHeadsModel(GenerationMixin, TFOpenAIGPTPreTrainedModel):
         mc_logits = ops.cast(ops.squeeze(self.multiple_choice_head(hidden_states, mc_token_ids, training=training), -1), "float32")
         result = ModelOutput()
         if inputs.get("labels") is not None:
-            result["loss"] = losses.causal_lm_loss(logits, _as_int_tensor(inputs["labels"], "labels"))
+            result["loss"] = losses.causal_lm_loss(logits, self._labels(inputs["labels"], "labels", self.config.vocab_size))
         if inputs.get("mc_labels") is not None:
-            result["mc_loss"] = losses.sparse_cross_entropy(mc_logits, _as_int_tensor(inputs["mc_labels"], "mc_labels"))
+            num_choices = mc_logits.shape[-1] if mc_logits.shape[-1] is not None else ops.shape(mc_logits)[-1]
+            mc_labels = self._labels(inputs["mc_labels"], "mc_labels", num_choices)
+            result["mc_loss"] = losses.sparse_cross_entropy(mc_logits, mc_labels)
         result["logits"] = logits
         result["mc_logits"] = mc_logits
         result.update(self._extras(outputs))
@@ -871,7 +878,7 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
         if problem_type == "regression":
             return losses.regression_loss(pooled, labels)
         if problem_type == "single_label_classification":
-            return losses.sparse_cross_entropy(pooled, labels)
+            return losses.sparse_cross_entropy(pooled, self._labels(labels, "labels", self.config.num_labels))
         return losses.multi_label_loss(pooled, labels)
 
     def _head_variables(self):

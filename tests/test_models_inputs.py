@@ -129,3 +129,25 @@ def test_tensor_inputs_mix_with_output_flags():
 def test_inputs_a_model_has_no_head_for_are_refused(lm):
     with pytest.raises(ValueError, match="TFOpenAIGPTLMHeadModel takes no mc_labels"):
         lm(np.array([[1, 2]]), mc_labels=np.array([0]))
+
+
+def test_out_of_range_labels_raise_eagerly(lm):
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 50\) or -100"):
+        lm(np.array([[1, 2, 3]]), labels=np.array([[1, 50, 3]]))
+    # -100 is the documented "ignore" value, not an error
+    assert np.isfinite(lm(np.array([[1, 2, 3]]), labels=np.array([[1, -100, 3]])).loss)
+
+
+def test_out_of_range_labels_fail_in_a_traced_graph_and_poison_xla(lm):
+    ids, labels = tf.constant([[1, 2, 3]]), tf.constant([[1, 2, 77]])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"labels must be in \[0, 50\)"):
+        tf.function(lambda i, l: lm(i, labels=l).loss)(ids, labels)
+    loss = tf.function(lambda i, l: lm(i, labels=l).loss, jit_compile=True)(ids, labels)
+    assert np.isnan(loss.numpy())
+
+
+def test_out_of_range_multiple_choice_labels_raise():
+    model = TFOpenAIGPTDoubleHeadsModel(OpenAIGPTConfig(**CONFIG))
+    ids = np.ones((2, 3, 4), np.int32)
+    with pytest.raises(ValueError, match=r"mc_labels must be in \[0, 3\)"):
+        model(ids, mc_token_ids=np.full((2, 3), 3), mc_labels=np.array([0, 3]))
