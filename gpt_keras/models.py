@@ -327,9 +327,9 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
     def compile(self, *args, jit_compile="auto", **kwargs):
         """`keras.Model.compile`, with `jit_compile="auto"` chosen by what is faster for this model on
         a machine without GPU or TPU (Keras' own "auto" never uses XLA there): XLA for float32
-        (8x128 training on 2 cores: 223 tokens/s with XLA, 203 without), but not for bfloat16, since
-        XLA's CPU backend does not use the bfloat16 matmul instructions that TensorFlow's oneDNN
-        kernels do (309 tokens/s without XLA, 217 with). With an accelerator, or inside a tf.distribute
+        (8x128 training on 2 cores: 220-232 tokens/s with XLA, 201-226 without), but not for bfloat16,
+        since XLA's CPU backend does not use the bfloat16 matmul instructions that TensorFlow's oneDNN
+        kernels do (359-363 tokens/s without XLA, 220-230 with). With an accelerator, or inside a tf.distribute
         strategy's scope, "auto" is Keras' own.
         """
         choose = jit_compile == "auto" and not kwargs.get("run_eagerly") and not tf.distribute.has_strategy()
