@@ -272,6 +272,9 @@ class ResumableCheckpoint(keras.callbacks.Callback):
     On a NaN or infinite loss, training stops, a message names the step and the last good checkpoint,
     and (with `restore_on_nan`) the model's weights are put back to that checkpoint.
 
+    Under `MultiWorkerMirroredStrategy` only the chief writes (the workers' weights are identical) and
+    every worker resumes from the same files, so `directory` must be on storage all workers see.
+
     Args:
         directory: Where checkpoints go (created if needed).
         save_every_steps: Save every this many optimizer steps; None to save at epoch ends only.
@@ -328,7 +331,16 @@ class ResumableCheckpoint(keras.callbacks.Callback):
     def _global_step(self):
         return int(ops.convert_to_numpy(self.model.optimizer.iterations))
 
+    @property
+    def writes_checkpoints(self):
+        """Whether this process writes: True except on multi-worker workers other than the chief."""
+        model = self.model
+        strategy = getattr(model, "distribute_strategy", None) if model is not None else None
+        return (strategy or tf.distribute.get_strategy()).extended.should_checkpoint
+
     def _save(self, epoch, step_in_epoch, loss):
+        if not self.writes_checkpoints:
+            return
         if not all(np.isfinite(ops.convert_to_numpy(w)).all() for w in self.model.trainable_weights):
             self._say(f"not saving at epoch {epoch}, step {step_in_epoch}: the weights hold NaN or inf")
             return

@@ -55,8 +55,15 @@ def train(mode, output):
         def on_train_batch_end(self, batch, logs=None):
             losses.append(float(logs["loss"]))
 
-    model.fit(data.to_dataset(features, GLOBAL_BATCH), epochs=1, callbacks=[Record()], verbose=0)
+    callbacks = [Record()]
+    if mode == "multiworker":
+        # Both workers share one checkpoint directory; only the chief may write to it.
+        checkpoint = training.ResumableCheckpoint(os.path.join(os.path.dirname(output), "checkpoint"), save_every_steps=2)
+        callbacks.append(checkpoint)
+    model.fit(data.to_dataset(features, GLOBAL_BATCH), epochs=1, callbacks=callbacks, verbose=0)
     result = {"replicas": strategy.num_replicas_in_sync, "losses": losses, "mc_kernel": model.multiple_choice_head.summary.kernel.numpy().ravel().tolist()}
+    if mode == "multiworker":
+        result["writes_checkpoints"] = checkpoint.writes_checkpoints
     with open(output, "w") as handle:
         json.dump(result, handle)
 
@@ -131,8 +138,14 @@ def test_multi_worker_mirrored_strategy_with_two_local_workers_matches_one_devic
                 process.kill()
                 process.wait()
     single = json.loads((tmp_path / "single.json").read_text())
-    for index in range(2):
-        check_same_curve(single, json.loads((tmp_path / f"worker{index}.json").read_text()), replicas=2)
+    results = [json.loads((tmp_path / f"worker{index}.json").read_text()) for index in range(2)]
+    for result in results:
+        check_same_curve(single, result, replicas=2)
+    # Exactly one writer (the chief, worker 0), and what it left is one whole, final checkpoint.
+    assert [result["writes_checkpoints"] for result in results] == [True, False]
+    state = json.loads((tmp_path / "checkpoint" / "state.json").read_text())
+    assert state["global_step"] == STEPS and state["epoch"] == 1
+    assert sorted(p.name for p in (tmp_path / "checkpoint").iterdir()) == sorted(["state.json", state["weights"]])
 
 
 if __name__ == "__main__":
