@@ -62,8 +62,12 @@ def per_token_latency(model, prompt, position, steps, repeat):
     max_new = 448
     max_length = bucket_length(prompt.shape[1]) + bucket_length(max_new)
     prefill_fn, decode_fn = build_stream_fns(model, max_length, DecodingOptions())
+    # Allow tokens up to the last position, so that every timed chunk really decodes `steps` tokens.
+    allowed = model.config.n_positions - prompt.shape[1]
+    if position + steps > prompt.shape[1] + allowed:
+        raise ValueError(f"position {position} + {steps} steps is past n_positions {model.config.n_positions}")
     controls = {
-        "max_new_tokens": tf.constant(max_new),
+        "max_new_tokens": tf.constant(allowed),
         "temperature": tf.constant(1.0),
         "top_k": tf.constant(0),
         "top_p": tf.constant(1.0),

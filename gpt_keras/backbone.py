@@ -159,7 +159,7 @@ class TFOpenAIGPT(keras.Model):
             token_type_ids, position_ids: (batch, seq) ints.
             head_mask: (n_layer, n_head) multipliers of each head's attention probabilities.
             inputs_embeds: (batch, seq, n_embd) used instead of looking up `input_ids`.
-            cache: Per-layer (key_cache, value_cache) pairs, each (batch, n_head, max_len, head_dim).
+            cache: Per-layer (key_cache, value_cache) pairs, each (batch * n_head, max_len, head_dim).
             cache_index: Slot of the first input position in the cache.
             output_hidden_states, output_attentions: Also return these.
 

@@ -104,7 +104,9 @@ def prefill(model, input_ids, attention_mask, max_length, options):
     """
     config = model.config
     batch, prompt_len = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
-    cache_shape = (batch, config.n_head, max_length, config.head_dim)
+    # (batch * heads, slots, head_dim): the layout the attention's batched matmuls read without a reshape,
+    # which lets XLA update the cache in place inside the decoding loop (see CausalSelfAttention).
+    cache_shape = (batch * config.n_head, max_length, config.head_dim)
     cache_dtype = model.transformer.compute_dtype
     cache = tuple((tf.zeros(cache_shape, cache_dtype), tf.zeros(cache_shape, cache_dtype)) for _ in range(config.n_layer))
     # Slots after the prompt hold generated tokens: real, and hidden from earlier slots by causality.
@@ -335,7 +337,13 @@ def _beam_search(model, state, controls, options):
     def repeat(x):
         return tf.repeat(x, beams, axis=0)
 
-    state = {key: value if key in ("step", "prompt_len") else tf.nest.map_structure(repeat, value) for key, value in state.items()}
+    def repeat_cache(x):  # rows are (sequence, head) pairs: repeat whole sequences
+        return _repeat_cache_rows(x, beams, model.config.n_head)
+
+    state = {
+        key: value if key in ("step", "prompt_len") else tf.nest.map_structure(repeat_cache if key == "cache" else repeat, value)
+        for key, value in state.items()
+    }
     state["running_scores"] = tf.tile(tf.constant([[0.0] + [BEAM_NEG] * (beams - 1)]), (batch, 1))
     state["best_tokens"] = tf.reshape(state["tokens"], (batch, beams, max_length))
     state["best_scores"] = tf.fill((batch, beams), BEAM_NEG)
@@ -398,7 +406,9 @@ def _beam_search(model, state, controls, options):
         state["best_lengths"] = gather_beams(tf.concat([state["best_lengths"], new_lengths], axis=1), best)
 
         # The continuing beams take their source beam's cache and history.
-        state["cache"] = tf.nest.map_structure(lambda x: tf.gather(x, flat_source), state["cache"])
+        state["cache"] = tf.nest.map_structure(
+            lambda x: _gather_cache_rows(x, flat_source, model.config.n_head), state["cache"]
+        )
         state["lengths"] = tf.gather(state["lengths"], flat_source)
         if options.tracks_history:
             history = tf.gather(state["history"], flat_source)
@@ -432,6 +442,19 @@ def _beam_search(model, state, controls, options):
 
 
 # === The compiled program ===
+
+
+def _repeat_cache_rows(cache, times, num_heads):
+    """Repeats each sequence of a (batch * heads, slots, head_dim) cache `times` times, in place."""
+    per_row = tf.reshape(cache, tf.concat([[-1, num_heads], tf.shape(cache)[1:]], axis=0))
+    repeated = tf.repeat(per_row, times, axis=0)
+    return tf.reshape(repeated, tf.concat([[-1], tf.shape(cache)[1:]], axis=0))
+
+
+def _gather_cache_rows(cache, rows, num_heads):
+    """Selects sequences `rows` of a (batch * heads, slots, head_dim) cache."""
+    per_row = tf.reshape(cache, tf.concat([[-1, num_heads], tf.shape(cache)[1:]], axis=0))
+    return tf.reshape(tf.gather(per_row, rows), tf.shape(cache))
 
 
 def build_generate_fn(model, max_length, options=DecodingOptions(), jit_compile=True, on_trace=None):

@@ -107,6 +107,22 @@ class LayerNorm(keras.layers.LayerNormalization):
 
 
 @keras.saving.register_keras_serializable(package="gpt_keras")
+class Dense(keras.layers.Dense):
+    """`keras.layers.Dense` (the reference's Conv1D) that adds its bias as `x - (-bias)`: the same numbers.
+
+    Under XLA on CPU, a matrix-vector product followed by an addition is fused into one loop that
+    runs on a single thread; a subtraction is not, so the product keeps the multi-threaded kernel.
+    That makes batch-1 decoding ~15% faster (the bias add is a separate, tiny elementwise pass).
+    """
+
+    def call(self, inputs, training=None):
+        plain = self.activation in (None, keras.activations.linear) and not self.lora_enabled and not self.quantization_mode
+        if self.bias is None or not plain:
+            return super().call(inputs, training=training)
+        return ops.subtract(ops.matmul(inputs, self.kernel), ops.negative(self.bias))
+
+
+@keras.saving.register_keras_serializable(package="gpt_keras")
 class Embedding(keras.layers.Layer):
     """A lookup table whose out-of-range ids give NaN rows instead of a silently clamped lookup.
 
@@ -259,7 +275,7 @@ class CausalSelfAttention(keras.layers.Layer):
         padding_mask: Optional (batch, key_len) with 1 for tokens to attend to and 0 for padding; key_len
             is seq, or the cache length when a cache is given.
         head_mask: Optional (num_heads,) multipliers of each head's probabilities.
-        cache: Optional pair (key_cache, value_cache), each (batch, num_heads, max_len, head_dim), holding
+        cache: Optional pair (key_cache, value_cache), each (batch * num_heads, max_len, head_dim), holding
             earlier positions. The new keys and values are written at slot `cache_index` and the updated
             pair is returned.
         cache_index: Slot of the first query position in the cache (scalar int).
@@ -282,13 +298,17 @@ class CausalSelfAttention(keras.layers.Layer):
             raise ValueError(f"attention width {width} is not divisible by num_heads={self.num_heads}")
         self.head_dim = width // self.num_heads
         dense = dict(kernel_initializer=normal_initializer(self.initializer_range), dtype=self.dtype_policy)
-        self.c_attn = keras.layers.Dense(3 * width, name="c_attn", **dense)
+        self.c_attn = Dense(3 * width, name="c_attn", **dense)
         self.c_attn.build(input_shape)
-        self.c_proj = keras.layers.Dense(width, name="c_proj", **dense)
+        self.c_proj = Dense(width, name="c_proj", **dense)
         self.c_proj.build(input_shape)
         self.attn_dropout = keras.layers.Dropout(self.attention_dropout, dtype=self.dtype_policy)
         self.resid_dropout = keras.layers.Dropout(self.residual_dropout, dtype=self.dtype_policy)
         self.built = True
+
+    def _merge_batch_heads(self, x):
+        # (batch, heads, seq, d) -> (batch * heads, seq, d)
+        return ops.reshape(x, (-1,) + tuple(ops.shape(x)[2:]))
 
     def _split_heads(self, x):
         batch, seq = ops.shape(x)[0], ops.shape(x)[1]
@@ -307,21 +327,25 @@ class CausalSelfAttention(keras.layers.Layer):
     ):
         query, key, value = ops.split(self.c_attn(hidden_states), 3, axis=-1)
         query, key, value = self._split_heads(query), self._split_heads(key), self._split_heads(value)
-        query_len = ops.shape(query)[2]
+        batch, query_len = ops.shape(query)[0], ops.shape(query)[2]
         if cache is not None:
-            # Separate key and value buffers, each updated in place by XLA inside the decode loop.
+            # The caches are (batch * heads, slots, head_dim) and the matmuls below read the updated
+            # buffers as they are: with no reshape between the update and its readers, XLA updates them
+            # in place inside the decoding loop instead of copying every cache buffer twice per step.
             key_cache, value_cache = cache
-            start = (0, 0, cache_index, 0)
-            key_cache = ops.slice_update(key_cache, start, ops.cast(key, key_cache.dtype))
-            value_cache = ops.slice_update(value_cache, start, ops.cast(value, value_cache.dtype))
+            start = (0, cache_index, 0)
+            key_cache = ops.slice_update(key_cache, start, ops.cast(self._merge_batch_heads(key), key_cache.dtype))
+            value_cache = ops.slice_update(value_cache, start, ops.cast(self._merge_batch_heads(value), value_cache.dtype))
             cache = (key_cache, value_cache)
+            query = self._merge_batch_heads(query)
             key, value = ops.cast(key_cache, self.compute_dtype), ops.cast(value_cache, self.compute_dtype)
         else:
             cache_index = 0
-        key_len = ops.shape(key)[2]
+        key_len = ops.shape(key)[-2]
 
         # Scores and softmax in float32: the masking constants do not fit float16.
         scores = ops.cast(tf.linalg.matmul(query, key, transpose_b=True), "float32")
+        scores = ops.reshape(scores, (batch, self.num_heads, query_len, key_len))
         scores = scores / math.sqrt(self.head_dim)  # (batch, heads, query_len, key_len)
         query_slots = ops.arange(query_len, dtype="int32")[:, None] + ops.cast(cache_index, "int32")
         causal = ops.arange(key_len, dtype="int32")[None, :] <= query_slots
@@ -334,7 +358,11 @@ class CausalSelfAttention(keras.layers.Layer):
         if head_mask is not None:
             probs = probs * ops.reshape(ops.cast(head_mask, "float32"), (1, self.num_heads, 1, 1))
 
-        context = ops.matmul(ops.cast(probs, self.compute_dtype), value)  # (batch, heads, seq, head_dim)
+        attend = ops.cast(probs, self.compute_dtype)
+        if cache is not None:
+            attend = self._merge_batch_heads(attend)
+        context = ops.matmul(attend, value)
+        context = ops.reshape(context, (batch, self.num_heads, query_len, self.head_dim))
         context = ops.transpose(context, (0, 2, 1, 3))
         context = ops.reshape(context, (ops.shape(context)[0], query_len, self.num_heads * self.head_dim))
         output = self.resid_dropout(self.c_proj(context), training=training)
@@ -379,9 +407,9 @@ class MLP(keras.layers.Layer):
 
     def build(self, input_shape):
         dense = dict(kernel_initializer=normal_initializer(self.initializer_range), dtype=self.dtype_policy)
-        self.c_fc = keras.layers.Dense(self.intermediate_dim, name="c_fc", **dense)
+        self.c_fc = Dense(self.intermediate_dim, name="c_fc", **dense)
         self.c_fc.build(input_shape)
-        self.c_proj = keras.layers.Dense(input_shape[-1], name="c_proj", **dense)
+        self.c_proj = Dense(input_shape[-1], name="c_proj", **dense)
         self.c_proj.build(tuple(input_shape[:-1]) + (self.intermediate_dim,))
         self.output_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         self.built = True
