@@ -39,51 +39,35 @@ def normal_initializer(stddev):
     return keras.initializers.RandomNormal(mean=0.0, stddev=stddev)
 
 
-def check_ids_in_range(ids, limit, argument):
-    """Makes out-of-range ids fail loudly wherever that is possible.
+def check_ids_in_range(ids, limit, argument, ignore_index=None):
+    """Makes out-of-range ids (or class labels) fail loudly wherever that is possible.
 
     Eagerly the ids are checked at once (ValueError); in a traced graph an assertion raises
-    InvalidArgumentError when the graph runs. XLA drops assertions, so callers also poison the
-    embeddings of bad ids with NaN (see `Embedding.call`).
+    InvalidArgumentError when the graph runs. XLA drops assertions, so callers make bad values poison
+    the output with NaN instead (`Embedding.call` for ids; the fused cross-entropy for labels).
+
+    Args:
+        ids: Integer tensor or array.
+        limit: Values must be < limit (and >= 0).
+        argument: The argument's name, for the messages.
+        ignore_index: A value also allowed (labels' -100), or None.
     """
+    allowed = f"[0, {limit})" + ("" if ignore_index is None else f" or {ignore_index} (ignored)")
     if tf.executing_eagerly() and not isinstance(ids, keras.KerasTensor):
         values = ops.convert_to_numpy(ids)
-        if values.size and (values.min() < 0 or values.max() >= limit):
-            bad = values[(values < 0) | (values >= limit)]
-            raise ValueError(
-                f"{argument} must be in [0, {limit}), got value(s) {sorted(set(bad.tolist()))[:8]}"
-            )
+        bad = values[((values < 0) | (values >= limit)) & (values != ignore_index)]
+        if bad.size:
+            raise ValueError(f"{argument} must be in {allowed}, got value(s) {sorted(set(bad.tolist()))[:8]}")
         return ids
+    ignored = tf.zeros_like(ids, tf.bool) if ignore_index is None else tf.equal(ids, ignore_index)
     checks = [
-        tf.debugging.assert_non_negative(ids, message=f"{argument} must be >= 0"),
-        tf.debugging.assert_less(ids, tf.cast(limit, ids.dtype), message=f"{argument} must be < {limit}"),
+        tf.debugging.Assert(tf.reduce_all((ids >= 0) | ignored), [f"{argument} must be >= 0 (allowed: {allowed})"]),
+        tf.debugging.Assert(
+            tf.reduce_all((ids < tf.cast(limit, ids.dtype)) | ignored), [f"{argument} must be < {limit} (allowed: {allowed})"]
+        ),
     ]
     with tf.control_dependencies(checks):
         return tf.identity(ids)
-
-
-def check_labels_in_range(labels, limit, argument, ignore_index=-100):
-    """Like `check_ids_in_range` for class labels, which may also be `ignore_index`.
-
-    Under XLA the check is dropped and an out-of-range label makes the loss NaN (the fused
-    cross-entropy kernel's behaviour there), never a plausible number.
-    """
-    if tf.executing_eagerly() and not isinstance(labels, keras.KerasTensor):
-        values = ops.convert_to_numpy(labels)
-        bad = values[((values < 0) | (values >= limit)) & (values != ignore_index)]
-        if bad.size:
-            raise ValueError(
-                f"{argument} must be in [0, {limit}) or {ignore_index} (ignored), got {sorted(set(bad.tolist()))[:8]}"
-            )
-        return labels
-    valid = tf.logical_or(
-        tf.logical_and(labels >= 0, labels < tf.cast(limit, labels.dtype)), tf.equal(labels, ignore_index)
-    )
-    check = tf.debugging.Assert(
-        tf.reduce_all(valid), [f"{argument} must be in [0, {limit}) or {ignore_index} (ignored)"]
-    )
-    with tf.control_dependencies([check]):
-        return tf.identity(labels)
 
 
 @keras.saving.register_keras_serializable(package="gpt_keras")

@@ -19,7 +19,7 @@ from gpt_keras import checkpoints, losses
 from gpt_keras.backbone import TFOpenAIGPT
 from gpt_keras.configuration import OpenAIGPTConfig
 from gpt_keras.generation import GenerationMixin
-from gpt_keras.layers import check_ids_in_range, check_labels_in_range, normal_initializer
+from gpt_keras.layers import check_ids_in_range, normal_initializer
 
 logger = logging.getLogger("gpt_keras")
 
@@ -257,7 +257,7 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
     @staticmethod
     def _labels(value, argument, limit):
         """Integer class labels, checked to be in [0, limit) or -100 (ignored)."""
-        return check_labels_in_range(_as_int_tensor(value, argument), limit, argument)
+        return check_ids_in_range(_as_int_tensor(value, argument), limit, argument, ignore_index=losses.IGNORE_INDEX)
 
     def lm_logits(self, hidden_states):
         """Tied LM head: hidden states times the transposed token embedding, returned in float32."""
