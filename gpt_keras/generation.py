@@ -337,8 +337,8 @@ def _beam_search(model, state, controls, options):
     def repeat(x):
         return tf.repeat(x, beams, axis=0)
 
-    def repeat_cache(x):  # rows are (sequence, head) pairs: repeat whole sequences
-        return _repeat_cache_rows(x, beams, model.config.n_head)
+    def repeat_cache(x):
+        return _select_sequences(x, tf.repeat(tf.range(batch), beams), model.config.n_head)
 
     state = {
         key: value if key in ("step", "prompt_len") else tf.nest.map_structure(repeat_cache if key == "cache" else repeat, value)
@@ -407,7 +407,7 @@ def _beam_search(model, state, controls, options):
 
         # The continuing beams take their source beam's cache and history.
         state["cache"] = tf.nest.map_structure(
-            lambda x: _gather_cache_rows(x, flat_source, model.config.n_head), state["cache"]
+            lambda x: _select_sequences(x, flat_source, model.config.n_head), state["cache"]
         )
         state["lengths"] = tf.gather(state["lengths"], flat_source)
         if options.tracks_history:
@@ -444,17 +444,10 @@ def _beam_search(model, state, controls, options):
 # === The compiled program ===
 
 
-def _repeat_cache_rows(cache, times, num_heads):
-    """Repeats each sequence of a (batch * heads, slots, head_dim) cache `times` times, in place."""
-    per_row = tf.reshape(cache, tf.concat([[-1, num_heads], tf.shape(cache)[1:]], axis=0))
-    repeated = tf.repeat(per_row, times, axis=0)
-    return tf.reshape(repeated, tf.concat([[-1], tf.shape(cache)[1:]], axis=0))
-
-
-def _gather_cache_rows(cache, rows, num_heads):
-    """Selects sequences `rows` of a (batch * heads, slots, head_dim) cache."""
-    per_row = tf.reshape(cache, tf.concat([[-1, num_heads], tf.shape(cache)[1:]], axis=0))
-    return tf.reshape(tf.gather(per_row, rows), tf.shape(cache))
+def _select_sequences(cache, sequences, num_heads):
+    """The rows of sequences `sequences` (a list of indices) of a (batch * heads, slots, head_dim) cache."""
+    per_sequence = tf.reshape(cache, tf.concat([[-1, num_heads], tf.shape(cache)[1:]], axis=0))
+    return tf.reshape(tf.gather(per_sequence, sequences), tf.concat([[-1], tf.shape(cache)[1:]], axis=0))
 
 
 def build_generate_fn(model, max_length, options=DecodingOptions(), jit_compile=True, on_trace=None):

@@ -290,14 +290,14 @@ class CausalSelfAttention(keras.layers.Layer):
         self.resid_dropout = keras.layers.Dropout(self.residual_dropout, dtype=self.dtype_policy)
         self.built = True
 
-    def _merge_batch_heads(self, x):
-        # (batch, heads, seq, d) -> (batch * heads, seq, d)
-        return ops.reshape(x, (-1,) + tuple(ops.shape(x)[2:]))
-
     def _split_heads(self, x):
+        # (batch, seq, heads * head_dim) -> (batch * heads, seq, head_dim): the layout of the cache, which
+        # the matmuls below read as it is. With no reshape between a cache update and its readers, XLA
+        # updates the cache in place inside the decoding loop (instead of copying every cache buffer
+        # twice per step).
         batch, seq = ops.shape(x)[0], ops.shape(x)[1]
-        x = ops.reshape(x, (batch, seq, self.num_heads, self.head_dim))
-        return ops.transpose(x, (0, 2, 1, 3))  # (batch, heads, seq, head_dim)
+        x = ops.transpose(ops.reshape(x, (batch, seq, self.num_heads, self.head_dim)), (0, 2, 1, 3))
+        return ops.reshape(x, (-1, seq, self.head_dim))
 
     def call(
         self,
@@ -309,28 +309,23 @@ class CausalSelfAttention(keras.layers.Layer):
         return_attention_probs=False,
         training=None,
     ):
-        query, key, value = ops.split(self.c_attn(hidden_states), 3, axis=-1)
-        query, key, value = self._split_heads(query), self._split_heads(key), self._split_heads(value)
-        batch, query_len = ops.shape(query)[0], ops.shape(query)[2]
+        batch, query_len = ops.shape(hidden_states)[0], ops.shape(hidden_states)[1]
+        query, key, value = (self._split_heads(x) for x in ops.split(self.c_attn(hidden_states), 3, axis=-1))
         if cache is not None:
-            # The caches are (batch * heads, slots, head_dim) and the matmuls below read the updated
-            # buffers as they are: with no reshape between the update and its readers, XLA updates them
-            # in place inside the decoding loop instead of copying every cache buffer twice per step.
             key_cache, value_cache = cache
             start = (0, cache_index, 0)
-            key_cache = ops.slice_update(key_cache, start, ops.cast(self._merge_batch_heads(key), key_cache.dtype))
-            value_cache = ops.slice_update(value_cache, start, ops.cast(self._merge_batch_heads(value), value_cache.dtype))
-            cache = (key_cache, value_cache)
-            query = self._merge_batch_heads(query)
-            key, value = ops.cast(key_cache, self.compute_dtype), ops.cast(value_cache, self.compute_dtype)
+            cache = (
+                ops.slice_update(key_cache, start, ops.cast(key, key_cache.dtype)),
+                ops.slice_update(value_cache, start, ops.cast(value, value_cache.dtype)),
+            )
+            key, value = (ops.cast(c, self.compute_dtype) for c in cache)
         else:
             cache_index = 0
-        key_len = ops.shape(key)[-2]
+        key_len = ops.shape(key)[1]
 
         # Scores and softmax in float32: the masking constants do not fit float16.
         scores = ops.cast(tf.linalg.matmul(query, key, transpose_b=True), "float32")
-        scores = ops.reshape(scores, (batch, self.num_heads, query_len, key_len))
-        scores = scores / math.sqrt(self.head_dim)  # (batch, heads, query_len, key_len)
+        scores = ops.reshape(scores, (batch, self.num_heads, query_len, key_len)) / math.sqrt(self.head_dim)
         query_slots = ops.arange(query_len, dtype="int32")[:, None] + ops.cast(cache_index, "int32")
         causal = ops.arange(key_len, dtype="int32")[None, :] <= query_slots
         scores = ops.where(causal, scores, CAUSAL_MASK_VALUE)
@@ -342,13 +337,9 @@ class CausalSelfAttention(keras.layers.Layer):
         if head_mask is not None:
             probs = probs * ops.reshape(ops.cast(head_mask, "float32"), (1, self.num_heads, 1, 1))
 
-        attend = ops.cast(probs, self.compute_dtype)
-        if cache is not None:
-            attend = self._merge_batch_heads(attend)
-        context = ops.matmul(attend, value)
-        context = ops.reshape(context, (batch, self.num_heads, query_len, self.head_dim))
-        context = ops.transpose(context, (0, 2, 1, 3))
-        context = ops.reshape(context, (ops.shape(context)[0], query_len, self.num_heads * self.head_dim))
+        attend = ops.reshape(ops.cast(probs, self.compute_dtype), (-1, query_len, key_len))
+        context = ops.reshape(ops.matmul(attend, value), (batch, self.num_heads, query_len, self.head_dim))
+        context = ops.reshape(ops.transpose(context, (0, 2, 1, 3)), (batch, query_len, self.num_heads * self.head_dim))
         output = self.resid_dropout(self.c_proj(context), training=training)
 
         outputs = (output,)
