@@ -30,9 +30,21 @@ def causal_lm_loss(logits, labels):
     The labels move one step left and the last position gets `ignore_index`, which counts the same
     tokens as slicing the logits would, without copying (tokens x vocabulary) logits and gradients.
     """
+    return sparse_cross_entropy(logits, next_token_labels(labels))
+
+
+def next_token_labels(labels):
+    """`labels` moved one step left, `ignore_index` in the last slot: what position t is scored on."""
     labels = ops.cast(labels, "int32")
     ignored = ops.full_like(labels[..., :1], IGNORE_INDEX)
-    return sparse_cross_entropy(logits, ops.concatenate([labels[..., 1:], ignored], axis=-1))
+    return ops.concatenate([labels[..., 1:], ignored], axis=-1)
+
+
+def counted_targets(labels):
+    """(labels with `ignore_index` replaced by 0, float32 weights that are 0 there and 1 elsewhere)."""
+    labels = ops.cast(labels, "int32")
+    counted = ops.not_equal(labels, IGNORE_INDEX)
+    return ops.where(counted, labels, 0), ops.cast(counted, "float32")
 
 
 def regression_loss(predictions, targets):

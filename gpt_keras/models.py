@@ -100,11 +100,18 @@ def _check_rank(tensor, rank, argument, layout):
 
 
 def _check_same_shape(tensor, reference, argument):
-    if tensor is None:
-        return
+    """`tensor`, checked to have `reference`'s shape: now where shapes are static, else when the graph runs."""
     static_a, static_b = tuple(tensor.shape), tuple(reference.shape)
     if len(static_a) != len(static_b) or any(a is not None and b is not None and a != b for a, b in zip(static_a, static_b)):
         raise ValueError(f"{argument} has shape {static_a} but input_ids has shape {static_b}; they must match")
+    symbolic = isinstance(tensor, keras.KerasTensor) or isinstance(reference, keras.KerasTensor)
+    if None in static_a + static_b and not symbolic and not tf.executing_eagerly():
+        check = tf.debugging.assert_equal(
+            tf.shape(tensor), tf.shape(reference), message=f"{argument} must have the shape of input_ids"
+        )
+        with tf.control_dependencies([check]):
+            tensor = tf.identity(tensor)
+    return tensor
 
 
 class TFOpenAIGPTPreTrainedModel(keras.Model):
@@ -199,6 +206,9 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         else:
             inputs_embeds = ops.convert_to_tensor(inputs_embeds)
             _check_rank(inputs_embeds, self.input_rank + 1, "inputs_embeds", layout[:-1] + ", n_embd)")
+            width = inputs_embeds.shape[-1]
+            if width is not None and width != config.n_embd:
+                raise ValueError(f"inputs_embeds must have n_embd={config.n_embd} features in its last axis, got {width}")
             shape_source = inputs_embeds[..., 0]
         seq_len = shape_source.shape[-1]
         if seq_len is not None and seq_len > config.n_positions:
@@ -215,7 +225,7 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
             if value is None:
                 continue
             value = _as_int_tensor(value, name)
-            _check_same_shape(value, shape_source, name)
+            value = _check_same_shape(value, shape_source, name)
             if limit is not None:
                 value = check_ids_in_range(value, limit, name)
             prepared[name] = value
@@ -227,7 +237,7 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         head_mask = inputs.get("head_mask")
         if head_mask is not None:
             head_mask = ops.cast(head_mask, "float32")
-            if len(head_mask.shape) == 1:
+            if tuple(head_mask.shape) == (config.n_head,):
                 head_mask = ops.broadcast_to(head_mask[None, :], (config.n_layer, config.n_head))
             if tuple(head_mask.shape) != (config.n_layer, config.n_head):
                 raise ValueError(
@@ -289,6 +299,25 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
             return self._scale_for_replicas(loss)
         return super().compute_loss(x, y, self._for_compiled(y_pred), sample_weight, training)
 
+    def _refuse_weights_without_loss(self, kwargs):
+        # Keras drops sample weights that come without y, which the internal loss never gets: refuse
+        # them rather than train unweighted.
+        given = [name for name in ("sample_weight", "class_weight") if kwargs.get(name) is not None]
+        if given and self._compile_loss is None:
+            raise ValueError(
+                f"{given[0]} was given but no loss was compiled, and the internal loss cannot weight examples:"
+                " set labels to -100 where no loss should be taken, or compile(loss=...) and pass the labels"
+                " as y to weight them"
+            )
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        self._refuse_weights_without_loss(kwargs)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._refuse_weights_without_loss(kwargs)
+        return super().evaluate(x, y, *args, **kwargs)
+
     @staticmethod
     def _scale_for_replicas(loss):
         # Under tf.distribute each replica's gradients are summed: a per-replica mean loss must be
@@ -332,13 +361,37 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         kernels do (359-363 tokens/s without XLA, 220-230 with). With an accelerator, or inside a tf.distribute
         strategy's scope, "auto" is Keras' own.
         """
+        if isinstance(kwargs.get("metrics"), (list, tuple)) and kwargs.get("loss") is None and len(args) < 2:
+            # With the internal loss, the metrics' targets come from the input dict, where -100 marks what
+            # no loss is taken on; they reach the metrics as zero weights, which Keras applies to
+            # weighted metrics only. (Sample weights of a user's own are refused without a loss.)
+            metrics = kwargs.pop("metrics")
+            kwargs["weighted_metrics"] = list(metrics) + list(kwargs.get("weighted_metrics") or [])
         choose = jit_compile == "auto" and not kwargs.get("run_eagerly") and not tf.distribute.has_strategy()
         if choose and not _accelerators():
             jit_compile = self.dtype_policy.compute_dtype != "bfloat16"
         return super().compile(*args, jit_compile=jit_compile, **kwargs)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if y is None and self._compile_loss is None and self._compile_metrics is not None:
+            # Training on the internal loss: the metrics compare `main_output` with the labels of the
+            # input dict, -100 entries weighted out.
+            targets = self._metric_targets(x if isinstance(x, dict) else {})
+            if targets is None:
+                raise ValueError(
+                    f"compiled metrics of {type(self).__name__} need targets for {self.main_output!r}: "
+                    f"put {self.metric_labels!r} in the input dict, or pass y with a compiled loss"
+                )
+            y, sample_weight = targets
         return super().compute_metrics(x, y, self._for_compiled(y_pred), sample_weight)
+
+    # The input that compiled metrics compare `main_output` with when no loss is compiled.
+    metric_labels = "labels"
+
+    def _metric_targets(self, x):
+        """(targets, sample_weight) for compiled metrics from the input dict `x`, or None."""
+        labels = x.get(self.metric_labels)
+        return None if labels is None else losses.counted_targets(labels)
 
     def _for_compiled(self, y_pred):
         return y_pred[self.main_output] if isinstance(y_pred, dict) else y_pred
@@ -620,6 +673,10 @@ class TFOpenAIGPTLMHeadModel(GenerationMixin, TFOpenAIGPTPreTrainedModel):
 
     reference_name = "OpenAIGPTLMHeadModel"
 
+    def _metric_targets(self, x):
+        labels = x.get("labels")
+        return None if labels is None else losses.counted_targets(losses.next_token_labels(labels))
+
     def _call_heads(self, inputs, training):
         outputs, _ = self._run_backbone(inputs, training)
         logits = self.lm_logits(outputs["last_hidden_state"])
@@ -723,6 +780,7 @@ class TFOpenAIGPTDoubleHeadsModel(GenerationMixin, TFOpenAIGPTPreTrainedModel):
     """
 
     main_output = "mc_logits"
+    metric_labels = "mc_labels"
     reference_name = "OpenAIGPTDoubleHeadsModel"
     head_inputs = ("labels", "mc_token_ids", "mc_labels")
     model_arguments = ("lm_coef",)
@@ -800,7 +858,8 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
 
     The last real token is found from `attention_mask` when given (so left- or right-padded batches work
     without a pad token), else from `config.pad_token_id`; without either, only batches of one sequence
-    are accepted (the reference's rule).
+    are accepted (the reference's rule). `inputs_embeds` without a mask have no ids to find padding in:
+    each row's last position is used, with a warning, as the reference does.
 
     Call args: as `TFOpenAIGPTModel`, plus `labels` (batch,): class ids; float targets for regression
     (num_labels == 1) or multi-hot (batch, num_labels) for multi-label (`config.problem_type`).
@@ -854,6 +913,14 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
             real = ops.cast(prepared["attention_mask"] != 0, "int32")
         elif self.config.pad_token_id is not None and prepared["input_ids"] is not None:
             real = ops.cast(prepared["input_ids"] != self.config.pad_token_id, "int32")
+        elif self.config.pad_token_id is not None:
+            # As the reference: padding cannot be seen in inputs_embeds, so the last position is used.
+            logger.warning(
+                "%s cannot find padding in inputs_embeds: each row is classified by its last position;"
+                " pass attention_mask if rows are padded",
+                type(self).__name__,
+            )
+            return ops.full((ops.shape(logits)[0],), seq_len - 1, dtype="int32")
         else:
             batch = logits.shape[0]
             if batch is not None and batch != 1:
@@ -880,6 +947,14 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
         if problem_type == "single_label_classification":
             return losses.sparse_cross_entropy(pooled, self._labels(labels, "labels", self.config.num_labels))
         return losses.multi_label_loss(pooled, labels)
+
+    def _metric_targets(self, x):
+        labels = x.get("labels")
+        if labels is None:
+            return None
+        labels = ops.convert_to_tensor(labels)
+        # Class indices may be -100 (ignored); regression and multi-hot targets are compared as given.
+        return losses.counted_targets(labels) if "int" in str(labels.dtype) else (labels, None)
 
     def _head_variables(self):
         return {"score.weight": (self.score.kernel, True)}

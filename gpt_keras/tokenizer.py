@@ -664,7 +664,8 @@ class OpenAIGPTTokenizer:
             return_attention_mask: include ``attention_mask`` (1 on tokens, 0 on padding).
 
         Returns:
-            dict with ``input_ids`` (and ``attention_mask``): lists for a single str, else batched.
+            dict with ``input_ids`` (and ``attention_mask``): flat lists for a single str without
+            ``return_tensors``; otherwise batched, so one str with ``return_tensors`` gives (1, seq).
         """
         texts, batched = _check_texts(text, "text")
         pairs = None
@@ -717,7 +718,8 @@ class OpenAIGPTTokenizer:
                     "pass padding=True"
                 )
             output = {key: _as_tensor(value, return_tensors) for key, value in output.items()}
-        if not batched:
+        if not batched and return_tensors is None:
+            # As the reference: one text gives lists, but tensors always keep the batch axis (1, seq).
             output = {key: value[0] for key, value in output.items()}
         return output
 
@@ -786,7 +788,8 @@ class OpenAIGPTTokenizer:
         }
         if return_tensors is not None:
             output = {key: _as_tensor(value, return_tensors) for key, value in output.items()}
-        if not batched:
+        if not batched and return_tensors is None:
+            # As the reference: one text gives lists, but tensors always keep the batch axis (1, seq).
             output = {key: value[0] for key, value in output.items()}
         return output
 

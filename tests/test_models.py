@@ -204,3 +204,17 @@ def test_sequence_classification_finds_last_token_from_attention_mask(models, ex
             sc(padded)
     finally:
         sc.config.pad_token_id = saved
+
+
+def test_sequence_classification_of_embeds_with_pad_token_uses_last_position(models, expected, caplog):
+    # As the reference: padding cannot be seen in inputs_embeds, so each row is classified by its last
+    # position (with a warning) even when config.pad_token_id is set.
+    sc = models["sc"]
+    assert sc.config.pad_token_id is not None
+    ids = expected["sc.input_ids"][:2]
+    embeds = tf.gather(sc.transformer.embeddings.tokens_embed.embeddings, ids)
+    with caplog.at_level("WARNING", logger="gpt_keras"):
+        out = sc(inputs_embeds=embeds).logits
+    assert "cannot find padding in inputs_embeds" in caplog.text
+    unpadded = np.ones_like(ids)  # every position real: the last one is classified
+    np.testing.assert_allclose(out, sc(ids, attention_mask=unpadded).logits, atol=ATOL)

@@ -89,9 +89,23 @@ def test_ids_and_embeds_are_exclusive(lm):
         lm()
 
 
-def test_head_mask_shape(lm):
+@pytest.mark.parametrize("shape", [(3, 2), (3,)])
+def test_head_mask_shape(lm, shape):
     with pytest.raises(ValueError, match=r"head_mask must have shape \(n_head,\) or \(n_layer, n_head\)"):
-        lm(np.array([[1, 2]]), head_mask=np.ones((3, 2), np.float32))
+        lm(np.array([[1, 2]]), head_mask=np.ones(shape, np.float32))
+
+
+def test_inputs_embeds_width(lm):
+    with pytest.raises(ValueError, match="inputs_embeds must have n_embd=16 features in its last axis, got 8"):
+        lm(inputs_embeds=np.zeros((1, 2, 8), np.float32))
+
+
+def test_mask_shape_mismatch_in_a_traced_graph_with_dynamic_shapes(lm):
+    spec = tf.TensorSpec((None, None), tf.int32)
+    call = tf.function(lambda ids, mask: lm(ids, attention_mask=mask).logits, input_signature=[spec, spec])
+    np.testing.assert_array_equal(call(np.ones((2, 4), np.int32), np.ones((2, 4), np.int32)).shape, (2, 4, 50))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="attention_mask must have the shape of input_ids"):
+        call(np.ones((2, 4), np.int32), np.ones((2, 1), np.int32))
 
 
 def test_unknown_input_key(lm):

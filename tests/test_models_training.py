@@ -75,6 +75,61 @@ def test_compiling_without_loss_and_without_labels_explains_what_is_missing():
         model.fit({"input_ids": np.ones((4, 5), np.int32)}, batch_size=2, epochs=1, verbose=0)
 
 
+@pytest.mark.parametrize("argument", ["sample_weight", "class_weight"])
+def test_example_weights_without_a_compiled_loss_are_refused(argument):
+    # Keras drops sample weights that come without y, so the internal loss would train unweighted.
+    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    model.compile(optimizer="sgd")
+    weights = np.ones(4, np.float32) if argument == "sample_weight" else {0: 1.0}
+    data = lm_data(n=4)
+    with pytest.raises(ValueError, match=f"{argument} was given but no loss was compiled"):
+        model.fit(data, batch_size=2, verbose=0, **{argument: weights})
+    if argument == "sample_weight":
+        with pytest.raises(ValueError, match="sample_weight was given but no loss was compiled"):
+            model.evaluate(data, sample_weight=weights, verbose=0)
+
+
+def test_lm_metrics_with_the_internal_loss_score_next_tokens_and_skip_ignored_labels():
+    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    metric = keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="ce")
+    model.compile(optimizer="sgd", metrics=[metric])
+    data = lm_data(n=4, seq=6)
+    data["labels"] = data["labels"].copy()
+    data["labels"][:, 3:] = -100  # only the predictions of tokens 1 and 2 count
+    logits = model.predict({"input_ids": data["input_ids"]}, verbose=0)["logits"].astype(np.float64)
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    targets = data["labels"][:, 1:3]
+    expected = -np.take_along_axis(log_probs[:, :2], targets[..., None], -1).mean()
+    logs = model.evaluate(data, batch_size=4, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["ce"], expected, rtol=1e-5)
+    np.testing.assert_allclose(logs["loss"], expected, rtol=1e-5)  # the same tokens as the loss
+
+
+def test_classifier_and_double_heads_metrics_with_the_internal_loss_read_labels_from_inputs():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    classifier = TFOpenAIGPTForSequenceClassification(OpenAIGPTConfig(**TINY))
+    classifier.compile(optimizer="sgd", metrics=["accuracy"])
+    ids = rng.integers(1, 40, (8, 6))
+    labels = rng.integers(0, 2, 8)
+    labels[:2] = -100
+    predicted = classifier.predict({"input_ids": ids}, verbose=0)["logits"].argmax(-1)
+    logs = classifier.evaluate({"input_ids": ids, "labels": labels}, batch_size=8, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["accuracy"], (predicted == labels)[2:].mean(), atol=1e-6)
+
+    double = TFOpenAIGPTDoubleHeadsModel(OpenAIGPTConfig(**TINY))
+    double.compile(optimizer="sgd", metrics=["accuracy"])
+    choices = rng.integers(1, 40, (8, 3, 6))
+    mc_labels = rng.integers(0, 3, 8)
+    predicted = double.predict({"input_ids": choices}, verbose=0)["mc_logits"].argmax(-1)
+    logs = double.evaluate({"input_ids": choices, "mc_labels": mc_labels}, batch_size=8, verbose=0, return_dict=True)
+    np.testing.assert_allclose(logs["accuracy"], (predicted == mc_labels).mean(), atol=1e-6)
+    history = double.fit({"input_ids": choices, "mc_labels": mc_labels}, batch_size=4, epochs=1, verbose=0)
+    assert 0.0 <= history.history["accuracy"][0] <= 1.0
+    with pytest.raises(ValueError, match="compiled metrics of TFOpenAIGPTDoubleHeadsModel need targets for 'mc_logits'"):
+        double.evaluate({"input_ids": choices, "labels": choices}, batch_size=8, verbose=0)
+
+
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 @pytest.mark.parametrize("cls", [TFOpenAIGPTModel, TFOpenAIGPTLMHeadModel, TFOpenAIGPTDoubleHeadsModel, TFOpenAIGPTForSequenceClassification])
 def test_mixed_precision_is_finite_and_close_to_float32(tiny_dir, expected, policy, cls):

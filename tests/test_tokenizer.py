@@ -443,3 +443,14 @@ def test_incremental_decoding_adds_up_to_decode(tokenizers, cases):
         stream = tokenizer.decode_stream()
         pieces = [stream.step(index) for index in ids]
         assert "".join(pieces) + stream.flush() == tokenizer.decode(ids)
+
+
+@pytest.mark.parametrize("kind", ["np", "tf"])
+def test_one_text_with_return_tensors_is_a_batch_of_one(tokenizers, kind):
+    tokenizer = tokenizers["basic"]
+    # As the reference, so that model(**tokenizer(text, return_tensors=...)) works.
+    out = tokenizer("the cat sat", return_tensors=kind)
+    plain = tokenizer("the cat sat")
+    assert tuple(out["input_ids"].shape) == (1, len(plain["input_ids"]))
+    np.testing.assert_array_equal(np.asarray(out["input_ids"])[0], plain["input_ids"])
+    np.testing.assert_array_equal(np.asarray(out["attention_mask"])[0], plain["attention_mask"])
