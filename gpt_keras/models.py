@@ -49,7 +49,8 @@ class ModelOutput(dict):
     """A dict of model outputs whose keys also read as attributes, as the reference's outputs do.
 
     Fields that were not computed (e.g. `loss` without labels) are absent as keys and read as None.
-    Integer indexing gives the values in order: `outputs[0]` is the loss when there is one, else logits.
+    Integer indexing and slices give the values in order: `outputs[0]` is the loss when there is one,
+    else logits; `outputs[:2]` is a tuple.
     """
 
     FIELDS = ("loss", "mc_loss", "logits", "mc_logits", "last_hidden_state", "hidden_states", "attentions")
@@ -62,8 +63,8 @@ class ModelOutput(dict):
         raise AttributeError(f"{type(self).__name__} has no field {name!r}")
 
     def __getitem__(self, key):
-        if isinstance(key, int):
-            return list(self.values())[key]
+        if isinstance(key, (int, slice)):
+            return self.to_tuple()[key]
         return super().__getitem__(key)
 
     def to_tuple(self):

@@ -161,6 +161,7 @@ def test_functional_backbone_matches_reference(models, expected):
 def test_outputs_read_as_attributes_keys_and_indices(models, expected):
     out = models["lm"](expected["input_ids"], labels=expected["labels"])
     assert out.loss is out["loss"] and out[0] is out["loss"] and out[1] is out["logits"]
+    assert out[:2] == (out["loss"], out["logits"]) and out[-1] is out["logits"]
     assert out.attentions is None and out.mc_logits is None
     with pytest.raises(AttributeError):
         out.not_a_field
