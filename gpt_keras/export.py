@@ -26,7 +26,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from gpt_keras.generation import DecodingOptions, GenerationMixin, build_generate_fn
+from gpt_keras.generation import FILLER_TOKEN_ID, DecodingOptions, GenerationMixin, build_generate_fn
 from gpt_keras.models import (
     TFOpenAIGPTDoubleHeadsModel,
     TFOpenAIGPTForSequenceClassification,
@@ -149,7 +149,7 @@ def _decoding_options(config, overrides):
             settings[name] = _int_in_range(settings[name], name, 0, None)
     if not settings.get("repetition_penalty", 1.0) > 0:
         raise ValueError(f"repetition_penalty must be > 0, got {settings['repetition_penalty']!r}")
-    if settings.get("early_stopping", False) not in (True, False, "never"):
+    if not (isinstance(settings.get("early_stopping", False), bool) or settings["early_stopping"] == "never"):
         raise ValueError(f'early_stopping must be True, False or "never", got {settings["early_stopping"]!r}')
     options = DecodingOptions(eos_token_ids=eos, pad_token_id=int(pad), **settings)
     if options.num_beams == 1 and options.num_return_sequences > 1:
@@ -217,7 +217,7 @@ def _generate_function(model, max_length, max_new_tokens_limit, options):
         ]
         with tf.control_dependencies(checks):
             left = prompt_slots - width
-            padded_ids = tf.pad(input_ids, [[0, 0], [left, 0]], constant_values=options.pad_token_id)
+            padded_ids = tf.pad(input_ids, [[0, 0], [left, 0]], constant_values=FILLER_TOKEN_ID)
             padded_mask = tf.pad(attention_mask, [[0, 0], [left, 0]])
         # A static prompt width: the compiled program's buffers have fixed sizes.
         padded_ids = tf.ensure_shape(padded_ids, [None, prompt_slots])

@@ -24,6 +24,7 @@ for export (`tf.Module` / SavedModel); `GenerationMixin.generate` validates, buc
 import dataclasses
 import inspect
 import math
+import numbers
 import secrets
 
 import numpy as np
@@ -32,6 +33,9 @@ import tensorflow as tf
 MIN_BUCKET = 8
 # The reference's stand-in for minus infinity in beam bookkeeping; kept so that ties resolve alike.
 BEAM_NEG = -1.0e9
+# Fed to the model in slots nobody reads (bucket padding, finished rows) instead of pad_token_id,
+# which need not be a vocabulary id.
+FILLER_TOKEN_ID = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -299,13 +303,17 @@ def decode_steps(model, state, stop_step, controls, options):
 
     def body(state):
         scores = process_scores(state["logits"], state, options)
-        new_tokens = tf.where(state["finished"], options.pad_token_id, select(scores, state["step"]))
+        chosen = select(scores, state["step"])
+        new_tokens = tf.where(state["finished"], options.pad_token_id, chosen)
+        # Finished rows are written as pad_token_id, which may lie outside the vocabulary (-1, or an
+        # added <pad>); the model is fed an id it can look up, whose results nobody reads.
+        fed_tokens = tf.where(state["finished"], FILLER_TOKEN_ID, chosen)
         state = dict(state)
         state["tokens"] = _write_column(state["tokens"], state["prompt_len"] + state["step"], new_tokens)
         if options.tracks_history:
-            state["history"] = _write_column(state["history"], state["lengths"], new_tokens)
+            state["history"] = _write_column(state["history"], state["lengths"], fed_tokens)
         state["finished"] = state["finished"] | _is_eos(new_tokens, options)
-        state["cache"], state["logits"] = _forward_tokens(model, state, new_tokens)
+        state["cache"], state["logits"] = _forward_tokens(model, state, fed_tokens)
         state["lengths"] = state["lengths"] + 1
         state["step"] = state["step"] + 1
         return (state,)
@@ -595,6 +603,7 @@ class GenerationMixin:
 
     def _prepare_request(self, input_ids, attention_mask, settings):
         """Validates a call of `generate` / `stream` (settings: its keyword arguments) into a `_Request`."""
+        settings = _checked_settings(settings)
         (
             max_new_tokens, max_length, min_new_tokens, do_sample, temperature, top_k, top_p, num_beams,
             length_penalty, early_stopping, num_return_sequences, repetition_penalty, no_repeat_ngram_size,
@@ -690,7 +699,7 @@ class GenerationMixin:
         prompt_width = input_ids.shape[1]
         prompt_bucket = bucket_length(prompt_width)
         left = prompt_bucket - prompt_width
-        input_ids = np.pad(input_ids, ((0, 0), (left, 0)), constant_values=options.pad_token_id)
+        input_ids = np.pad(input_ids, ((0, 0), (left, 0)), constant_values=FILLER_TOKEN_ID)
         attention_mask = np.pad(attention_mask, ((0, 0), (left, 0)))
         controls = {
             "max_new_tokens": tf.constant(max_new_tokens, tf.int32),
@@ -756,7 +765,8 @@ class GenerationMixin:
             repetition_penalty: > 1 discourages tokens already present (prompt included, padding not).
             no_repeat_ngram_size: Forbid repeating any n-gram of this size; 0 disables.
             eos_token_id: Int or list of ints ending a sequence; `config.eos_token_id` when None.
-            pad_token_id: Fills finished rows; `config.pad_token_id`, else the first EOS id, else 0.
+            pad_token_id: Fills finished rows; `config.pad_token_id`, else the first EOS id, else 0. Any
+                int (-1, or an added token outside the vocabulary): it is written, never fed to the model.
             seed: Int seed of the stateless sampling RNG: the same seed gives the same tokens; random
                 when None.
             truncate_prompt: When prompt + max_new_tokens exceeds `n_positions`, keep each prompt's last
@@ -776,7 +786,10 @@ class GenerationMixin:
         """
         arguments = locals()
         settings = {name: arguments[name] for name in _generate_settings()}
-        request = self._prepare_request(input_ids, attention_mask, settings)
+        return tf.constant(self._run_request(self._prepare_request(input_ids, attention_mask, settings)))
+
+    def _run_request(self, request):
+        """Runs a validated request; numpy (rows, prompt width + new tokens) int32 sequences."""
         generate_fn = self._program("generate", request.max_length, request.options)
         controls = request.controls
         outputs = generate_fn(
@@ -791,7 +804,7 @@ class GenerationMixin:
         )
         prompt_bucket = request.input_ids.shape[1]
         end = prompt_bucket + int(outputs["num_generated"])
-        return tf.constant(outputs["sequences"].numpy()[:, prompt_bucket - request.prompt_width : end])
+        return outputs["sequences"].numpy()[:, prompt_bucket - request.prompt_width : end]
 
     def stream(self, input_ids, attention_mask=None, *, chunk_size=8, **kwargs):
         """Generates like `generate` (greedy or sampling), yielding new tokens as they are produced.
@@ -845,17 +858,23 @@ class GenerationMixin:
         Returns:
             list of str: len(prompts) * num_return_sequences texts, those of each prompt together.
         """
+        unknown = set(kwargs) - set(_generate_settings())
+        if unknown:
+            raise TypeError(f"generate_text() got unexpected keyword arguments {sorted(unknown)}")
         input_ids, attention_mask = self._encode_prompts(tokenizer, prompts)
         kwargs = self._with_tokenizer_eos(tokenizer, kwargs)
-        sequences = self.generate(input_ids, attention_mask, **kwargs).numpy()
+        request = self._prepare_request(input_ids, attention_mask, {**_generate_settings(), **kwargs})
+        sequences = self._run_request(request)
+        # The continuation starts after the prompt as generation used it (truncate_prompt may have cut
+        # it) and ends at the EOS ids generation stopped at; a full text keeps the whole prompt.
         repeats = sequences.shape[0] // input_ids.shape[0]
-        eos = set(_eos_tuple(kwargs.get("eos_token_id", self.config.eos_token_id)))
+        eos = set(request.options.eos_token_ids)
         texts = []
         for row, sequence in enumerate(sequences):
             prompt_row = row // repeats
-            new_ids = _until_eos(sequence[input_ids.shape[1] :].tolist(), eos)
-            prompt_ids = input_ids[prompt_row][attention_mask[prompt_row] > 0].tolist() if return_full_text else []
-            texts.append(tokenizer.decode(prompt_ids + new_ids, skip_special_tokens=True))
+            new_ids = _until_eos(sequence[request.prompt_width :].tolist(), eos)
+            prompt = input_ids[prompt_row][attention_mask[prompt_row] > 0].tolist() if return_full_text else []
+            texts.append(tokenizer.decode(prompt + new_ids, skip_special_tokens=True))
         return texts
 
     def stream_text(self, tokenizer, prompt, *, chunk_size=8, **kwargs):
@@ -883,7 +902,8 @@ class GenerationMixin:
             raise ValueError("num_return_sequences must be 1 for stream_text")
         input_ids, attention_mask = self._encode_prompts(tokenizer, [prompt])
         kwargs = self._with_tokenizer_eos(tokenizer, kwargs)
-        eos = set(_eos_tuple(kwargs.get("eos_token_id", self.config.eos_token_id)))
+        eos = kwargs.get("eos_token_id")
+        eos = set(_eos_tuple(self.config.eos_token_id if eos is None else eos))
         decoder = _TextStream(tokenizer)
         for chunk in self.stream(input_ids, attention_mask, chunk_size=chunk_size, **kwargs):
             ids = chunk[0].tolist()
@@ -907,8 +927,7 @@ class GenerationMixin:
         if empty:
             raise ValueError(f"prompts {empty} encode to no tokens: every prompt needs at least one token")
         width = max(len(ids) for ids in encoded)
-        pad = self.config.pad_token_id or 0
-        input_ids = np.array([[pad] * (width - len(ids)) + ids for ids in encoded], np.int32)
+        input_ids = np.array([[FILLER_TOKEN_ID] * (width - len(ids)) + ids for ids in encoded], np.int32)
         attention_mask = np.array([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded], np.int32)
         return input_ids, attention_mask
 
@@ -917,6 +936,19 @@ class GenerationMixin:
         if kwargs.get("eos_token_id") is None and self.config.eos_token_id is None and tokenizer_eos is not None:
             return dict(kwargs, eos_token_id=tokenizer_eos)
         return kwargs
+
+
+def _checked_settings(settings):
+    """`settings` with None read as the default (as the reference reads an unset option) and every
+    number checked to be one, so that a wrong type is named instead of failing in a conversion."""
+    defaults = _generate_settings()
+    settings = {name: defaults[name] if value is None else value for name, value in settings.items()}
+    for name, value in settings.items():
+        if name in ("eos_token_id", "early_stopping", "do_sample", "truncate_prompt") or value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"{name} must be a number, got {value!r}")
+    return settings
 
 
 def _generate_settings():

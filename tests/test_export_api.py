@@ -82,6 +82,7 @@ def test_probabilities_follow_the_problem_type(tmp_path):
         (dict(version="3"), ValueError, "version"),
         (dict(top_k=5), TypeError, "unknown decoding options \\['top_k'\\]"),
         (dict(num_return_sequences=2), ValueError, "num_return_sequences"),
+        (dict(num_beams=2, early_stopping=1), ValueError, "early_stopping must be True, False"),
         (dict(generate=False, max_new_tokens=4), ValueError, "max_new_tokens configure the generate signature.*=False"),
     ],
 )

@@ -191,6 +191,20 @@ def test_eos_ends_rows_and_pads_them(model, prompts, expected):
     np.testing.assert_array_equal(alone[0], expected["gen.greedy.0"][:8])  # stops when every row ended
 
 
+@pytest.mark.parametrize("pad", [-1, 1000])
+def test_a_pad_id_outside_the_vocabulary_only_fills_finished_rows(model, prompts, expected, pad):
+    # -1 and an added <pad> (= vocab_size) are common pad ids; the reference only writes them into rows
+    # that have finished, so the model never reads them.
+    alone = model.generate(prompts[0][None], max_new_tokens=20, pad_token_id=pad).numpy()
+    np.testing.assert_array_equal(alone[0], expected["gen.greedy.0"])
+    eos = int(expected["gen.greedy.0"][7])
+    ids, mask = pad_batch(prompts[:2], "left")
+    got = model.generate(ids, mask, max_new_tokens=20, eos_token_id=eos, pad_token_id=pad).numpy()
+    width = ids.shape[1]
+    np.testing.assert_array_equal(got[0, width:], np.r_[expected["gen.greedy.0"][5:8], [pad] * 17])
+    np.testing.assert_array_equal(got[1, width:], expected["gen.greedy.1"][3:])
+
+
 # === Compilation ===
 
 
@@ -244,12 +258,23 @@ def test_double_heads_model_generates_greedily(tiny_dir):
         (dict(repetition_penalty=0.0), "repetition_penalty"),
         (dict(no_repeat_ngram_size=-1), "no_repeat_ngram_size"),
         (dict(early_stopping="sometimes"), "early_stopping"),
+        (dict(num_beams=2, early_stopping=1), "early_stopping"),
+        (dict(max_new_tokens="5"), "max_new_tokens must be a number"),
+        (dict(seed="a", do_sample=True), "seed must be a number"),
+        (dict(num_beams=2, length_penalty="x"), "length_penalty must be a number"),
     ],
 )
 def test_bad_arguments_raise_naming_the_argument(model, kwargs, argument):
     kwargs = {"max_new_tokens": 5, **kwargs}
     with pytest.raises(ValueError, match=argument):
         model.generate(np.arange(1, 8)[None], **kwargs)
+
+
+def test_unset_options_read_as_their_defaults(model, expected):
+    # As the reference, None means "not set": top_k=None and top_p=None do not filter.
+    prompt = expected["gen.prompt.0"][None]
+    got = model.generate(prompt, max_new_tokens=20, top_k=None, top_p=None, temperature=None, num_beams=None)
+    np.testing.assert_array_equal(got.numpy()[0], expected["gen.greedy.0"])
 
 
 def test_bad_prompts_raise(model):

@@ -43,6 +43,34 @@ def test_generate_text_decodes_the_new_tokens(model, tokenizer):
         assert text.strip()
 
 
+def test_generate_text_with_a_truncated_prompt_keeps_every_new_token(model, tokenizer):
+    prompt = " ".join(PROMPTS * 4)  # more tokens than n_positions=64 leaves room for with 40 new ones
+    ids = tokenizer.encode(prompt)
+    assert len(ids) + 40 > model.config.n_positions
+    text = model.generate_text(tokenizer, prompt, max_new_tokens=40, truncate_prompt=True)[0]
+    kept = ids[-(model.config.n_positions - 40) :]
+    alone = model.generate(np.array([kept]), max_new_tokens=40).numpy()[0]
+    assert text == tokenizer.decode(alone[len(kept) :], skip_special_tokens=True)
+    full = model.generate_text(tokenizer, prompt, max_new_tokens=40, truncate_prompt=True, return_full_text=True)[0]
+    assert full == tokenizer.decode(ids + alone[len(kept) :].tolist(), skip_special_tokens=True)
+
+
+def test_an_explicit_eos_token_id_none_is_the_default(model, tokenizer):
+    # None is generate's default: the text must be cut where generation stopped, as without it.
+    ids = tokenizer.encode(PROMPTS[0])
+    eos = int(model.generate(np.array([ids]), max_new_tokens=20).numpy()[0, len(ids) + 5])  # the 6th new token
+    unstopped = model.generate_text(tokenizer, PROMPTS, max_new_tokens=20)
+    model.config.eos_token_id, saved = eos, model.config.eos_token_id
+    try:
+        default = model.generate_text(tokenizer, PROMPTS, max_new_tokens=20)
+        assert len(default[0]) < len(unstopped[0])
+        assert model.generate_text(tokenizer, PROMPTS, max_new_tokens=20, eos_token_id=None) == default
+        streamed = "".join(model.stream_text(tokenizer, PROMPTS[0], max_new_tokens=20, eos_token_id=None))
+        assert streamed == default[0]
+    finally:
+        model.config.eos_token_id = saved
+
+
 def test_stream_text_yields_whole_words_that_add_up(model, tokenizer):
     prompt = PROMPTS[0]
     pieces = list(model.stream_text(tokenizer, prompt, chunk_size=4, max_new_tokens=20))
