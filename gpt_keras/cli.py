@@ -133,12 +133,13 @@ def run_convert(args):
         raise CommandLineError(f"SRC does not exist: {args.src}")
     if args.config is not None and not args.config.is_file():
         raise CommandLineError(f"--config: no such file: {args.config}")
-    if args.dst.exists() and args.dst.resolve() == args.src.resolve():
-        raise CommandLineError(f"DST must differ from SRC: writing {args.dst} would replace the weights being read")
     from gpt_keras import checkpoints, models
     from gpt_keras.configuration import OpenAIGPTConfig
 
     directory = checkpoints.resolve_checkpoint_dir(args.src) if args.src.is_dir() else args.src.parent
+    if args.dst.exists() and args.dst.resolve() in (args.src.resolve(), directory.resolve()):
+        # Saving replaces every weight file of DST: the checkpoint being read among them.
+        raise CommandLineError(f"DST must differ from SRC's directory: writing {args.dst} would replace the weights being read")
     fmt = checkpoints.detect_format(args.src)
     print(f"found: {fmt} checkpoint in {directory}")
     config = OpenAIGPTConfig.from_json_file(args.config) if args.config is not None else None

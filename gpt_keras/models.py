@@ -465,6 +465,14 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
             name: tuple(reversed(variable.shape)) if transposed else tuple(variable.shape)
             for name, (variable, transposed) in mapping.items()
         }
+        tokens = "transformer.tokens_embed.weight"
+        if "lm_head.weight" in state_dict and isinstance(self, GenerationMixin) and not (
+            tokens in state_dict and np.array_equal(np.asarray(state_dict["lm_head.weight"]), np.asarray(state_dict[tokens]))
+        ):
+            raise checkpoints.CheckpointMismatchError(
+                f"{source}: lm_head.weight differs from transformer.tokens_embed.weight: the checkpoint has an"
+                " untied LM head (tie_word_embeddings=false), and this model's LM head is the token embedding"
+            )
         newly_initialized = sorted(name for name in expected if _is_head_name(name) and name not in state_dict)
         ignored = sorted(name for name in state_dict if name not in expected and name.startswith(HEAD_PREFIXES))
         to_load = {name: shape for name, shape in expected.items() if name not in newly_initialized}

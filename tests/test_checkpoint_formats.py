@@ -1,11 +1,13 @@
 """Every checkpoint format of the tiny fixture reads as the same state dict; saving is atomic."""
 
+import errno
 import json
 import logging
 import os
 import shutil
 import stat
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -131,6 +133,38 @@ def test_original_release_names_a_missing_piece(tiny_dir, tmp_path):
     (directory / "params_4.npy").unlink()
     with pytest.raises(FileNotFoundError, match=r"params_4\.npy"):
         checkpoints.load_state_dict(directory)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda data: data[:-100], "not a readable .npy array"),
+        (lambda data: data[:50], "not a readable .npy array"),
+        (lambda data: b"not an npy file at all", "not a readable .npy array"),
+        (lambda data: None, "expected float32 values, got float64"),
+    ],
+)
+def test_original_release_names_a_damaged_piece(tiny_dir, tmp_path, damage, message):
+    directory = copy_files(tiny_dir / "lm-original-format", ORIGINAL_FILES, tmp_path / "release")
+    piece = directory / "params_3.npy"
+    damaged = damage(piece.read_bytes())
+    if damaged is None:
+        np.save(piece, np.load(piece).astype(np.float64))
+    else:
+        piece.write_bytes(damaged)
+    with pytest.raises(original_release.OriginalReleaseError, match=rf"params_3\.npy: {message}"):
+        checkpoints.load_state_dict(directory)
+
+
+@pytest.mark.parametrize("offset", [2048, 8192])
+def test_damaged_h5_names_the_file(tiny_dir, tmp_path, offset):
+    # HDF5 raises OSError/RuntimeError about heaps and symbol tables for these, naming no file.
+    directory = copy_files(tiny_dir / "lm", ["tf_model.h5"], tmp_path / "ckpt")
+    data = bytearray((directory / "tf_model.h5").read_bytes())
+    data[offset : offset + 512] = b"\xff" * 512
+    (directory / "tf_model.h5").write_bytes(bytes(data))
+    with pytest.raises(tf_h5.TFH5CheckpointError, match=r"tf_model\.h5: damaged HDF5 file"):
+        tf_h5.load_tf_h5(directory / "tf_model.h5")
 
 
 def test_infer_config_dict_matches_the_fixture_config(tiny_dir):
@@ -372,6 +406,45 @@ def test_overwriting_replaces_weights_and_keeps_other_files(tiny_dir, tmp_path, 
     assert_same_state_dict(state_dict, changed)
     checkpoints.save_state_dict(lm_tensors, directory)
     assert sorted(p.name for p in directory.iterdir()) == ["config.json", "model.safetensors", "vocab.json"]
+
+
+@pytest.mark.parametrize("how", ["unrenamable", "working_directory"])
+def test_a_directory_that_cannot_be_renamed_has_its_files_replaced_in_place(tmp_path, lm_tensors, monkeypatch, how):
+    # A mount point (a container's volume) refuses rename with EBUSY; renaming the working directory
+    # away would leave the process in a deleted directory. Both get their files replaced one by one.
+    directory = tmp_path / "ckpt"
+    checkpoints.save_state_dict(lm_tensors, directory, max_shard_size=60_000, extra_files={"config.json": "{}"})
+    (directory / "vocab.json").write_text('{"a": 0}')
+    if how == "unrenamable":
+        real_rename = os.rename
+
+        def rename(source, target):
+            if Path(source) == directory:
+                raise OSError(errno.EBUSY, "Device or resource busy")
+            real_rename(source, target)
+
+        monkeypatch.setattr(os, "rename", rename)
+    else:
+        monkeypatch.chdir(directory)
+    changed = {name: array * 3 for name, array in lm_tensors.items()}
+    checkpoints.save_state_dict(changed, directory if how == "unrenamable" else Path("."), extra_files={"config.json": "[]"})
+    assert sorted(p.name for p in directory.iterdir()) == ["config.json", "model.safetensors", "vocab.json"]
+    assert (directory / "config.json").read_text() == "[]" and (directory / "vocab.json").read_text() == '{"a": 0}'
+    assert_same_state_dict(checkpoints.load_state_dict(directory)[0], changed)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no staging left behind
+    assert Path.cwd().exists()
+
+
+def test_a_failed_swap_leaves_no_staging_directory(tmp_path, lm_tensors, monkeypatch):
+    directory = tmp_path / "ckpt"
+    checkpoints.save_state_dict(lm_tensors, directory)
+    before = directory_snapshot(directory)
+    monkeypatch.setattr(checkpoints, "_replace_files_in_place", lambda staging, directory: 1 / 0)
+    monkeypatch.setattr(os, "rename", lambda source, target: (_ for _ in ()).throw(OSError(errno.EXDEV, "cross-device")))
+    with pytest.raises(ZeroDivisionError):
+        checkpoints.save_state_dict({name: -array for name, array in lm_tensors.items()}, directory)
+    assert directory_snapshot(directory) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 
 
 def test_saving_through_a_symlink_replaces_its_target(tmp_path, lm_tensors):

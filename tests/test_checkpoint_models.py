@@ -347,3 +347,17 @@ def test_resized_model_trains_after_compile():
     before = token_table(model)[60:].copy()
     model.fit({"input_ids": ids, "labels": ids}, epochs=1, batch_size=2, verbose=0)
     assert not np.array_equal(token_table(model)[60:], before)
+
+
+def test_an_untied_lm_head_is_refused_and_a_tied_copy_is_not(tiny_dir):
+    # GPT's LM head is the token embedding; a checkpoint with a head of its own (the reference's
+    # tie_word_embeddings=false) would silently give other logits if its head were dropped.
+    state_dict, _ = load_state_dict(tiny_dir / "lm")
+    state_dict = dict(state_dict)
+    model = TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm")
+    tied = dict(state_dict, **{"lm_head.weight": state_dict["transformer.tokens_embed.weight"].copy()})
+    model.load_state_dict(tied)
+    untied = dict(state_dict, **{"lm_head.weight": state_dict["transformer.tokens_embed.weight"] * 2})
+    with pytest.raises(checkpoints.CheckpointMismatchError, match="untied LM head"):
+        model.load_state_dict(untied)
+    TFOpenAIGPTModel.from_pretrained(tiny_dir / "lm").load_state_dict(untied)  # no LM head: nothing to lose

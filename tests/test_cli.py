@@ -145,11 +145,12 @@ def test_debug_shows_the_exception(tiny_dir, tmp_path, capsys):
         main(["convert", str(tmp_path / "src"), str(tmp_path / "out"), "--debug"])
 
 
-def test_dst_equal_to_src_is_refused(tiny_dir, tmp_path, capsys):
+@pytest.mark.parametrize("src_file", [None, "pytorch_model.bin"])
+def test_dst_equal_to_src_or_its_directory_is_refused(tiny_dir, tmp_path, capsys, src_file):
     source = tmp_path / "src"
     shutil.copytree(tiny_dir / "lm", source)
     before = {p.name: p.read_bytes() for p in source.iterdir()}
-    code, out, err = convert(capsys, "convert", source, source)
+    code, out, err = convert(capsys, "convert", source / src_file if src_file else source, source)
     assert code == 2
     assert_one_line_error(err, "DST must differ from SRC")
     assert {p.name: p.read_bytes() for p in source.iterdir()} == before

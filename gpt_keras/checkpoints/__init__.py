@@ -483,20 +483,67 @@ def _fsync_directory(path):
 
 
 def _swap_into_place(staging, directory):
-    if not directory.exists():
-        os.rename(staging, directory)
-        _fsync_directory(directory.parent)
-        return
-    aside = directory.parent / f".{directory.name}.old-{uuid.uuid4().hex[:8]}"
-    os.rename(directory, aside)
+    """Puts the complete `staging` directory where `directory` is, in one rename when possible."""
     try:
-        os.rename(staging, directory)
+        if not directory.exists():
+            os.rename(staging, directory)
+            _fsync_directory(directory.parent)
+            return
+        if _holds_working_directory(directory):
+            # Renaming it away would leave this process in a deleted directory.
+            _replace_files_in_place(staging, directory)
+            return
+        aside = directory.parent / f".{directory.name}.old-{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(directory, aside)
+        except OSError as error:
+            # A mount point (EBUSY), or a directory this user may write into but not rename.
+            logger.info("Cannot swap %s in one rename (%s): replacing its files one by one", directory, error)
+            _replace_files_in_place(staging, directory)
+            return
+        try:
+            os.rename(staging, directory)
+        except BaseException:
+            os.rename(aside, directory)
+            raise
     except BaseException:
-        os.rename(aside, directory)
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _fsync_directory(directory.parent)
-    shutil.rmtree(aside)
+    shutil.rmtree(aside, ignore_errors=True)
+    if aside.exists():
+        logger.warning("Saved %s, but could not remove the previous contents kept in %s", directory, aside)
+
+
+def _holds_working_directory(directory):
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:
+        return False
+    return cwd == directory.resolve() or directory.resolve() in cwd.parents
+
+
+def _replace_files_in_place(staging, directory):
+    """Moves `staging`'s files into `directory` one at a time, each through a temporary name in it
+    and an atomic `os.replace`: weights first, then indexes, then config.json, so that the config
+    never describes weights that are not there yet. Weight files the save did not write go last."""
+    names = sorted(os.listdir(staging), key=lambda name: (name == "config.json", name.endswith(".index.json"), name))
+    for name in names:
+        source, target = staging / name, directory / name
+        if source.is_dir() or (target.exists() and os.path.samefile(source, target)):
+            continue  # carried over from `directory` itself
+        temporary = directory / f".{name}.saving-{uuid.uuid4().hex[:8]}"
+        try:
+            shutil.copy2(source, temporary, follow_symlinks=False)
+            os.replace(temporary, target)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+    for entry in directory.iterdir():
+        if entry.name not in names and _is_weight_file(entry.name):
+            entry.unlink()
+    _fsync_directory(directory)
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 __all__ = [

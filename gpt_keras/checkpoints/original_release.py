@@ -149,12 +149,22 @@ def load_original_release(directory):
     return state_dict
 
 
+def _load_vector(path):
+    try:
+        piece = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise OriginalReleaseError(f"{path}: not a readable .npy array of float32 values ({error})") from None
+    if piece.dtype != np.float32:
+        raise OriginalReleaseError(f"{path}: expected float32 values, got {piece.dtype}")
+    return piece
+
+
 def _read_flat_vector(directory, expected_size):
     paths = [directory / f"params_{n}.npy" for n in range(NUM_PARAM_FILES)]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"original-release checkpoint in {directory} lacks {missing}")
-    pieces = [np.load(p, mmap_mode="r", allow_pickle=False) for p in paths]
+    pieces = [_load_vector(p) for p in paths]
     total = sum(piece.size for piece in pieces)
     if total != expected_size:
         raise OriginalReleaseError(

@@ -79,30 +79,38 @@ def load_tf_h5(path):
         handle = h5py.File(path, "r")
     except OSError as error:
         raise TFH5CheckpointError(f"{path}: not a readable HDF5 file ({error})") from None
-    tensors = {}
     with handle:
-        if "layer_names" not in handle.attrs:
-            raise TFH5CheckpointError(f"{path}: expected a Keras weights file with a 'layer_names' attribute, got none")
-        for layer_name in _strings(handle.attrs["layer_names"]):
-            group = handle.get(layer_name)
-            if group is None or "weight_names" not in group.attrs:
+        try:
+            return _read_weights(path, handle)
+        except (OSError, RuntimeError, KeyError) as error:
+            # HDF5's own errors for damaged files name neither the file nor the weight.
+            raise TFH5CheckpointError(f"{path}: damaged HDF5 file ({type(error).__name__}: {error})") from None
+
+
+def _read_weights(path, handle):
+    tensors = {}
+    if "layer_names" not in handle.attrs:
+        raise TFH5CheckpointError(f"{path}: expected a Keras weights file with a 'layer_names' attribute, got none")
+    for layer_name in _strings(handle.attrs["layer_names"]):
+        group = handle.get(layer_name)
+        if group is None or "weight_names" not in group.attrs:
+            raise TFH5CheckpointError(
+                f"{path}: layer group {layer_name!r} or its 'weight_names' attribute is missing"
+            )
+        for weight_name in _strings(group.attrs["weight_names"]):
+            if weight_name not in group:
+                raise TFH5CheckpointError(f"{path}: weight {layer_name}/{weight_name} is listed but not stored")
+            name, transpose = tf_weight_name_to_state_dict_name(weight_name)
+            if name in tensors:
                 raise TFH5CheckpointError(
-                    f"{path}: layer group {layer_name!r} or its 'weight_names' attribute is missing"
+                    f"{path}: weight {weight_name!r} maps to {name!r}, which appeared already"
                 )
-            for weight_name in _strings(group.attrs["weight_names"]):
-                if weight_name not in group:
-                    raise TFH5CheckpointError(f"{path}: weight {layer_name}/{weight_name} is listed but not stored")
-                name, transpose = tf_weight_name_to_state_dict_name(weight_name)
-                if name in tensors:
-                    raise TFH5CheckpointError(
-                        f"{path}: weight {weight_name!r} maps to {name!r}, which appeared already"
-                    )
-                array = group[weight_name][()]
-                if transpose:
-                    array = np.ascontiguousarray(array.T)
-                elif name.endswith(".bias") and array.ndim == 2 and array.shape[0] == 1:
-                    array = array.reshape(-1)
-                tensors[name] = array
+            array = group[weight_name][()]
+            if transpose:
+                array = np.ascontiguousarray(array.T)
+            elif name.endswith(".bias") and array.ndim == 2 and array.shape[0] == 1:
+                array = array.reshape(-1)
+            tensors[name] = array
     return tensors
 
 
