@@ -788,8 +788,7 @@ class OpenAIGPTTokenizer:
         }
         if return_tensors is not None:
             output = {key: _as_tensor(value, return_tensors) for key, value in output.items()}
-        if not batched and return_tensors is None:
-            # As the reference: one text gives lists, but tensors always keep the batch axis (1, seq).
+        if not batched:
             output = {key: value[0] for key, value in output.items()}
         return output
 
