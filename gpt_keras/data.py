@@ -485,13 +485,13 @@ def to_dataset(features, batch_size, shuffle_seed=None, drop_remainder=False):
     return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
 
 
-def steps_per_epoch(features, batch_size, drop_remainder=True):
-    """Batches in one epoch of `features`.
+def steps_per_epoch(features, batch_size, drop_remainder=False):
+    """Batches in one epoch of `features`: what `to_dataset` with the same arguments yields.
 
     Args:
         features: A dict of arrays.
         batch_size: Examples per batch.
-        drop_remainder: Whether the last, smaller batch is dropped.
+        drop_remainder: Whether the last, smaller batch is dropped (False, as `to_dataset`).
 
     Returns:
         An int.

@@ -17,6 +17,7 @@ out-of-range ids, a malformed mask or a `max_new_tokens` above the exported maxi
 InvalidArgumentError instead of returning garbage.
 """
 import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -359,7 +360,13 @@ def export_saved_model(
         metadata["export_seconds"] = round(time.perf_counter() - started, 3)
         (staging / "assets.extra").mkdir(exist_ok=True)
         (staging / "assets.extra" / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True))
-        os.rename(staging, target)
+        try:
+            os.rename(staging, target)
+        except OSError as error:
+            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                raise
+            # Another export took this version while ours was being written.
+            raise FileExistsError(f"version {version} appeared at {target} during this export; pass another version") from None
     finally:
         if staging.exists():
             shutil.rmtree(staging)

@@ -695,8 +695,9 @@ class OpenAIGPTTokenizer:
             needs_padding = any(len(row) < target for row in rows)
             if needs_padding and self.pad_token is None:
                 raise ValueError(
-                    "padding needs a pad token; add one with tokenizer.add_special_tokens({'pad_token': '<pad>'}) "
-                    "or tokenizer.add_paper_special_tokens()"
+                    "padding needs a pad token: for a model as released, reuse a token it knows, e.g. "
+                    "tokenizer.add_special_tokens({'pad_token': '<unk>'}) (padding is masked, never read); a new "
+                    "token ('<pad>', or tokenizer.add_paper_special_tokens()) needs model.resize_token_embeddings"
                 )
             for row, mask in zip(rows, masks):
                 extra = target - len(row)

@@ -184,3 +184,13 @@ def test_epoch_stream_orders_each_epoch_by_seed_and_epoch_only():
     np.testing.assert_array_equal(np.concatenate([b["labels"] for b in resumed]).reshape(2, 9), epochs[1:])
     fixed, _ = data.epoch_stream(features, 5, epochs=2, shuffle_seed=None)
     assert np.concatenate([b["labels"] for b in fixed]).tolist() == list(range(10)) * 2
+
+
+@pytest.mark.parametrize("count", [16, 17, 23])
+@pytest.mark.parametrize("drop_remainder", [None, True, False])
+def test_steps_per_epoch_counts_the_batches_to_dataset_yields(count, drop_remainder):
+    # A schedule sized with steps_per_epoch must end with the data, defaults included.
+    features = {"input_ids": np.ones((count, 4), np.int32), "labels": np.ones((count, 4), np.int32)}
+    extra = {} if drop_remainder is None else {"drop_remainder": drop_remainder}
+    batches = sum(1 for _ in data.to_dataset(features, 8, **extra))
+    assert data.steps_per_epoch(features, 8, **extra) == batches

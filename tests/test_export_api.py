@@ -42,6 +42,21 @@ def test_versions_are_numbered_and_never_overwritten(tmp_path, base_model):
     assert sorted(p.name for p in (tmp_path / "base").iterdir()) == ["1", "2", "7"]
 
 
+def test_a_version_taken_during_the_export_is_not_overwritten(tmp_path, base_model, monkeypatch):
+    real_save = tf.saved_model.save
+
+    def save_while_another_export_lands(module, path, signatures=None):
+        real_save(module, path, signatures=signatures)
+        (tmp_path / "m" / "1").mkdir(parents=True)
+        (tmp_path / "m" / "1" / "saved_model.pb").write_bytes(b"theirs")
+
+    monkeypatch.setattr(tf.saved_model, "save", save_while_another_export_lands)
+    with pytest.raises(FileExistsError, match="version 1 appeared"):
+        export_saved_model(base_model, tmp_path / "m")
+    assert (tmp_path / "m" / "1" / "saved_model.pb").read_bytes() == b"theirs"
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["1"]
+
+
 def test_signatures_share_one_copy_of_the_variables(tmp_path, lm_model):
     version = export_saved_model(lm_model, tmp_path / "lm", max_new_tokens=4)
     checkpoint = tf.train.list_variables(str(version / "variables" / "variables"))
