@@ -177,6 +177,10 @@ def train_tokenizer(texts, vocab_size, output_dir, pre_tokenizer="basic", min_fr
     os.makedirs(output_dir, exist_ok=True)
     write_vocab(os.path.join(output_dir, "vocab.json"), vocab)
     write_merges(os.path.join(output_dir, "merges.txt"), merges)
-    tokenizer = OpenAIGPTTokenizer.from_pretrained(output_dir, pre_tokenizer=mode, unk_token=unk_token)
+    # From the new files alone: a tokenizer_config.json already in output_dir (added tokens of an older
+    # vocabulary) must not carry over; saving replaces it.
+    tokenizer = OpenAIGPTTokenizer(
+        os.path.join(output_dir, "vocab.json"), os.path.join(output_dir, "merges.txt"), pre_tokenizer=mode, unk_token=unk_token
+    )
     tokenizer.save_pretrained(output_dir)
     return tokenizer

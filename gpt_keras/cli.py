@@ -32,6 +32,7 @@ Example:
 """
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -709,10 +710,22 @@ def add_evaluate_parser(subparsers):
 
 
 def _check_inputs(args):
-    """MODEL_DIR, then the data file(s), exist (in the order they are given)."""
+    """MODEL_DIR, then the data file(s), exist (in the order they are given); the directories a
+    command writes can be written, checked now rather than after training."""
     _existing_dir(args.model_dir, "MODEL_DIR")
     paths = args.data if isinstance(args.data, list) else [args.data]
     _existing_files(paths, "TEXT_FILE" if isinstance(args.data, list) else "DATA")
+    for name, argument in (("output_dir", "OUTPUT_DIR"), ("checkpoint_dir", "--checkpoint-dir")):
+        if getattr(args, name, None) is not None:
+            _writable_dir(getattr(args, name), argument)
+
+
+def _writable_dir(path, argument):
+    if path.exists() and not path.is_dir():
+        raise CommandLineError(f"{argument} must be a directory, got a file: {path}")
+    existing = next(parent for parent in (path.absolute(), *path.absolute().parents) if parent.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise CommandLineError(f"{argument} cannot be written: {existing} is not a writable directory")
 
 
 def _max_length(args, model):
@@ -894,6 +907,12 @@ def _finetune_lm(args):
 def _finetune_multiple_choice(args):
     _check_inputs(args)
     examples = _read_multiple_choice(args.data)
+    if any(example.label is None for example in examples):
+        # Without mc_labels only the LM loss would train: the choice head would stay as initialized.
+        raise CommandLineError(
+            f"DATA must label every example to fine-tune multiple choice (AnswerRightEnding in a ROCStories "
+            f"csv, 'label' in jsonl); {args.data} has none"
+        )
     _seed(args.seed)
     tokenizer, model = _tokenizer_and_model(args, "double-heads")
     model.lm_coef = args.lm_coef

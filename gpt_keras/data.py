@@ -20,6 +20,7 @@ Example:
     >>> features = multiple_choice_features(examples, tokenizer, max_length=77)  # doctest: +SKIP
     >>> model.fit(to_dataset(features, batch_size=8, shuffle_seed=0), epochs=3)  # doctest: +SKIP
 """
+import codecs
 import csv
 import json
 import sys
@@ -84,7 +85,31 @@ def _open_text(path):
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file not found: {path}")
-    return path.open(encoding="utf-8", newline="")
+    _check_utf8(path)
+    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
+    return path.open(encoding="utf-8-sig", newline="")
+
+
+def _check_utf8(path, chunk_size=1 << 20):
+    """Raises DataFormatError at the line of the first byte that is not UTF-8 (one pass, in chunks)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines_before = 0
+    with path.open("rb") as handle:
+        while True:
+            chunk = handle.read(chunk_size)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as error:
+                # The error's position counts from the start of what the decoder held (its pending
+                # bytes of a split character, then this chunk).
+                pending = len(error.object) - len(chunk)
+                line = lines_before + chunk[: max(error.start - pending, 0)].count(b"\n") + 1
+                raise DataFormatError(
+                    path, line, f"not UTF-8 text (byte 0x{error.object[error.start]:02x}); save the file as UTF-8"
+                ) from None
+            if not chunk:
+                return
+            lines_before += chunk.count(b"\n")
 
 
 def _csv_rows(path, required):

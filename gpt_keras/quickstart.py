@@ -132,11 +132,12 @@ def run_quickstart(output_dir="gpt-keras-quickstart", reduced=False, train_secon
         log(f"    {prompt!r} -> {sample!r}")
 
     export_dir = output_dir / "saved_model"
-    export_saved_model(model, export_dir, version=1, max_length=config.n_positions)
+    # A rerun into the same --output adds the next version (TF Serving serves the newest).
+    exported = export_saved_model(model, export_dir, max_length=config.n_positions)
     prompt_ids = tokenizer.encode(PROMPTS[0])
-    served_ids = serve_one_request(export_dir / "1", prompt_ids, max_new_tokens=16)
+    served_ids = serve_one_request(exported, prompt_ids, max_new_tokens=16)
     served = tokenizer.decode(served_ids)
-    log(f"[6/6] SavedModel {export_dir / '1'} answered in a fresh process: {served!r}")
+    log(f"[6/6] SavedModel {exported} answered in a fresh process: {served!r}")
 
     figures = {
         "perplexity": perplexity,
@@ -147,7 +148,7 @@ def run_quickstart(output_dir="gpt-keras-quickstart", reduced=False, train_secon
         "served_sample": served,
         "loss_curve": str(curve),
         "checkpoint": str(checkpoint),
-        "saved_model": str(export_dir / "1"),
+        "saved_model": str(exported),
         "total_seconds": time.perf_counter() - started,
     }
     (output_dir / "figures.json").write_text(json.dumps(figures, indent=2))

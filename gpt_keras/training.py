@@ -356,6 +356,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             "global_step": global_step,
             "loss": loss,
             "weights": name,
+            "steps_per_epoch": (self.params or {}).get("steps"),
         }
         state_partial = self.directory / f"{STATE_FILE}.partial"
         state_partial.write_text(json.dumps(state, indent=1))
@@ -381,6 +382,14 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         state = self.read_state()
         if state is None:
             return
+        saved_steps, steps = state.get("steps_per_epoch"), (self.params or {}).get("steps")
+        if state["step_in_epoch"] and saved_steps and steps and saved_steps != steps:
+            # The position is a count of batches: with other batches it would skip the wrong examples.
+            raise ValueError(
+                f"{self.directory} holds a run with {saved_steps} steps per epoch, stopped after step "
+                f"{state['step_in_epoch']}; this fit has {steps}. Resume with the same data and batch size, "
+                "or use another checkpoint directory"
+            )
         self._load(state)
         # As keras.callbacks.BackupAndRestore does: fit reads this in place of its initial_epoch.
         self.model._initial_epoch = state["epoch"]

@@ -53,6 +53,16 @@ def test_trained_files_load_and_segment_as_learned(tmp_path):
     assert reloaded.pre_tokenizer == "basic" and reloaded.get_vocab() == tokenizer.get_vocab()
 
 
+def test_training_into_an_old_tokenizer_directory_drops_its_added_tokens(tmp_path):
+    old = train_tokenizer(TINY_CORPUS * 3, vocab_size=1000, output_dir=tmp_path)
+    old.add_paper_special_tokens()
+    old.save_pretrained(tmp_path)
+    new = train_tokenizer(TINY_CORPUS, vocab_size=1000, output_dir=tmp_path)
+    vocab = json.loads((tmp_path / "vocab.json").read_text(encoding="utf-8"))
+    assert len(new) == len(vocab) and new.get_vocab() == vocab
+    assert len(OpenAIGPTTokenizer.from_pretrained(tmp_path)) == len(vocab)
+
+
 def _corpus():
     from pydoc_data.topics import topics
 

@@ -392,6 +392,16 @@ def test_finetune_and_evaluate_multiple_choice(model_dir, tmp_path, capsys):
     assert_one_line_error(err, "gpt-keras evaluate multiple-choice: error:", "_start_", "finetune multiple-choice")
 
 
+def test_finetune_multiple_choice_needs_labels(model_dir, tmp_path, capsys):
+    # Without labels only the LM loss would train, and the choice head would stay as initialized.
+    data = tmp_path / "unlabelled.jsonl"
+    data.write_text("\n".join(json.dumps({"context": "a b", "endings": ["c", "d"]}) for _ in range(4)) + "\n")
+    code, out, err = run(capsys, "finetune", "multiple-choice", model_dir, data, tmp_path / "mc")
+    assert code == 2
+    assert_one_line_error(err, "DATA must label every example", "unlabelled.jsonl")
+    assert not (tmp_path / "mc").exists()
+
+
 def test_finetune_and_evaluate_classification_with_label_names(model_dir, tmp_path, capsys):
     rows = [{"text": "great fun , loved it", "label": "pos"}, {"text": "dull and weak", "label": "neg"}] * 4
     data = tmp_path / "reviews.jsonl"
@@ -497,6 +507,8 @@ def test_bad_arguments_of_every_command_exit_2_with_one_line(model_dir, corpus, 
         (["evaluate", "classify", "MODEL", "NOWHERE"], "DATA does not exist"),
         (["finetune", "lm", "MODEL", "NOWHERE", "OUT"], "DATA does not exist"),
         (["finetune", "multiple-choice", "NOWHERE", "FILE", "OUT"], "MODEL_DIR does not exist"),
+        (["finetune", "lm", "MODEL", "FILE", "FILE"], "OUTPUT_DIR must be a directory"),  # before training
+        (["finetune", "lm", "MODEL", "FILE", "OUT", "--checkpoint-dir", "FILE"], "--checkpoint-dir must be a directory"),
         (["generate", "TINY", "x"], "no vocabulary"),  # a model directory without a tokenizer
         (["export", "MODEL", "OUT", "--no-generate", "--max-length", "8"], "--no-generate"),
         (["evaluate", "perplexity", "MODEL", "FILE", "--max-length", "65"], "n_positions (64)"),

@@ -194,3 +194,35 @@ def test_steps_per_epoch_counts_the_batches_to_dataset_yields(count, drop_remain
     extra = {} if drop_remainder is None else {"drop_remainder": drop_remainder}
     batches = sum(1 for _ in data.to_dataset(features, 8, **extra))
     assert data.steps_per_epoch(features, 8, **extra) == batches
+
+
+@pytest.mark.parametrize("name", ["c.csv", "c.jsonl", "t.txt"])
+def test_a_file_that_is_not_utf8_is_named_with_its_line(tmp_path, tokenizer, name):
+    rows = {
+        "c.csv": ["text,label", "fine,1", "caf\u00e9,0"],
+        "c.jsonl": ['{"text": "fine", "label": 1}', '{"text": "fine", "label": 1}', '{"text": "caf\u00e9", "label": 0}'],
+        "t.txt": ["fine", "fine", "caf\u00e9"],
+    }[name]
+    path = tmp_path / name
+    path.write_bytes(("\n".join(rows) + "\n").encode("latin-1"))  # the third line is Latin-1
+    read = {
+        "c.csv": lambda: data.read_classification(path, on_error="skip"),
+        "c.jsonl": lambda: data.read_classification(path),
+        "t.txt": lambda: data.causal_lm_features(tokenizer, 4, files=[path], quiet=True),
+    }[name]
+    with pytest.raises(data.DataFormatError, match=rf"{name}:3: not UTF-8 text \(byte 0xe9\)"):
+        read()
+
+
+def test_utf8_line_count_survives_chunk_boundaries(tmp_path):
+    # A character split between two chunks is fine; the bad byte's line is counted across chunks.
+    path = tmp_path / "t.txt"
+    path.write_bytes(("\u00e9\n" * 7).encode("utf-8") + b"ok\n\xff\n")
+    with pytest.raises(data.DataFormatError, match=r"t.txt:9: not UTF-8"):
+        data._check_utf8(path, chunk_size=3)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + "text,label\nfine,1\n".encode("utf-8"))
+    assert [(e.text, e.label) for e in data.read_classification(path)] == [("fine", 1)]

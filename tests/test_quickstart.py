@@ -14,6 +14,9 @@ import pytest
 def test_reduced_quickstart_end_to_end(tmp_path):
     script = Path(sys.executable).with_name("gpt-keras")
     output = tmp_path / "qs"
+    # As if a first run had exported already: a rerun adds the next version and keeps the old one.
+    (output / "saved_model" / "1").mkdir(parents=True)
+    (output / "saved_model" / "1" / "saved_model.pb").write_bytes(b"an earlier run's")
     done = subprocess.run(
         # A relative --output, as a user types it (the README's command uses the default, relative too).
         [str(script), "quickstart", "--reduced", "--output", "qs"], capture_output=True, text=True, timeout=300, cwd=tmp_path
@@ -38,7 +41,8 @@ def test_reduced_quickstart_end_to_end(tmp_path):
     assert len(samples) == 3 and all(isinstance(sample, str) for sample in samples)
     assert isinstance(figures["served_sample"], str) and figures["served_sample"].startswith("the python interpreter ")
     saved_model = Path(figures["saved_model"])
-    assert saved_model == output / "saved_model" / "1" and (saved_model / "saved_model.pb").is_file()
+    assert saved_model == output / "saved_model" / "2" and (saved_model / "saved_model.pb").is_file()
+    assert (output / "saved_model" / "1" / "saved_model.pb").read_bytes() == b"an earlier run's"
 
     # The checkpoint reloads as the model that was measured: its held-out loss gives the same perplexity.
     from gpt_keras import OpenAIGPTTokenizer, TFOpenAIGPTLMHeadModel

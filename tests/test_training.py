@@ -244,6 +244,32 @@ def test_policy_for_this_machine_and_loss_scaling_under_float16():
         assert model.transformer.blocks[0].attn.c_attn.kernel.dtype == "float32"
 
 
+def test_resuming_with_other_steps_per_epoch_is_refused(tmp_path):
+    # The saved position counts batches: with a new batch size it would skip examples never trained on.
+    keras.utils.set_random_seed(0)
+    ids = np.tile(np.arange(1, 13, dtype=np.int32), (32, 1))
+    features = {"input_ids": ids, "labels": ids}
+
+    class Crash(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 2:
+                raise KeyboardInterrupt  # as a kill after the third step's checkpoint
+
+    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    model.compile(optimizer="sgd")
+    checkpoint = training.ResumableCheckpoint(tmp_path / "ckpt", save_every_steps=1)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(features, batch_size=2, epochs=1, shuffle=False, callbacks=[checkpoint, Crash()], verbose=0)
+    state = checkpoint.read_state()
+    assert (state["step_in_epoch"], state["steps_per_epoch"]) == (3, 16)
+    again = training.ResumableCheckpoint(tmp_path / "ckpt", save_every_steps=1)
+    with pytest.raises(ValueError, match="holds a run with 16 steps per epoch, stopped after step 3; this fit has 4"):
+        model.fit(features, batch_size=8, epochs=1, shuffle=False, callbacks=[again], verbose=0)
+    # The same batches resume, and finish the epoch.
+    model.fit(features, batch_size=2, epochs=1, shuffle=False, callbacks=[again], verbose=0)
+    assert (again.read_state()["epoch"], again.read_state()["step_in_epoch"]) == (1, 0)
+
+
 # === NaN stop ===
 
 
