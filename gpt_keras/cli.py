@@ -230,6 +230,26 @@ def _probability(text):
     return value
 
 
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def _add_hidden_debug(parser):
     """Accepts `--debug` after the command's own arguments too (`gpt-keras evaluate perplexity ... --debug`)."""
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -837,13 +857,13 @@ def add_finetune_parser(subparsers):
     classify.add_argument("data", type=Path, metavar="DATA", help="labelled .csv or .jsonl")
     _add_classification_keys(classify)
     classify.add_argument("--num-labels", type=_positive_int, metavar="N", help="classes (default: from --label-names or the labels)")
-    choice.add_argument("--lm-coef", type=float, default=0.5, metavar="C", help="weight of the LM loss (the paper's 0.5)")
+    choice.add_argument("--lm-coef", type=_non_negative_float, default=0.5, metavar="C", help="weight of the LM loss (the paper's 0.5)")
     for task, run in ((lm, _finetune_lm), (choice, _finetune_multiple_choice), (classify, _finetune_classify)):
         task.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR", help="where the fine-tuned model and tokenizer go")
         _add_common_task_options(task, "examples per batch (default: the paper's 32)")
         task.add_argument("--epochs", type=_positive_int, default=3, metavar="N", help="epochs (default: the paper's 3)")
         task.add_argument("--learning-rate", type=_positive_float, metavar="LR", help="peak rate (default: the paper's 6.25e-5)")
-        task.add_argument("--warmup", type=float, metavar="F", help="warm-up fraction of the steps (default: the paper's 0.002)")
+        task.add_argument("--warmup", type=_fraction, metavar="F", help="warm-up fraction of the steps (default: the paper's 0.002)")
         task.add_argument("--seed", type=int, default=0, metavar="N", help="seed of initialization and shuffling (default 0)")
         task.add_argument("--checkpoint-dir", type=Path, metavar="DIR", help="save resumable checkpoints there, and resume from them")
         task.add_argument("--save-every", type=_positive_int, metavar="STEPS", help="with --checkpoint-dir: also save every STEPS steps")

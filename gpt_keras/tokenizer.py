@@ -593,6 +593,18 @@ class OpenAIGPTTokenizer:
         text = " ".join(texts)
         return self.clean_up_tokenization(text) if clean_up_tokenization_spaces else text
 
+    def batch_decode(self, sequences, skip_special_tokens=False, clean_up_tokenization_spaces=False):
+        """``decode`` of each row of ``sequences`` (a list of id lists, a 2-D array or tensor).
+
+        Returns:
+            list of str.
+        """
+        if hasattr(sequences, "numpy"):
+            sequences = sequences.numpy()
+        if getattr(sequences, "ndim", 2) != 2:
+            raise ValueError(f"sequences must be 2-D (one row of ids per text), got shape {sequences.shape}")
+        return [self.decode(row, skip_special_tokens, clean_up_tokenization_spaces) for row in sequences]
+
     @staticmethod
     def clean_up_tokenization(text):
         """Removes the spaces that tokenization put before punctuation and English contractions.

@@ -482,6 +482,8 @@ def test_quickstart_command_passes_its_options(monkeypatch, tmp_path, capsys):
         (["finetune", "translate", "MODEL", "FILE", "OUT"], "translate"),
         (["finetune", "lm", "MODEL", "FILE"], "OUTPUT_DIR"),
         (["finetune", "lm", "MODEL", "FILE", "OUT", "--epochs", "0"], "--epochs"),
+        (["finetune", "lm", "MODEL", "FILE", "OUT", "--warmup", "2"], "--warmup"),
+        (["finetune", "multiple-choice", "MODEL", "FILE", "OUT", "--lm-coef", "-0.5"], "--lm-coef"),
         (["evaluate"], "TASK"),
         (["evaluate", "perplexity", "MODEL"], "TEXT_FILE"),
         (["quickstart", "--train-seconds", "-1"], "--train-seconds"),

@@ -454,3 +454,16 @@ def test_one_text_with_return_tensors_is_a_batch_of_one(tokenizers, kind):
     assert tuple(out["input_ids"].shape) == (1, len(plain["input_ids"]))
     np.testing.assert_array_equal(np.asarray(out["input_ids"])[0], plain["input_ids"])
     np.testing.assert_array_equal(np.asarray(out["attention_mask"])[0], plain["attention_mask"])
+
+
+def test_batch_decode_decodes_each_row(tokenizers):
+    tokenizer = tokenizers["basic"]
+    texts = ["the cat sat", "hello world !"]
+    rows = [tokenizer.encode(text) for text in texts]
+    expected = [tokenizer.decode(row) for row in rows]
+    assert tokenizer.batch_decode(rows) == expected
+    width = max(len(row) for row in rows)
+    padded = np.array([row + [0] * (width - len(row)) for row in rows])
+    assert tokenizer.batch_decode(padded[:1]) == expected[:1]
+    with pytest.raises(ValueError, match="must be 2-D"):
+        tokenizer.batch_decode(padded[0])
