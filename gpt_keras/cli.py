@@ -903,14 +903,15 @@ def _fit(args, model, features):
     )
     if any(getattr(callback, "nan_stop", None) for callback in callbacks):
         raise RuntimeError(f"training stopped on a NaN loss; nothing written to {args.output_dir}")
-    losses = history.history.get("loss") or [float("nan")]
-    return losses[-1]
+    losses = history.history.get("loss")
+    return losses[-1] if losses else None  # None: a resumed run that had finished already
 
 
 def _save(args, model, tokenizer, loss):
     model.save_pretrained(args.output_dir)
     tokenizer.save_pretrained(args.output_dir)
-    print(f"final training loss {loss:.4f}; wrote {type(model).__name__} and its tokenizer -> {args.output_dir}")
+    done = "training had finished before (resumed from its checkpoint)" if loss is None else f"final training loss {loss:.4f}"
+    print(f"{done}; wrote {type(model).__name__} and its tokenizer -> {args.output_dir}")
 
 
 def _finetune_lm(args):

@@ -345,10 +345,17 @@ def test_finetune_lm_lowers_the_perplexity_of_its_text(model_dir, corpus, tmp_pa
     code, out, err = run(capsys, "evaluate", "perplexity", model_dir, corpus, *argv)
     assert code == 0, err
     before = float(out.split()[1])
-    code, out, err = run(capsys, "finetune", "lm", model_dir, corpus, tmp_path / "ft", *argv, "--epochs", "2", "--learning-rate", "3e-3")
+    finetune = ["finetune", "lm", model_dir, corpus, tmp_path / "ft", *argv, "--epochs", "2", "--learning-rate", "3e-3"]
+    code, out, err = run(capsys, *finetune, "--checkpoint-dir", tmp_path / "ck")
     assert code == 0, err
     assert "training: " in out and "final training loss" in out
     assert {"config.json", "model.safetensors", "vocab.json", "merges.txt"} <= {p.name for p in (tmp_path / "ft").iterdir()}
+    weights = (tmp_path / "ft" / "model.safetensors").read_bytes()
+    # The same command again resumes a finished run: nothing to train, the same weights written.
+    code, out, err = run(capsys, *finetune, "--checkpoint-dir", tmp_path / "ck")
+    assert code == 0, err
+    assert "training had finished before" in out and "nan" not in out
+    assert (tmp_path / "ft" / "model.safetensors").read_bytes() == weights
     code, out, err = run(capsys, "evaluate", "perplexity", tmp_path / "ft", corpus, *argv)
     assert code == 0, err
     after = float(out.split()[1])
