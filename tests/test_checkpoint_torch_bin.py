@@ -207,6 +207,13 @@ def test_not_a_checkpoint(tmp_path):
         torch_bin.load_torch_bin(path)
 
 
+def test_a_truncated_checkpoint_is_called_truncated(tiny_dir, tmp_path):
+    path = tmp_path / "pytorch_model.bin"
+    path.write_bytes((tiny_dir / "lm" / "pytorch_model.bin").read_bytes()[:-200])  # the zip directory is at the end
+    with pytest.raises(TorchCheckpointError, match=r"pytorch_model\.bin: truncated or damaged"):
+        torch_bin.load_torch_bin(path)
+
+
 def test_non_tensor_values_are_refused(tmp_path):
     path = write_bin(tmp_path / "odd.bin", pickle.dumps({"epoch": 3}, protocol=2), {})
     with pytest.raises(

@@ -145,7 +145,12 @@ def load_torch_bin(path):
                 f"{path}: this is the legacy torch.save format (torch < 1.6), which is not supported: re-save it "
                 f"with torch>=1.6 (torch.save(torch.load(path), path)) or convert it to safetensors"
             )
-        raise TorchCheckpointError(f"{path}: not a PyTorch checkpoint: expected a zip archive (torch>=1.6 torch.save)")
+        truncated = head.startswith(b"PK\x03\x04")  # a zip's first entry, but no readable directory at its end
+        raise TorchCheckpointError(
+            f"{path}: truncated or damaged: it starts as a zip archive but its directory cannot be read"
+            if truncated
+            else f"{path}: not a PyTorch checkpoint: expected a zip archive (torch>=1.6 torch.save)"
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             return _load_from_archive(path, archive)
