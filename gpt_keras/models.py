@@ -556,8 +556,15 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         """
         config = self.config.to_dict()
         config["architectures"] = [self.reference_name]
+        state_dict = self.get_state_dict()
+        # The reference reads the stored tensors' dtype from here ("torch_dtype" before transformers 4.56).
+        stored = {np.dtype(tensor.dtype).name for tensor in state_dict.values()}
+        if len(stored) == 1:
+            config["dtype"] = stored.pop()
+            if "torch_dtype" in config:
+                config["torch_dtype"] = config["dtype"]
         return checkpoints.save_state_dict(
-            self.get_state_dict(),
+            state_dict,
             path,
             max_shard_size=max_shard_size,
             extra_files={"config.json": OpenAIGPTConfig.from_dict(config).to_json_string()},

@@ -169,3 +169,13 @@ def test_truncated_safetensors_is_refused_naming_the_file(tmp_path, tiny_dir):
 def test_from_pretrained_routes_model_arguments_to_the_model_not_the_config(tiny_dir):
     model = TFOpenAIGPTDoubleHeadsModel.from_pretrained(tiny_dir / "double-heads", lm_coef=0.25)
     assert model.lm_coef == 0.25 and "lm_coef" not in model.config.to_dict()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_config_json_states_the_dtype_of_the_saved_tensors(tmp_path, dtype):
+    # The reference reads config.json's dtype to know what the file holds.
+    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY), dtype=dtype)
+    model.save_pretrained(tmp_path / "m")
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["dtype"] == dtype
+    state_dict, _ = load_state_dict(tmp_path / "m")
+    assert {np.dtype(tensor.dtype).name for tensor in dict(state_dict).values()} == {dtype}
