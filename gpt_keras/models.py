@@ -119,6 +119,7 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
     """Shared machinery of the four models: input handling, checkpoints, the internal loss for `fit`.
 
     Subclasses set `main_output` (what a compiled Keras loss and metrics are applied to),
+    `metric_labels` (the input that compiled metrics compare it with when no loss is compiled),
     `reference_name` (the reference's class, written to config.json) and add their heads in `__init__`.
 
     Args:
@@ -127,6 +128,7 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
     """
 
     main_output = "logits"
+    metric_labels = "labels"
     input_rank = 2
     head_inputs = ("labels",)
     model_arguments = ()
@@ -385,9 +387,6 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
                 )
             y, sample_weight = targets
         return super().compute_metrics(x, y, self._for_compiled(y_pred), sample_weight)
-
-    # The input that compiled metrics compare `main_output` with when no loss is compiled.
-    metric_labels = "labels"
 
     def _metric_targets(self, x):
         """(targets, sample_weight) for compiled metrics from the input dict `x`, or None."""
