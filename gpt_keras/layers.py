@@ -21,9 +21,16 @@ def gelu_tanh(x):
     # "gelu_new"); the erf form differs by up to ~1e-3 per activation and ~5e-3 in logits.
     # TensorFlow's float32 tanh is a fast approximation a few ulps off PyTorch's; taking tanh in
     # float64 reproduces PyTorch's rounding on all but a few elements in 1e3.
+    if x.dtype == "float16":
+        # x * x overflows float16 from |x| = 256 on, and its gradient becomes inf * 0 = NaN.
+        return ops.cast(_gelu_tanh_float32(ops.cast(x, "float32")), "float16")
     inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * (x * x * x))
     precise = "float64" if x.dtype in ("float32", "float64") else "float32"
     return 0.5 * x * (1.0 + ops.cast(ops.tanh(ops.cast(inner, precise)), x.dtype))
+
+
+def _gelu_tanh_float32(x):
+    return 0.5 * x * (1.0 + ops.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * (x * x * x))))
 
 
 ACTIVATIONS = {
@@ -262,7 +269,8 @@ class CausalSelfAttention(keras.layers.Layer):
         cache: Optional pair (key_cache, value_cache), each (batch * num_heads, max_len, head_dim), holding
             earlier positions. The new keys and values are written at slot `cache_index` and the updated
             pair is returned.
-        cache_index: Slot of the first query position in the cache (scalar int).
+        cache_index: Slot of the first query position in the cache (scalar int); `cache_index + seq`
+            must not exceed max_len (checked eagerly; compiled code would clamp the write).
         return_attention_probs: Also return the (batch, heads, seq, key_len) probabilities.
 
     Returns:
@@ -313,6 +321,10 @@ class CausalSelfAttention(keras.layers.Layer):
         query, key, value = (self._split_heads(x) for x in ops.split(self.c_attn(hidden_states), 3, axis=-1))
         if cache is not None:
             key_cache, value_cache = cache
+            if tf.executing_eagerly() and not isinstance(hidden_states, keras.KerasTensor):
+                end, slots = int(cache_index) + int(query_len), int(key_cache.shape[1])
+                if end > slots:
+                    raise ValueError(f"cache_index + seq = {end} exceeds the cache's {slots} slots")
             start = (0, cache_index, 0)
             cache = (
                 ops.slice_update(key_cache, start, ops.cast(key, key_cache.dtype)),
@@ -323,7 +335,10 @@ class CausalSelfAttention(keras.layers.Layer):
             cache_index = 0
         key_len = ops.shape(key)[1]
 
-        # Scores and softmax in float32: the masking constants do not fit float16.
+        # Scores and softmax in float32: the masking constants do not fit float16, and neither may the
+        # products of float16 queries and keys (bfloat16 has float32's range).
+        if self.compute_dtype == "float16":
+            query, key = ops.cast(query, "float32"), ops.cast(key, "float32")
         scores = ops.cast(tf.linalg.matmul(query, key, transpose_b=True), "float32")
         scores = ops.reshape(scores, (batch, self.num_heads, query_len, key_len)) / math.sqrt(self.head_dim)
         query_slots = ops.arange(query_len, dtype="int32")[:, None] + ops.cast(cache_index, "int32")
@@ -332,7 +347,7 @@ class CausalSelfAttention(keras.layers.Layer):
         if padding_mask is not None:
             padding = 1.0 - ops.cast(padding_mask, "float32")[:, None, None, :]
             scores = scores + padding * PADDING_MASK_VALUE
-        probs = ops.softmax(scores, axis=-1)
+        probs = tf.nn.softmax(scores, axis=-1)  # what ops.softmax runs, without its warning when key_len is 1
         probs = self.attn_dropout(probs, training=training)
         if head_mask is not None:
             probs = probs * ops.reshape(ops.cast(head_mask, "float32"), (1, self.num_heads, 1, 1))

@@ -165,3 +165,20 @@ def test_out_of_range_multiple_choice_labels_raise():
     ids = np.ones((2, 3, 4), np.int32)
     with pytest.raises(ValueError, match=r"mc_labels must be in \[0, 3\)"):
         model(ids, mc_token_ids=np.full((2, 3), 3), mc_labels=np.array([0, 3]))
+
+
+def test_a_cache_write_past_its_end_is_refused():
+    from gpt_keras.layers import CausalSelfAttention
+
+    attention = CausalSelfAttention(num_heads=2)
+    hidden = np.zeros((1, 3, 8), np.float32)
+    attention.build(hidden.shape)
+    cache = (np.zeros((2, 4, 4), np.float32), np.zeros((2, 4, 4), np.float32))
+    attention(hidden, cache=cache, cache_index=1)  # slots 1..3 of 4: fine
+    with pytest.raises(ValueError, match="cache_index \\+ seq = 5 exceeds the cache's 4 slots"):
+        attention(hidden, cache=cache, cache_index=2)
+
+
+def test_one_token_sequences_give_no_warning(lm, recwarn):
+    lm(np.array([[1], [2]]))
+    assert not [w for w in recwarn if "softmax" in str(w.message)]

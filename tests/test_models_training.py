@@ -149,6 +149,29 @@ def test_mixed_precision_is_finite_and_close_to_float32(tiny_dir, expected, poli
     assert mixed.transformer.blocks[0].attn.c_attn.kernel.dtype == "float32"
 
 
+def test_float16_survives_query_key_products_and_activations_past_its_range(tiny_dir, expected):
+    import tensorflow as tf
+
+    from gpt_keras.layers import gelu_tanh
+
+    x = tf.constant([300.0, -300.0, 200.0], tf.float16)  # x * x overflows float16 (max 65504)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = gelu_tanh(x)
+    np.testing.assert_allclose(tape.gradient(y, x).numpy(), [1.0, 0.0, 1.0], atol=1e-3)
+    np.testing.assert_allclose(y.numpy(), [300.0, 0.0, 200.0], atol=1e-3)
+    # Queries and keys 64x the fixture's: their products reach ~1.6e5, past float16's range.
+    models = [TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm", dtype=policy) for policy in ("float32", "mixed_float16")]
+    for model in models:
+        for block in model.transformer.blocks:
+            kernel = block.attn.c_attn.kernel
+            width = kernel.shape[0]
+            kernel.assign(np.concatenate([kernel.numpy()[:, : 2 * width] * 64, kernel.numpy()[:, 2 * width :]], axis=1))
+    inputs = {"input_ids": expected["input_ids"], "attention_mask": expected["attention_mask"]}
+    want, got = (np.asarray(model(**inputs)["logits"], np.float32) for model in models)
+    assert np.isfinite(want).all() and np.isfinite(got).all()
+
+
 def test_bfloat16_on_cpu_compiles_without_xla_by_default_float32_with():
     bf16 = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY), dtype="mixed_bfloat16")
     bf16.compile(optimizer="adam")
