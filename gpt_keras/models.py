@@ -375,6 +375,15 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
             jit_compile = self.dtype_policy.compute_dtype != "bfloat16"
         return super().compile(*args, jit_compile=jit_compile, **kwargs)
 
+    def compile_from_config(self, config):
+        """Compiles a model loaded from a `.keras` file as it was saved (its optimizer state follows).
+
+        Keras skips this step for models that override `compile`, as these do to choose `jit_compile`.
+        """
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if y is None and self._compile_loss is None and self._compile_metrics is not None:
             # Training on the internal loss: the metrics compare `main_output` with the labels of the

@@ -49,6 +49,27 @@ def test_keras_file_round_trip(tmp_path, cls):
     assert_same_outputs(before, main_outputs(loaded, inputs))
 
 
+@pytest.mark.parametrize("cls", [TFOpenAIGPTLMHeadModel, TFOpenAIGPTForSequenceClassification], ids=lambda c: c.__name__)
+def test_a_compiled_model_reloads_compiled_with_its_optimizer_state(tmp_path, cls):
+    # As ModelCheckpoint(".keras") resumes: the optimizer's moments and step come back, and the two
+    # models continue identically.
+    keras.utils.set_random_seed(0)
+    config = OpenAIGPTConfig(**TINY, resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0)
+    model = cls(config)
+    data = dict(sample_inputs(cls), labels=sample_inputs(cls)["input_ids"] if cls is TFOpenAIGPTLMHeadModel else np.array([0, 2]))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=["accuracy"])
+    model.fit(data, batch_size=2, epochs=2, verbose=0)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 2
+    for mine, theirs in zip(model.optimizer.variables, loaded.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
+    logs = [m.fit(data, batch_size=2, epochs=1, verbose=0).history for m in (model, loaded)]
+    np.testing.assert_allclose(logs[1]["loss"], logs[0]["loss"], rtol=1e-6)
+    np.testing.assert_allclose(logs[1]["accuracy"], logs[0]["accuracy"])
+    assert loaded.evaluate(data, verbose=0, return_dict=True).keys() == {"loss", "accuracy"}
+
+
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_weights_and_config_round_trip(tmp_path, cls):
     model = cls(OpenAIGPTConfig(**TINY))
