@@ -120,6 +120,10 @@ class TFOpenAIGPT(keras.Model):
         }
         outputs = _run_stack(embeddings, blocks, **inputs)
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
+        if dtype is not None:
+            # Functional models do not take their policy from `dtype`; get_config and the decoding
+            # cache read it from here.
+            self.dtype_policy = dtype
 
         # === Config ===
         self.config = config
@@ -134,6 +138,13 @@ class TFOpenAIGPT(keras.Model):
         if unknown:
             raise ValueError(f"TFOpenAIGPT got unknown inputs {sorted(unknown)}; expected keys {INPUT_NAMES}")
         return super().__call__({name: inputs.get(name) for name in INPUT_NAMES}, *args, **kwargs)
+
+    def compute_output_spec(self, inputs, training=None, mask=None):
+        # Keras' own spec pass cannot follow optional inputs left as None (a symbolic call in a
+        # user's functional model with only some inputs).
+        ids = inputs["input_ids"] if isinstance(inputs, dict) else inputs
+        shape = tuple(ids.shape) + (self.config.n_embd,)
+        return {"last_hidden_state": keras.KerasTensor(shape, dtype=self.compute_dtype)}
 
     def forward(
         self,

@@ -200,3 +200,23 @@ def test_config_json_states_the_dtype_of_the_saved_tensors(tmp_path, dtype):
     assert json.loads((tmp_path / "m" / "config.json").read_text())["dtype"] == dtype
     state_dict, _ = load_state_dict(tmp_path / "m")
     assert {np.dtype(tensor.dtype).name for tensor in dict(state_dict).values()} == {dtype}
+
+
+def test_the_backbone_inside_a_users_functional_model(tmp_path):
+    # Given only some of its inputs symbolically, with its own dtype policy, saved and reloaded.
+    from gpt_keras import TFOpenAIGPT
+
+    backbone = TFOpenAIGPT(OpenAIGPTConfig(**TINY), dtype="mixed_bfloat16")
+    assert backbone.dtype_policy.name == backbone.get_config()["dtype"] == "mixed_bfloat16"
+    assert TFOpenAIGPT.from_config(backbone.get_config()).dtype_policy.name == "mixed_bfloat16"
+    ids, mask = keras.Input((None,), dtype="int32"), keras.Input((None,), dtype="int32")
+    hidden = backbone({"input_ids": ids, "attention_mask": mask})["last_hidden_state"]
+    assert tuple(hidden.shape) == (None, None, 16) and hidden.dtype == "bfloat16"
+    assert tuple(backbone(ids)["last_hidden_state"].shape) == (None, None, 16)
+    model = keras.Model([ids, mask], keras.layers.Dense(3)(hidden[:, -1]))
+    x = np.random.default_rng(0).integers(1, 60, (2, 5)).astype(np.int32)
+    model.compile(optimizer="adam", loss="mse")
+    model.fit([x, np.ones_like(x)], np.zeros((2, 3)), verbose=0)
+    model.save(tmp_path / "user.keras")
+    loaded = keras.saving.load_model(tmp_path / "user.keras")
+    np.testing.assert_array_equal(loaded([x, np.ones_like(x)]), model([x, np.ones_like(x)]))
