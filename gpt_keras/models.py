@@ -375,6 +375,16 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
             jit_compile = self.dtype_policy.compute_dtype != "bfloat16"
         return super().compile(*args, jit_compile=jit_compile, **kwargs)
 
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """`keras.Model.export`; without `input_signature`, the forward pass on int32 `input_ids` and
+        `attention_mask` of any batch and length. For TF Serving with a `generate` signature as well,
+        use `gpt_keras.export_saved_model`.
+        """
+        if input_signature is None:
+            spec = lambda name: tf.TensorSpec([None] * self.input_rank, tf.int32, name=name)
+            input_signature = [{"input_ids": spec("input_ids"), "attention_mask": spec("attention_mask")}]
+        return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
+
     def compile_from_config(self, config):
         """Compiles a model loaded from a `.keras` file as it was saved (its optimizer state follows).
 

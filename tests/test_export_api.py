@@ -135,3 +135,11 @@ def test_beam_search_options_are_fixed_in_the_program(tmp_path, tiny_dir, expect
         )["sequences"].numpy()
         np.testing.assert_array_equal(sequences[0], expected[f"gen.beam4.{k}"])
         np.testing.assert_array_equal(sequences, model.generate(prompt, max_new_tokens=12, num_beams=4).numpy())
+
+
+def test_keras_export_works_without_an_input_signature(tmp_path, lm_model):
+    lm_model.export(tmp_path / "keras_export", verbose=False)
+    reloaded = tf.saved_model.load(str(tmp_path / "keras_export"))
+    ids = np.array([[3, 5, 7, 9]], np.int32)
+    outputs = reloaded.serve({"input_ids": tf.constant(ids), "attention_mask": tf.ones_like(ids)})
+    np.testing.assert_allclose(outputs["logits"], lm_model(ids).logits, atol=1e-5)
