@@ -627,11 +627,34 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
 
     # --- Keras serialization --------------------------------------------------------------------
     def get_config(self):
-        return {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name}
+        config = {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name}
+        frozen = _frozen_layer_paths(self)
+        if frozen:
+            # Rebuilt from the config, the layers would all be trainable again (e.g. a head-only
+            # fine-tuning resumed from a .keras checkpoint would train the backbone).
+            config["frozen_layers"] = frozen
+        return config
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        config = dict(config)
+        frozen = config.pop("frozen_layers", ())
+        model = cls(**config)
+        for path in frozen:
+            layer = model
+            for name in path.split("/"):
+                layer = next(child for child in layer._flatten_layers(include_self=False, recursive=False) if child.name == name)
+            layer.trainable = False
+        return model
+
+
+def _frozen_layer_paths(layer, prefix=""):
+    """Slash-separated names of the outermost layers under `layer` with trainable=False."""
+    paths = []
+    for child in layer._flatten_layers(include_self=False, recursive=False):
+        path = prefix + child.name
+        paths += [path] if not child.trainable else _frozen_layer_paths(child, path + "/")
+    return paths
 
 
 def _accelerators():

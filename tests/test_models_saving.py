@@ -220,3 +220,16 @@ def test_the_backbone_inside_a_users_functional_model(tmp_path):
     model.save(tmp_path / "user.keras")
     loaded = keras.saving.load_model(tmp_path / "user.keras")
     np.testing.assert_array_equal(loaded([x, np.ones_like(x)]), model([x, np.ones_like(x)]))
+
+
+def test_frozen_layers_stay_frozen_through_a_keras_file(tmp_path):
+    # Head-only fine-tuning resumed from a .keras checkpoint must not start training the backbone.
+    model = TFOpenAIGPTForSequenceClassification(OpenAIGPTConfig(**TINY))
+    model.transformer.trainable = False
+    partly = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    partly.transformer.blocks[0].trainable = False
+    for original, name in ((model, "head_only.keras"), (partly, "block_frozen.keras")):
+        original.save(tmp_path / name)
+        loaded = keras.saving.load_model(tmp_path / name)
+        assert [w.path for w in loaded.trainable_weights] == [w.path for w in original.trainable_weights]
+        assert len(loaded.trainable_weights) < len(loaded.weights)
