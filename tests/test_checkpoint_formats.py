@@ -367,10 +367,13 @@ def directory_snapshot(directory):
     return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
 
 
+@pytest.mark.parametrize("route", ["rename", "mount_point"])
 @pytest.mark.parametrize("max_shard_size", [None, 60_000])
-def test_interrupted_save_leaves_the_previous_checkpoint_untouched(tmp_path, lm_tensors, monkeypatch, max_shard_size):
+def test_interrupted_save_leaves_the_previous_checkpoint_untouched(tmp_path, lm_tensors, monkeypatch, max_shard_size, route):
     directory = tmp_path / "ckpt"
     checkpoints.save_state_dict(lm_tensors, directory, extra_files={"config.json": '{"n_layer": 2}'})
+    if route == "mount_point":
+        monkeypatch.setattr(os.path, "ismount", lambda path: Path(path) == directory)
     before = directory_snapshot(directory)
     real_write, calls = safetensors._write_array, []
 
@@ -408,14 +411,22 @@ def test_overwriting_replaces_weights_and_keeps_other_files(tiny_dir, tmp_path, 
     assert sorted(p.name for p in directory.iterdir()) == ["config.json", "model.safetensors", "vocab.json"]
 
 
-@pytest.mark.parametrize("how", ["unrenamable", "working_directory"])
-def test_a_directory_that_cannot_be_renamed_has_its_files_replaced_in_place(tmp_path, lm_tensors, monkeypatch, how):
+@pytest.mark.parametrize("how", ["mount_point", "working_directory", "unforeseen_rename_failure"])
+def test_a_directory_that_cannot_be_renamed_gets_its_saved_files_renamed_in(tmp_path, lm_tensors, monkeypatch, how):
     # A mount point (a container's volume) refuses rename with EBUSY; renaming the working directory
-    # away would leave the process in a deleted directory. Both get their files replaced one by one.
+    # away would leave the process in a deleted directory. Only the saved files are replaced there:
+    # other files keep their inode (a log another process is writing stays the same file).
     directory = tmp_path / "ckpt"
     checkpoints.save_state_dict(lm_tensors, directory, max_shard_size=60_000, extra_files={"config.json": "{}"})
-    (directory / "vocab.json").write_text('{"a": 0}')
-    if how == "unrenamable":
+    (directory / "train.log").write_text("epoch 1\n")
+    (directory / "runs").mkdir()
+    (directory / "runs" / "big.bin").write_bytes(b"x" * 1000)
+    inode = (directory / "train.log").stat().st_ino
+    if how == "mount_point":
+        monkeypatch.setattr(os.path, "ismount", lambda path: Path(path) == directory)
+    elif how == "working_directory":
+        monkeypatch.chdir(directory)
+    else:
         real_rename = os.rename
 
         def rename(source, target):
@@ -424,25 +435,40 @@ def test_a_directory_that_cannot_be_renamed_has_its_files_replaced_in_place(tmp_
             real_rename(source, target)
 
         monkeypatch.setattr(os, "rename", rename)
-    else:
-        monkeypatch.chdir(directory)
     changed = {name: array * 3 for name, array in lm_tensors.items()}
-    checkpoints.save_state_dict(changed, directory if how == "unrenamable" else Path("."), extra_files={"config.json": "[]"})
-    assert sorted(p.name for p in directory.iterdir()) == ["config.json", "model.safetensors", "vocab.json"]
-    assert (directory / "config.json").read_text() == "[]" and (directory / "vocab.json").read_text() == '{"a": 0}'
+    target = Path(".") if how == "working_directory" else directory
+    checkpoints.save_state_dict(changed, target, extra_files={"config.json": "[]"})
+    assert sorted(p.name for p in directory.iterdir()) == ["config.json", "model.safetensors", "runs", "train.log"]
+    assert (directory / "config.json").read_text() == "[]"
+    assert (directory / "train.log").stat().st_ino == inode and (directory / "runs" / "big.bin").stat().st_size == 1000
     assert_same_state_dict(checkpoints.load_state_dict(directory)[0], changed)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no staging left behind
     assert Path.cwd().exists()
 
 
-def test_a_failed_swap_leaves_no_staging_directory(tmp_path, lm_tensors, monkeypatch):
+def test_a_failed_copy_into_an_unrenamable_directory_leaves_it_untouched(tmp_path, lm_tensors, monkeypatch):
+    # The saved files are all copied in (and flushed) before the first one replaces an old one.
     directory = tmp_path / "ckpt"
-    checkpoints.save_state_dict(lm_tensors, directory)
+    checkpoints.save_state_dict(lm_tensors, directory, max_shard_size=60_000, extra_files={"config.json": "{}"})
     before = directory_snapshot(directory)
-    monkeypatch.setattr(checkpoints, "_replace_files_in_place", lambda staging, directory: 1 / 0)
-    monkeypatch.setattr(os, "rename", lambda source, target: (_ for _ in ()).throw(OSError(errno.EXDEV, "cross-device")))
-    with pytest.raises(ZeroDivisionError):
-        checkpoints.save_state_dict({name: -array for name, array in lm_tensors.items()}, directory)
+    real_rename, real_copy, copies = os.rename, shutil.copyfile, []
+
+    def rename(source, target):
+        if Path(source) == directory:
+            raise OSError(errno.EBUSY, "Device or resource busy")
+        real_rename(source, target)
+
+    def copyfile(source, target):
+        copies.append(source)
+        if len(copies) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_copy(source, target)
+
+    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(shutil, "copyfile", copyfile)
+    changed = {name: -array for name, array in lm_tensors.items()}
+    with pytest.raises(OSError, match="No space left"):
+        checkpoints.save_state_dict(changed, directory, max_shard_size=60_000, extra_files={"config.json": "[]"})
     assert directory_snapshot(directory) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 

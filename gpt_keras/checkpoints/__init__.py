@@ -397,7 +397,10 @@ def save_state_dict(state_dict, directory, *, max_shard_size=None, metadata=None
     if directory.exists() and not directory.is_dir():
         raise NotADirectoryError(f"cannot save a checkpoint to {directory}: it exists and is not a directory")
     directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.saving-", dir=directory.parent))
+    # A directory that cannot be swapped for another in one rename (a mount point such as a container's
+    # volume, or the working directory) is staged inside itself and gets its written files renamed in.
+    in_place = directory.is_dir() and (os.path.ismount(directory) or _holds_working_directory(directory))
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.saving-", dir=directory if in_place else directory.parent))
     try:
         os.chmod(staging, directory.stat().st_mode & 0o7777 if directory.is_dir() else 0o777 & ~_umask())
         if max_shard_size is None:
@@ -407,15 +410,19 @@ def save_state_dict(state_dict, directory, *, max_shard_size=None, metadata=None
             written = safetensors.save_sharded_safetensors(
                 state_dict, staging, max_shard_size=max_shard_size, metadata=metadata
             )
-        for name, content in (extra_files or {}).items():
-            _write_extra_file(staging, name, content, written)
-        if directory.is_dir():
+        extra_names = list(extra_files or {})
+        for name in extra_names:
+            _write_extra_file(staging, name, extra_files[name], written)
+        if directory.is_dir() and not in_place:
             _carry_over_other_files(directory, staging)
-        _fsync_directory(staging)
+        _fsync(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _swap_into_place(staging, directory)
+    if in_place:
+        _replace_files_in_place(staging, directory, written + extra_names)
+    else:
+        _swap_into_place(staging, directory, written + extra_names)
     fmt = SAFETENSORS if written == [safetensors.SAFE_WEIGHTS_NAME] else SAFETENSORS_SHARDED
     files = [directory / name for name in written]
     if fmt == SAFETENSORS_SHARDED:
@@ -474,7 +481,8 @@ def _link_or_copy(source, target):
         shutil.copy2(source, target)
 
 
-def _fsync_directory(path):
+def _fsync(path):
+    """Flushes a file or a directory (its entries) to disk."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
@@ -482,24 +490,21 @@ def _fsync_directory(path):
         os.close(descriptor)
 
 
-def _swap_into_place(staging, directory):
-    """Puts the complete `staging` directory where `directory` is, in one rename when possible."""
+def _swap_into_place(staging, directory, saved_names):
+    """Puts the complete `staging` directory (in `directory`'s parent) where `directory` is, in one rename."""
     try:
         if not directory.exists():
             os.rename(staging, directory)
-            _fsync_directory(directory.parent)
-            return
-        if _holds_working_directory(directory):
-            # Renaming it away would leave this process in a deleted directory.
-            _replace_files_in_place(staging, directory)
+            _fsync(directory.parent)
             return
         aside = directory.parent / f".{directory.name}.old-{uuid.uuid4().hex[:8]}"
         try:
             os.rename(directory, aside)
         except OSError as error:
-            # A mount point (EBUSY), or a directory this user may write into but not rename.
-            logger.info("Cannot swap %s in one rename (%s): replacing its files one by one", directory, error)
-            _replace_files_in_place(staging, directory)
+            # Not foreseen (e.g. a directory this user may write into but not rename): the saved files
+            # are brought into the directory and renamed over the old ones there.
+            logger.info("Cannot swap %s in one rename (%s): replacing its saved files in place", directory, error)
+            _replace_files_in_place(staging, directory, saved_names)
             return
         try:
             os.rename(staging, directory)
@@ -509,7 +514,7 @@ def _swap_into_place(staging, directory):
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    _fsync_directory(directory.parent)
+    _fsync(directory.parent)
     shutil.rmtree(aside, ignore_errors=True)
     if aside.exists():
         logger.warning("Saved %s, but could not remove the previous contents kept in %s", directory, aside)
@@ -523,26 +528,36 @@ def _holds_working_directory(directory):
     return cwd == directory.resolve() or directory.resolve() in cwd.parents
 
 
-def _replace_files_in_place(staging, directory):
-    """Moves `staging`'s files into `directory` one at a time, each through a temporary name in it
-    and an atomic `os.replace`: weights first, then indexes, then config.json, so that the config
-    never describes weights that are not there yet. Weight files the save did not write go last."""
-    names = sorted(os.listdir(staging), key=lambda name: (name == "config.json", name.endswith(".index.json"), name))
-    for name in names:
-        source, target = staging / name, directory / name
-        if source.is_dir() or (target.exists() and os.path.samefile(source, target)):
-            continue  # carried over from `directory` itself
-        temporary = directory / f".{name}.saving-{uuid.uuid4().hex[:8]}"
-        try:
-            shutil.copy2(source, temporary, follow_symlinks=False)
-            os.replace(temporary, target)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+def _replace_files_in_place(staging, directory, saved_names):
+    """Renames the saved files from `staging` over their namesakes in `directory`, then removes the
+    weights files the save did not write. Other files are not touched.
+
+    Every file is complete and on disk before the first rename (a staging directory elsewhere is first
+    copied into one inside `directory`, since renames do not cross file systems), so a failure before
+    the renames leaves `directory` as it was. The renames go weights first, then indexes, then
+    config.json, so that the config never describes weights that are not there yet.
+    """
+    try:
+        if staging.parent != directory:
+            local = Path(tempfile.mkdtemp(prefix=f".{directory.name}.saving-", dir=directory))
+            try:
+                for name in saved_names:
+                    shutil.copyfile(staging / name, local / name)
+                    _fsync(local / name)
+            except BaseException:
+                shutil.rmtree(local, ignore_errors=True)
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
+            staging = local
+        for name in sorted(saved_names, key=lambda name: (name == "config.json", name.endswith(".index.json"), name)):
+            os.replace(staging / name, directory / name)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     for entry in directory.iterdir():
-        if entry.name not in names and _is_weight_file(entry.name):
+        if entry.name not in saved_names and _is_weight_file(entry.name):
             entry.unlink()
-    _fsync_directory(directory)
+    _fsync(directory)
     shutil.rmtree(staging, ignore_errors=True)
 
 
