@@ -946,6 +946,9 @@ def _checked_settings(settings):
     for name, value in settings.items():
         if name in ("eos_token_id", "early_stopping", "do_sample", "truncate_prompt") or value is None:
             continue
+        if np.ndim(value) == 0 and not isinstance(value, (str, bytes)) and hasattr(value, "dtype"):
+            value = np.asarray(value).item()  # a scalar tensor or numpy value
+            settings[name] = value
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ValueError(f"{name} must be a number, got {value!r}")
     return settings

@@ -5,6 +5,7 @@
 `TFOpenAIGPTForSequenceClassification` keep the reference's names, call signatures, outputs and
 checkpoint tensor names.
 """
+import inspect
 import logging
 from pathlib import Path
 
@@ -302,10 +303,11 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
             return self._scale_for_replicas(loss)
         return super().compute_loss(x, y, self._for_compiled(y_pred), sample_weight, training)
 
-    def _refuse_weights_without_loss(self, kwargs):
+    def _refuse_weights_without_loss(self, method, args, kwargs):
         # Keras drops sample weights that come without y, which the internal loss never gets: refuse
         # them rather than train unweighted.
-        given = [name for name in ("sample_weight", "class_weight") if kwargs.get(name) is not None]
+        arguments = inspect.signature(method).bind(self, *args, **kwargs).arguments
+        given = [name for name in ("sample_weight", "class_weight") if arguments.get(name) is not None]
         if given and self._compile_loss is None:
             raise ValueError(
                 f"{given[0]} was given but no loss was compiled, and the internal loss cannot weight examples:"
@@ -313,13 +315,13 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
                 " as y to weight them"
             )
 
-    def fit(self, x=None, y=None, *args, **kwargs):
-        self._refuse_weights_without_loss(kwargs)
-        return super().fit(x, y, *args, **kwargs)
+    def fit(self, *args, **kwargs):
+        self._refuse_weights_without_loss(keras.Model.fit, args, kwargs)
+        return super().fit(*args, **kwargs)
 
-    def evaluate(self, x=None, y=None, *args, **kwargs):
-        self._refuse_weights_without_loss(kwargs)
-        return super().evaluate(x, y, *args, **kwargs)
+    def evaluate(self, *args, **kwargs):
+        self._refuse_weights_without_loss(keras.Model.evaluate, args, kwargs)
+        return super().evaluate(*args, **kwargs)
 
     @staticmethod
     def _scale_for_replicas(loss):
@@ -364,7 +366,10 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         kernels do (359-363 tokens/s without XLA, 220-230 with). With an accelerator, or inside a tf.distribute
         strategy's scope, "auto" is Keras' own.
         """
-        if isinstance(kwargs.get("metrics"), (list, tuple)) and kwargs.get("loss") is None and len(args) < 2:
+        kwargs = dict(inspect.signature(keras.Model.compile).bind(self, *args, **kwargs).arguments)
+        del kwargs["self"]
+        kwargs.update(kwargs.pop("kwargs", {}))
+        if isinstance(kwargs.get("metrics"), (list, tuple)) and kwargs.get("loss") is None:
             # With the internal loss, the metrics' targets come from the input dict, where -100 marks what
             # no loss is taken on; they reach the metrics as zero weights, which Keras applies to
             # weighted metrics only. (Sample weights of a user's own are refused without a loss.)
@@ -373,7 +378,7 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         choose = jit_compile == "auto" and not kwargs.get("run_eagerly") and not tf.distribute.has_strategy()
         if choose and not _accelerators():
             jit_compile = self.dtype_policy.compute_dtype != "bfloat16"
-        return super().compile(*args, jit_compile=jit_compile, **kwargs)
+        return super().compile(jit_compile=jit_compile, **kwargs)
 
     def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
         """`keras.Model.export`; without `input_signature`, the forward pass on int32 `input_ids` and

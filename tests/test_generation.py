@@ -270,6 +270,12 @@ def test_bad_arguments_raise_naming_the_argument(model, kwargs, argument):
         model.generate(np.arange(1, 8)[None], **kwargs)
 
 
+def test_options_may_be_scalar_tensors_or_numpy_values(model, expected):
+    prompt = expected["gen.prompt.0"][None]
+    got = model.generate(prompt, max_new_tokens=tf.constant(20), top_k=np.int64(0), temperature=np.array(1.0))
+    np.testing.assert_array_equal(got.numpy()[0], expected["gen.greedy.0"])
+
+
 def test_unset_options_read_as_their_defaults(model, expected):
     # As the reference, None means "not set": top_k=None and top_p=None do not filter.
     prompt = expected["gen.prompt.0"][None]

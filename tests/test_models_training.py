@@ -87,6 +87,8 @@ def test_example_weights_without_a_compiled_loss_are_refused(argument):
     if argument == "sample_weight":
         with pytest.raises(ValueError, match="sample_weight was given but no loss was compiled"):
             model.evaluate(data, sample_weight=weights, verbose=0)
+        with pytest.raises(ValueError, match="sample_weight was given but no loss was compiled"):
+            model.evaluate(data, None, 2, 0, weights)  # positionally
 
 
 def test_lm_metrics_with_the_internal_loss_score_next_tokens_and_skip_ignored_labels():
@@ -103,6 +105,8 @@ def test_lm_metrics_with_the_internal_loss_score_next_tokens_and_skip_ignored_la
     logs = model.evaluate(data, batch_size=4, verbose=0, return_dict=True)
     np.testing.assert_allclose(logs["ce"], expected, rtol=1e-5)
     np.testing.assert_allclose(logs["loss"], expected, rtol=1e-5)  # the same tokens as the loss
+    model.compile("sgd", None, None, [keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="ce")])
+    np.testing.assert_allclose(model.evaluate(data, batch_size=4, verbose=0, return_dict=True)["ce"], expected, rtol=1e-5)
 
 
 def test_classifier_and_double_heads_metrics_with_the_internal_loss_read_labels_from_inputs():
