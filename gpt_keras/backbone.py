@@ -194,8 +194,41 @@ class TFOpenAIGPT(keras.Model):
         )
 
     def get_config(self):
-        return {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name}
+        config = {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name}
+        if not self.trainable:
+            config["trainable"] = False
+        frozen = frozen_layer_paths(self) if self.trainable else []
+        if frozen:
+            config["frozen_layers"] = frozen
+        return config
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        config = dict(config)
+        frozen, trainable = config.pop("frozen_layers", ()), config.pop("trainable", True)
+        backbone = freeze_layer_paths(cls(**config), frozen)
+        backbone.trainable = trainable
+        return backbone
+
+
+def frozen_layer_paths(layer, prefix=""):
+    """Slash-separated names of the outermost layers under `layer` with trainable=False.
+
+    Models rebuilt from their config would otherwise come back with every layer trainable (e.g. a
+    head-only fine-tuning resumed from a .keras checkpoint would train the backbone).
+    """
+    paths = []
+    for child in layer._flatten_layers(include_self=False, recursive=False):
+        path = prefix + child.name
+        paths += [path] if not child.trainable else frozen_layer_paths(child, path + "/")
+    return paths
+
+
+def freeze_layer_paths(model, paths):
+    """Sets trainable=False on the layers named by `frozen_layer_paths`; returns `model`."""
+    for path in paths:
+        layer = model
+        for name in path.split("/"):
+            layer = next(child for child in layer._flatten_layers(include_self=False, recursive=False) if child.name == name)
+        layer.trainable = False
+    return model

@@ -17,7 +17,7 @@ from keras.src.losses import loss as loss_scaling
 from keras.src.tree.tree_api import register_tree_node_class
 
 from gpt_keras import checkpoints, losses
-from gpt_keras.backbone import TFOpenAIGPT
+from gpt_keras.backbone import TFOpenAIGPT, freeze_layer_paths, frozen_layer_paths
 from gpt_keras.configuration import OpenAIGPTConfig
 from gpt_keras.generation import GenerationMixin
 from gpt_keras.layers import check_ids_in_range, normal_initializer
@@ -633,7 +633,7 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
     # --- Keras serialization --------------------------------------------------------------------
     def get_config(self):
         config = {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name}
-        frozen = _frozen_layer_paths(self)
+        frozen = frozen_layer_paths(self)
         if frozen:
             # Rebuilt from the config, the layers would all be trainable again (e.g. a head-only
             # fine-tuning resumed from a .keras checkpoint would train the backbone).
@@ -644,22 +644,7 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
     def from_config(cls, config):
         config = dict(config)
         frozen = config.pop("frozen_layers", ())
-        model = cls(**config)
-        for path in frozen:
-            layer = model
-            for name in path.split("/"):
-                layer = next(child for child in layer._flatten_layers(include_self=False, recursive=False) if child.name == name)
-            layer.trainable = False
-        return model
-
-
-def _frozen_layer_paths(layer, prefix=""):
-    """Slash-separated names of the outermost layers under `layer` with trainable=False."""
-    paths = []
-    for child in layer._flatten_layers(include_self=False, recursive=False):
-        path = prefix + child.name
-        paths += [path] if not child.trainable else _frozen_layer_paths(child, path + "/")
-    return paths
+        return freeze_layer_paths(cls(**config), frozen)
 
 
 def _accelerators():

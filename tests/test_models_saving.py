@@ -233,3 +233,20 @@ def test_frozen_layers_stay_frozen_through_a_keras_file(tmp_path):
         loaded = keras.saving.load_model(tmp_path / name)
         assert [w.path for w in loaded.trainable_weights] == [w.path for w in original.trainable_weights]
         assert len(loaded.trainable_weights) < len(loaded.weights)
+
+
+@pytest.mark.parametrize("freeze", ["whole", "one_block"])
+def test_a_frozen_backbone_in_a_users_model_stays_frozen(tmp_path, freeze):
+    from gpt_keras import TFOpenAIGPT
+
+    backbone = TFOpenAIGPT(OpenAIGPTConfig(**TINY))
+    if freeze == "whole":
+        backbone.trainable = False
+    else:
+        backbone.blocks[1].trainable = False
+    ids = keras.Input((None,), dtype="int32")
+    model = keras.Model(ids, keras.layers.Dense(3)(backbone(ids)["last_hidden_state"][:, -1]))
+    model.save(tmp_path / "user.keras")
+    loaded = keras.saving.load_model(tmp_path / "user.keras")
+    assert [w.path for w in loaded.trainable_weights] == [w.path for w in model.trainable_weights]
+    assert len(loaded.trainable_weights) < len(loaded.weights)
