@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import struct
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -411,7 +412,7 @@ def test_overwriting_replaces_weights_and_keeps_other_files(tiny_dir, tmp_path, 
     assert sorted(p.name for p in directory.iterdir()) == ["config.json", "model.safetensors", "vocab.json"]
 
 
-@pytest.mark.parametrize("how", ["mount_point", "working_directory", "unforeseen_rename_failure"])
+@pytest.mark.parametrize("how", ["mount_point", "working_directory", "unforeseen_rename_failure", "unwritable_parent"])
 def test_a_directory_that_cannot_be_renamed_gets_its_saved_files_renamed_in(tmp_path, lm_tensors, monkeypatch, how):
     # A mount point (a container's volume) refuses rename with EBUSY; renaming the working directory
     # away would leave the process in a deleted directory. Only the saved files are replaced there:
@@ -426,6 +427,15 @@ def test_a_directory_that_cannot_be_renamed_gets_its_saved_files_renamed_in(tmp_
         monkeypatch.setattr(os.path, "ismount", lambda path: Path(path) == directory)
     elif how == "working_directory":
         monkeypatch.chdir(directory)
+    elif how == "unwritable_parent":
+        real_mkdtemp = tempfile.mkdtemp
+
+        def mkdtemp(prefix=None, dir=None):
+            if Path(dir) == tmp_path:
+                raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+            return real_mkdtemp(prefix=prefix, dir=dir)
+
+        monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
     else:
         real_rename = os.rename
 

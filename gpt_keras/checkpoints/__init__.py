@@ -400,7 +400,13 @@ def save_state_dict(state_dict, directory, *, max_shard_size=None, metadata=None
     # A directory that cannot be swapped for another in one rename (a mount point such as a container's
     # volume, or the working directory) is staged inside itself and gets its written files renamed in.
     in_place = directory.is_dir() and (os.path.ismount(directory) or _holds_working_directory(directory))
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.saving-", dir=directory if in_place else directory.parent))
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.saving-", dir=directory if in_place else directory.parent))
+    except PermissionError:
+        if in_place or not directory.is_dir():
+            raise
+        in_place = True  # the user may write into the directory but not into its parent
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.saving-", dir=directory))
     try:
         os.chmod(staging, directory.stat().st_mode & 0o7777 if directory.is_dir() else 0o777 & ~_umask())
         if max_shard_size is None:
