@@ -21,16 +21,12 @@ def gelu_tanh(x):
     # "gelu_new"); the erf form differs by up to ~1e-3 per activation and ~5e-3 in logits.
     # TensorFlow's float32 tanh is a fast approximation a few ulps off PyTorch's; taking tanh in
     # float64 reproduces PyTorch's rounding on all but a few elements in 1e3.
-    if x.dtype == "float16":
-        # x * x overflows float16 from |x| = 256 on, and its gradient becomes inf * 0 = NaN.
-        return ops.cast(_gelu_tanh_float32(ops.cast(x, "float32")), "float16")
-    inner = math.sqrt(2.0 / math.pi) * (x + 0.044715 * (x * x * x))
+    # float16 works in float32: x * x overflows it from |x| = 256 on, and the gradient becomes inf * 0 = NaN.
+    work = "float32" if x.dtype == "float16" else x.dtype
+    y = ops.cast(x, work)
+    inner = math.sqrt(2.0 / math.pi) * (y + 0.044715 * (y * y * y))
     precise = "float64" if x.dtype in ("float32", "float64") else "float32"
-    return 0.5 * x * (1.0 + ops.cast(ops.tanh(ops.cast(inner, precise)), x.dtype))
-
-
-def _gelu_tanh_float32(x):
-    return 0.5 * x * (1.0 + ops.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * (x * x * x))))
+    return ops.cast(0.5 * y * (1.0 + ops.cast(ops.tanh(ops.cast(inner, precise)), work)), x.dtype)
 
 
 ACTIVATIONS = {

@@ -14,13 +14,10 @@ def sparse_cross_entropy(logits, labels, ignore_index=IGNORE_INDEX):
 
     Labels equal to `ignore_index` count neither in the sum nor in the mean.
     """
-    logits = ops.cast(logits, "float32")
-    labels = ops.cast(labels, "int32")
-    counted = ops.not_equal(labels, ignore_index)
+    labels, counted = counted_targets(labels, ignore_index)
     # The fused kernel's gradient is softmax - one_hot, written in one pass; picking log-probabilities
     # with a gather would scatter its gradient into a dense (tokens x vocabulary) buffer instead.
-    per_item = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=ops.where(counted, labels, 0), logits=logits)
-    counted = ops.cast(counted, "float32")
+    per_item = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=ops.cast(logits, "float32"))
     return ops.sum(per_item * counted) / ops.sum(counted)
 
 
@@ -40,10 +37,10 @@ def next_token_labels(labels):
     return ops.concatenate([labels[..., 1:], ignored], axis=-1)
 
 
-def counted_targets(labels):
+def counted_targets(labels, ignore_index=IGNORE_INDEX):
     """(labels with `ignore_index` replaced by 0, float32 weights that are 0 there and 1 elsewhere)."""
     labels = ops.cast(labels, "int32")
-    counted = ops.not_equal(labels, IGNORE_INDEX)
+    counted = ops.not_equal(labels, ignore_index)
     return ops.where(counted, labels, 0), ops.cast(counted, "float32")
 
 
