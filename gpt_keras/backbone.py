@@ -194,41 +194,48 @@ class TFOpenAIGPT(keras.Model):
         )
 
     def get_config(self):
-        config = {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name}
-        if not self.trainable:
-            config["trainable"] = False
-        frozen = frozen_layer_paths(self) if self.trainable else []
-        if frozen:
-            config["frozen_layers"] = frozen
-        return config
+        return config_with_frozen_layers(self, {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name})
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        frozen, trainable = config.pop("frozen_layers", ()), config.pop("trainable", True)
-        backbone = freeze_layer_paths(cls(**config), frozen)
-        backbone.trainable = trainable
-        return backbone
+        return build_with_frozen_layers(cls, config)
 
 
-def frozen_layer_paths(layer, prefix=""):
-    """Slash-separated names of the outermost layers under `layer` with trainable=False.
+# Models that rebuild themselves from their config (this backbone and the model classes) would come
+# back from a .keras file with every layer trainable: a head-only fine-tuning resumed from a checkpoint
+# would train the backbone. Their configs also record what is frozen.
 
-    Models rebuilt from their config would otherwise come back with every layer trainable (e.g. a
-    head-only fine-tuning resumed from a .keras checkpoint would train the backbone).
-    """
+
+def config_with_frozen_layers(model, config):
+    """`config` plus `trainable: False` for a frozen model, or the paths of its frozen layers."""
+    if not model.trainable:
+        return {**config, "trainable": False}
+    frozen = _frozen_layer_paths(model)
+    return {**config, "frozen_layers": frozen} if frozen else config
+
+
+def build_with_frozen_layers(cls, config):
+    """`cls(**config)`, with what `config_with_frozen_layers` recorded frozen again."""
+    config = dict(config)
+    frozen, trainable = config.pop("frozen_layers", ()), config.pop("trainable", True)
+    model = cls(**config)
+    for path in frozen:
+        layer = model
+        for name in path.split("/"):
+            layer = next(child for child in _children(layer) if child.name == name)
+        layer.trainable = False
+    model.trainable = trainable
+    return model
+
+
+def _frozen_layer_paths(layer, prefix=""):
+    """Slash-separated names of the outermost layers under `layer` with trainable=False."""
     paths = []
-    for child in layer._flatten_layers(include_self=False, recursive=False):
+    for child in _children(layer):
         path = prefix + child.name
-        paths += [path] if not child.trainable else frozen_layer_paths(child, path + "/")
+        paths += [path] if not child.trainable else _frozen_layer_paths(child, path + "/")
     return paths
 
 
-def freeze_layer_paths(model, paths):
-    """Sets trainable=False on the layers named by `frozen_layer_paths`; returns `model`."""
-    for path in paths:
-        layer = model
-        for name in path.split("/"):
-            layer = next(child for child in layer._flatten_layers(include_self=False, recursive=False) if child.name == name)
-        layer.trainable = False
-    return model
+def _children(layer):
+    return layer._flatten_layers(include_self=False, recursive=False)

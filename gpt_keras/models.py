@@ -17,7 +17,7 @@ from keras.src.losses import loss as loss_scaling
 from keras.src.tree.tree_api import register_tree_node_class
 
 from gpt_keras import checkpoints, losses
-from gpt_keras.backbone import TFOpenAIGPT, freeze_layer_paths, frozen_layer_paths
+from gpt_keras.backbone import TFOpenAIGPT, build_with_frozen_layers, config_with_frozen_layers
 from gpt_keras.configuration import OpenAIGPTConfig
 from gpt_keras.generation import GenerationMixin
 from gpt_keras.layers import check_ids_in_range, normal_initializer
@@ -368,7 +368,6 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
         """
         kwargs = dict(inspect.signature(keras.Model.compile).bind(self, *args, **kwargs).arguments)
         del kwargs["self"]
-        kwargs.update(kwargs.pop("kwargs", {}))
         if isinstance(kwargs.get("metrics"), (list, tuple)) and kwargs.get("loss") is None:
             # With the internal loss, the metrics' targets come from the input dict, where -100 marks what
             # no loss is taken on; they reach the metrics as zero weights, which Keras applies to
@@ -415,7 +414,11 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
     def _metric_targets(self, x):
         """(targets, sample_weight) for compiled metrics from the input dict `x`, or None."""
         labels = x.get(self.metric_labels)
-        return None if labels is None else losses.counted_targets(labels)
+        return None if labels is None else self._targets(labels)
+
+    def _targets(self, labels):
+        # Class indices, -100 weighted out.
+        return losses.counted_targets(labels)
 
     def _for_compiled(self, y_pred):
         return y_pred[self.main_output] if isinstance(y_pred, dict) else y_pred
@@ -632,19 +635,11 @@ class TFOpenAIGPTPreTrainedModel(keras.Model):
 
     # --- Keras serialization --------------------------------------------------------------------
     def get_config(self):
-        config = {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name}
-        frozen = frozen_layer_paths(self)
-        if frozen:
-            # Rebuilt from the config, the layers would all be trainable again (e.g. a head-only
-            # fine-tuning resumed from a .keras checkpoint would train the backbone).
-            config["frozen_layers"] = frozen
-        return config
+        return config_with_frozen_layers(self, {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name})
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        frozen = config.pop("frozen_layers", ())
-        return freeze_layer_paths(cls(**config), frozen)
+        return build_with_frozen_layers(cls, config)
 
 
 def _accelerators():
@@ -720,9 +715,8 @@ class TFOpenAIGPTLMHeadModel(GenerationMixin, TFOpenAIGPTPreTrainedModel):
 
     reference_name = "OpenAIGPTLMHeadModel"
 
-    def _metric_targets(self, x):
-        labels = x.get("labels")
-        return None if labels is None else losses.counted_targets(losses.next_token_labels(labels))
+    def _targets(self, labels):
+        return losses.counted_targets(losses.next_token_labels(labels))
 
     def _call_heads(self, inputs, training):
         outputs, _ = self._run_backbone(inputs, training)
@@ -979,29 +973,27 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
         # The rightmost real position (0 when a row has none), as the reference computes it.
         return ops.cast(ops.argmax(positions * real, axis=-1), "int32")
 
+    def _problem_type(self, labels):
+        """`config.problem_type`, or what the reference infers from num_labels and the labels' dtype."""
+        if self.config.problem_type is not None:
+            return self.config.problem_type
+        if self.config.num_labels == 1:
+            return "regression"
+        return "single_label_classification" if "int" in str(labels.dtype) else "multi_label_classification"
+
     def _loss(self, pooled, labels):
-        problem_type = self.config.problem_type
         labels = ops.convert_to_tensor(labels)
-        if problem_type is None:
-            if self.config.num_labels == 1:
-                problem_type = "regression"
-            elif "int" in str(labels.dtype):
-                problem_type = "single_label_classification"
-            else:
-                problem_type = "multi_label_classification"
+        problem_type = self._problem_type(labels)
         if problem_type == "regression":
             return losses.regression_loss(pooled, labels)
         if problem_type == "single_label_classification":
             return losses.sparse_cross_entropy(pooled, self._labels(labels, "labels", self.config.num_labels))
         return losses.multi_label_loss(pooled, labels)
 
-    def _metric_targets(self, x):
-        labels = x.get("labels")
-        if labels is None:
-            return None
-        labels = ops.convert_to_tensor(labels)
+    def _targets(self, labels):
         # Class indices may be -100 (ignored); regression and multi-hot targets are compared as given.
-        return losses.counted_targets(labels) if "int" in str(labels.dtype) else (labels, None)
+        labels = ops.convert_to_tensor(labels)
+        return losses.counted_targets(labels) if self._problem_type(labels) == "single_label_classification" else (labels, None)
 
     def _head_variables(self):
         return {"score.weight": (self.score.kernel, True)}
