@@ -27,7 +27,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from gpt_keras.generation import FILLER_TOKEN_ID, DecodingOptions, GenerationMixin, build_generate_fn
+from gpt_keras.generation import FILLER_TOKEN_ID, DecodingOptions, GenerationMixin, build_generate_fn, check_early_stopping, eos_and_pad_ids
 from gpt_keras.models import (
     TFOpenAIGPTDoubleHeadsModel,
     TFOpenAIGPTForSequenceClassification,
@@ -135,13 +135,8 @@ def _decoding_options(config, overrides):
             f"export_saved_model got unknown decoding options {unknown}; expected some of {DECODING_OPTION_NAMES}"
         )
     settings = dict(overrides)
-    eos = settings.pop("eos_token_id", None)
-    eos = config.eos_token_id if eos is None else eos
-    eos = () if eos is None else tuple(int(i) for i in (eos if isinstance(eos, (list, tuple)) else (eos,)))
-    pad = settings.pop("pad_token_id", None)
-    if pad is None:
-        # `model.generate`'s default, so that both fill finished rows alike.
-        pad = config.pad_token_id if config.pad_token_id is not None else (eos[0] if eos else 0)
+    # `model.generate`'s defaults, so that both stop and fill finished rows alike.
+    eos, pad = eos_and_pad_ids(config, settings.pop("eos_token_id", None), settings.pop("pad_token_id", None))
     for name in ("num_beams", "num_return_sequences"):
         if name in settings:
             settings[name] = _int_in_range(settings[name], name, 1, None)
@@ -150,9 +145,8 @@ def _decoding_options(config, overrides):
             settings[name] = _int_in_range(settings[name], name, 0, None)
     if not settings.get("repetition_penalty", 1.0) > 0:
         raise ValueError(f"repetition_penalty must be > 0, got {settings['repetition_penalty']!r}")
-    if not (isinstance(settings.get("early_stopping", False), bool) or settings["early_stopping"] == "never"):
-        raise ValueError(f'early_stopping must be True, False or "never", got {settings["early_stopping"]!r}')
-    options = DecodingOptions(eos_token_ids=eos, pad_token_id=int(pad), **settings)
+    check_early_stopping(settings.get("early_stopping", False))
+    options = DecodingOptions(eos_token_ids=eos, pad_token_id=pad, **settings)
     if options.num_beams == 1 and options.num_return_sequences > 1:
         raise ValueError(
             f"num_return_sequences={options.num_return_sequences} needs num_beams > 1 in an export; to sample "

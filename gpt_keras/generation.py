@@ -568,6 +568,15 @@ def _as_numpy_ids(value, argument):
     return array.astype(np.int32)
 
 
+def eos_and_pad_ids(config, eos_token_id=None, pad_token_id=None):
+    """The EOS ids (a tuple; `config.eos_token_id` when None) and the pad id (`config.pad_token_id`,
+    else the first EOS id, else 0) that generation uses."""
+    eos = _eos_tuple(config.eos_token_id if eos_token_id is None else eos_token_id)
+    if pad_token_id is None:
+        pad_token_id = config.pad_token_id if config.pad_token_id is not None else (eos[0] if eos else 0)
+    return eos, int(pad_token_id)
+
+
 def _eos_tuple(eos_token_id):
     if eos_token_id is None:
         return ()
@@ -674,12 +683,9 @@ class GenerationMixin:
             raise ValueError(f"no_repeat_ngram_size must be an integer >= 0, got {no_repeat_ngram_size}")
         if int(min_new_tokens) != min_new_tokens or min_new_tokens < 0:
             raise ValueError(f"min_new_tokens must be an integer >= 0, got {min_new_tokens}")
-        if not (isinstance(early_stopping, bool) or early_stopping == "never"):
-            raise ValueError(f'early_stopping must be True, False or "never", got {early_stopping!r}')
+        check_early_stopping(early_stopping)
 
-        eos = _eos_tuple(config.eos_token_id if eos_token_id is None else eos_token_id)
-        if pad_token_id is None:
-            pad_token_id = config.pad_token_id if config.pad_token_id is not None else (eos[0] if eos else 0)
+        eos, pad_token_id = eos_and_pad_ids(config, eos_token_id, pad_token_id)
         options = DecodingOptions(
             num_beams=int(num_beams),
             num_return_sequences=int(num_return_sequences) if num_beams > 1 else 1,
@@ -689,7 +695,7 @@ class GenerationMixin:
             no_repeat_ngram_size=int(no_repeat_ngram_size),
             min_new_tokens=int(min_new_tokens),
             eos_token_ids=eos,
-            pad_token_id=int(pad_token_id),
+            pad_token_id=pad_token_id,
         )
         if num_beams == 1 and num_return_sequences > 1:
             # Sampling several sequences per prompt: each prompt repeated, as the reference expands it.
@@ -822,14 +828,12 @@ class GenerationMixin:
             rows that finished are filled with the pad id). Stops after max_new_tokens or when every row
             has finished.
         """
-        if int(chunk_size) != chunk_size or chunk_size < 1:
-            raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size}")
-        if kwargs.get("num_beams", 1) != 1:
-            raise ValueError(f"num_beams must be 1 for streaming (beam search decides at the end), got {kwargs['num_beams']}")
-        unknown = set(kwargs) - set(_generate_settings())
-        if unknown:
-            raise TypeError(f"stream() got unexpected keyword arguments {sorted(unknown)}")
-        request = self._prepare_request(input_ids, attention_mask, {**_generate_settings(), **kwargs})
+        _check_streaming(chunk_size, kwargs)
+        request = self._request_from_keywords(input_ids, attention_mask, kwargs, "stream")
+        yield from self._stream_request(request, chunk_size)
+
+    def _stream_request(self, request, chunk_size):
+        """Yields the new tokens of a validated request, `chunk_size` steps per compiled call."""
         prefill_fn, decode_fn = self._program("stream", request.max_length, request.options)
         state = prefill_fn(tf.constant(request.input_ids), tf.constant(request.attention_mask))
         prompt_bucket, done = request.input_ids.shape[1], 0
@@ -858,12 +862,9 @@ class GenerationMixin:
         Returns:
             list of str: len(prompts) * num_return_sequences texts, those of each prompt together.
         """
-        unknown = set(kwargs) - set(_generate_settings())
-        if unknown:
-            raise TypeError(f"generate_text() got unexpected keyword arguments {sorted(unknown)}")
         input_ids, attention_mask = self._encode_prompts(tokenizer, prompts)
         kwargs = self._with_tokenizer_eos(tokenizer, kwargs)
-        request = self._prepare_request(input_ids, attention_mask, {**_generate_settings(), **kwargs})
+        request = self._request_from_keywords(input_ids, attention_mask, kwargs, "generate_text")
         sequences = self._run_request(request)
         # The continuation starts after the prompt as generation used it (truncate_prompt may have cut
         # it) and ends at the EOS ids generation stopped at; a full text keeps the whole prompt.
@@ -900,12 +901,13 @@ class GenerationMixin:
             raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
         if kwargs.get("num_return_sequences", 1) != 1:
             raise ValueError("num_return_sequences must be 1 for stream_text")
+        _check_streaming(chunk_size, kwargs)
         input_ids, attention_mask = self._encode_prompts(tokenizer, [prompt])
         kwargs = self._with_tokenizer_eos(tokenizer, kwargs)
-        eos = kwargs.get("eos_token_id")
-        eos = set(_eos_tuple(self.config.eos_token_id if eos is None else eos))
+        request = self._request_from_keywords(input_ids, attention_mask, kwargs, "stream_text")
+        eos = set(request.options.eos_token_ids)  # the ids generation stops at
         decoder = _TextStream(tokenizer)
-        for chunk in self.stream(input_ids, attention_mask, chunk_size=chunk_size, **kwargs):
+        for chunk in self._stream_request(request, chunk_size):
             ids = chunk[0].tolist()
             kept = _until_eos(ids, eos)
             piece = decoder.step(kept)
@@ -916,6 +918,13 @@ class GenerationMixin:
         rest = decoder.flush()
         if rest:
             yield rest
+
+    def _request_from_keywords(self, input_ids, attention_mask, kwargs, caller):
+        """`_prepare_request` for a method that takes `generate`'s options as **kwargs."""
+        unknown = set(kwargs) - set(_generate_settings())
+        if unknown:
+            raise TypeError(f"{caller}() got unexpected keyword arguments {sorted(unknown)}")
+        return self._prepare_request(input_ids, attention_mask, {**_generate_settings(), **kwargs})
 
     def _encode_prompts(self, tokenizer, prompts):
         if isinstance(prompts, str):
@@ -936,6 +945,19 @@ class GenerationMixin:
         if kwargs.get("eos_token_id") is None and self.config.eos_token_id is None and tokenizer_eos is not None:
             return dict(kwargs, eos_token_id=tokenizer_eos)
         return kwargs
+
+
+def _check_streaming(chunk_size, kwargs):
+    if int(chunk_size) != chunk_size or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size}")
+    if kwargs.get("num_beams", 1) != 1:
+        raise ValueError(f"num_beams must be 1 for streaming (beam search decides at the end), got {kwargs['num_beams']}")
+
+
+def check_early_stopping(value):
+    """Beam search's `early_stopping` must be True, False or "never" (not 1 or 0, which `is True` misses)."""
+    if not (isinstance(value, bool) or value == "never"):
+        raise ValueError(f'early_stopping must be True, False or "never", got {value!r}')
 
 
 def _checked_settings(settings):
