@@ -21,6 +21,7 @@ Example:
     >>> model.fit(to_dataset(features, batch_size=8, shuffle_seed=0), epochs=3)  # doctest: +SKIP
 """
 import codecs
+import contextlib
 import csv
 import json
 import sys
@@ -81,13 +82,24 @@ class ClassificationExample:
 # === Reading files ===
 
 
+@contextlib.contextmanager
 def _open_text(path):
+    """The lines of a UTF-8 text file; bytes that are not UTF-8 raise a DataFormatError at their line."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file not found: {path}")
-    _check_utf8(path)
     # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
-    return path.open(encoding="utf-8-sig", newline="")
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        yield _decoded_lines(handle, path)
+
+
+def _decoded_lines(handle, path):
+    try:
+        yield from handle
+    except UnicodeDecodeError:
+        # The decoder works ahead of the lines read, so its error does not know the line: find it.
+        _check_utf8(path)
+        raise
 
 
 def _check_utf8(path, chunk_size=1 << 20):
