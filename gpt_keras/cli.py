@@ -227,6 +227,15 @@ def _existing_dir(path, argument):
     return path
 
 
+def _writable_dir(path, argument):
+    """`path` is a directory, or can be made one, that this process may write into."""
+    if path.exists() and not path.is_dir():
+        raise CommandLineError(f"{argument} must be a directory, got a file: {path}")
+    existing = next(parent for parent in (path.absolute(), *path.absolute().parents) if parent.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise CommandLineError(f"{argument} cannot be written: {existing} is not a writable directory")
+
+
 def _existing_files(paths, argument):
     for path in paths:
         if not path.exists():
@@ -422,6 +431,7 @@ def run_export(args):
         The exit code (0).
     """
     _existing_dir(args.model_dir, "MODEL_DIR")
+    _writable_dir(args.export_dir, "EXPORT_DIR")
     if args.no_generate and (args.max_length is not None or args.max_new_tokens is not None):
         raise CommandLineError("--max-length and --max-new-tokens configure the generate signature, which --no-generate leaves out")
     import json
@@ -550,8 +560,7 @@ def run_train_tokenizer(args):
         The exit code (0).
     """
     _existing_files(args.files, "FILE")
-    if args.output.exists() and not args.output.is_dir():
-        raise CommandLineError(f"--output must be a directory, got a file: {args.output}")
+    _writable_dir(args.output, "--output")
     from gpt_keras.bpe_training import train_tokenizer
 
     started = time.monotonic()
@@ -610,8 +619,7 @@ def run_quickstart_command(args):
     Returns:
         The exit code (0).
     """
-    if args.output.exists() and not args.output.is_dir():
-        raise CommandLineError(f"--output must be a directory, got a file: {args.output}")
+    _writable_dir(args.output, "--output")
     from gpt_keras.quickstart import run_quickstart
 
     run_quickstart(
@@ -702,14 +710,6 @@ def _check_inputs(args):
     for name, argument in (("output_dir", "OUTPUT_DIR"), ("checkpoint_dir", "--checkpoint-dir")):
         if getattr(args, name, None) is not None:
             _writable_dir(getattr(args, name), argument)
-
-
-def _writable_dir(path, argument):
-    if path.exists() and not path.is_dir():
-        raise CommandLineError(f"{argument} must be a directory, got a file: {path}")
-    existing = next(parent for parent in (path.absolute(), *path.absolute().parents) if parent.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise CommandLineError(f"{argument} cannot be written: {existing} is not a writable directory")
 
 
 def _max_length(args, model):

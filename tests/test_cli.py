@@ -517,6 +517,7 @@ def test_bad_arguments_of_every_command_exit_2_with_one_line(model_dir, corpus, 
         (["finetune", "lm", "MODEL", "NOWHERE", "OUT"], "DATA does not exist"),
         (["finetune", "multiple-choice", "NOWHERE", "FILE", "OUT"], "MODEL_DIR does not exist"),
         (["finetune", "lm", "MODEL", "FILE", "FILE"], "OUTPUT_DIR must be a directory"),  # before training
+        (["export", "MODEL", "FILE"], "EXPORT_DIR must be a directory"),
         (["finetune", "lm", "MODEL", "FILE", "OUT", "--checkpoint-dir", "FILE"], "--checkpoint-dir must be a directory"),
         (["generate", "TINY", "x"], "no vocabulary"),  # a model directory without a tokenizer
         (["export", "MODEL", "OUT", "--no-generate", "--max-length", "8"], "--no-generate"),
