@@ -61,3 +61,22 @@ def test_bad_config_files(tmp_path):
     (tmp_path / "invalid.json").write_text(json.dumps({"n_embd": 10, "n_head": 3}))
     with pytest.raises(ValueError, match="invalid.json: .*divisible"):
         OpenAIGPTConfig.from_json_file(tmp_path / "invalid.json")
+
+
+@pytest.mark.parametrize("afn", ["gelu", "gelu_new", "relu", "silu", "swish"])
+def test_every_afn_is_the_activation_it_names(afn):
+    # Expected values from the formulas (float64): the tanh GELU for "gelu" and "gelu_new", as the
+    # reference's checkpoints were trained with.
+    import numpy as np
+
+    from gpt_keras.layers import ACTIVATIONS
+
+    x = np.linspace(-6.0, 6.0, 97)
+    expected = {
+        "gelu": 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3))),
+        "relu": np.maximum(x, 0.0),
+        "silu": x / (1 + np.exp(-x)),
+    }
+    expected["gelu_new"], expected["swish"] = expected["gelu"], expected["silu"]
+    got = np.asarray(ACTIVATIONS[OpenAIGPTConfig(afn=afn).afn](x.astype(np.float32)))
+    np.testing.assert_allclose(got, expected[afn], atol=2e-6)
