@@ -250,3 +250,25 @@ def test_a_frozen_backbone_in_a_users_model_stays_frozen(tmp_path, freeze):
     loaded = keras.saving.load_model(tmp_path / "user.keras")
     assert [w.path for w in loaded.trainable_weights] == [w.path for w in model.trainable_weights]
     assert len(loaded.trainable_weights) < len(loaded.weights)
+
+
+def test_every_layer_rebuilds_from_its_config_with_the_same_outputs():
+    from gpt_keras import layers
+
+    x = np.random.default_rng(0).normal(size=(2, 5, 16)).astype(np.float32)
+    ids = np.random.default_rng(0).integers(0, 60, (2, 5)).astype(np.int32)
+    cases = [
+        (layers.Embedding(60, 16, initializer_range=0.3, name="e"), ids),
+        (layers.GPTEmbeddings(60, 12, 16, dropout=0.2, initializer_range=0.3, name="g"), ids),
+        (layers.CausalSelfAttention(4, attention_dropout=0.2, residual_dropout=0.3, initializer_range=0.3, name="a"), x),
+        (layers.MLP(24, activation="silu", dropout=0.2, initializer_range=0.3, name="m"), x),
+        (layers.TransformerBlock(4, 24, activation="relu", attention_dropout=0.1, residual_dropout=0.2, layer_norm_epsilon=1e-3, initializer_range=0.3, name="t"), x),
+    ]
+    for layer, inputs in cases:
+        before = np.asarray(layer(inputs))
+        config = layer.get_config()
+        rebuilt = type(layer).from_config(config)
+        assert rebuilt.get_config() == config, type(layer).__name__
+        rebuilt(inputs)
+        rebuilt.set_weights(layer.get_weights())
+        np.testing.assert_array_equal(np.asarray(rebuilt(inputs)), before, err_msg=type(layer).__name__)
