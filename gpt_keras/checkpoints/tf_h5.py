@@ -9,6 +9,11 @@ They map to the PyTorch reference's names as follows:
 - LayerNorm ``gamma``/``beta`` are ``weight``/``bias``; the position table is ``embeddings``;
 - Dense ``kernel`` (the heads: ``multiple_choice_head/summary``, ``score``) is [in, out] and is transposed
   to nn.Linear's [out, in].
+
+Only data stored inside the file is read. HDF5 can make a dataset read another file: external storage
+(raw bytes of any path, e.g. ``/proc/self/environ``), external links and virtual datasets. Each of these
+is refused, naming the dataset, before any data is read, and so are datasets whose size could not come
+from the file (a compressed or fill-value dataset that would expand far past the file's own size).
 """
 
 import re
@@ -88,30 +93,76 @@ def load_tf_h5(path):
 
 
 def _read_weights(path, handle):
-    tensors = {}
     if "layer_names" not in handle.attrs:
         raise TFH5CheckpointError(f"{path}: expected a Keras weights file with a 'layer_names' attribute, got none")
+    # Every dataset is checked before any is read, so that a refused file has had nothing read from it.
+    datasets = {}
     for layer_name in _strings(handle.attrs["layer_names"]):
-        group = handle.get(layer_name)
-        if group is None or "weight_names" not in group.attrs:
+        group = _walk(path, handle, layer_name, f"{path}: layer group {layer_name!r}")
+        if not isinstance(group, h5py.Group) or "weight_names" not in group.attrs:
             raise TFH5CheckpointError(
                 f"{path}: layer group {layer_name!r} or its 'weight_names' attribute is missing"
             )
         for weight_name in _strings(group.attrs["weight_names"]):
-            if weight_name not in group:
-                raise TFH5CheckpointError(f"{path}: weight {layer_name}/{weight_name} is listed but not stored")
+            dataset = _checked_dataset(path, group, weight_name)
             name, transpose = tf_weight_name_to_state_dict_name(weight_name)
-            if name in tensors:
+            if name in datasets:
                 raise TFH5CheckpointError(
                     f"{path}: weight {weight_name!r} maps to {name!r}, which appeared already"
                 )
-            array = group[weight_name][()]
-            if transpose:
-                array = np.ascontiguousarray(array.T)
-            elif name.endswith(".bias") and array.ndim == 2 and array.shape[0] == 1:
-                array = array.reshape(-1)
-            tensors[name] = array
+            datasets[name] = dataset, transpose
+    tensors = {}
+    for name, (dataset, transpose) in datasets.items():
+        array = dataset[()]
+        if transpose:
+            array = np.ascontiguousarray(array.T)
+        elif name.endswith(".bias") and array.ndim == 2 and array.shape[0] == 1:
+            array = array.reshape(-1)
+        tensors[name] = array
     return tensors
+
+
+def _walk(path, node, relative_name, where):
+    """``node[relative_name]`` (None when absent), refusing external links on the way."""
+    for part in relative_name.strip("/").split("/"):
+        if not isinstance(node, h5py.Group):
+            return None
+        link = node.get(part, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            raise TFH5CheckpointError(
+                f"{where} is an HDF5 external link to {link.filename}:{link.path}; "
+                "expected data stored in the checkpoint itself"
+            )
+        node = node.get(part)
+    return node
+
+
+def _checked_dataset(path, group, weight_name):
+    """The dataset ``group/weight_name``, once it is known to read only bytes stored in this file."""
+    where = f"{path}: weight {group.name.lstrip('/')}/{weight_name}"
+    node = _walk(path, group, weight_name, where)
+    if node is None:
+        raise TFH5CheckpointError(f"{where} is listed but not stored")
+    if not isinstance(node, h5py.Dataset):
+        raise TFH5CheckpointError(f"{where} is an HDF5 {type(node).__name__}, expected a dataset")
+    if node.external:
+        files = ", ".join(str(entry[0]) for entry in node.external)
+        raise TFH5CheckpointError(
+            f"{where} uses HDF5 external storage (reads {files}); expected data stored in the checkpoint itself"
+        )
+    if node.is_virtual:
+        raise TFH5CheckpointError(
+            f"{where} is an HDF5 virtual dataset; expected data stored in the checkpoint itself"
+        )
+    if node.dtype.kind != "f":
+        raise TFH5CheckpointError(f"{where} holds {node.dtype}, expected floating-point weights")
+    file_bytes = path.stat().st_size
+    if node.nbytes > file_bytes:
+        raise TFH5CheckpointError(
+            f"{where} would need {node.nbytes:,} bytes, more than the whole file's {file_bytes:,}; "
+            "expected uncompressed weights (as the reference writes them)"
+        )
+    return node
 
 
 def _strings(values):
