@@ -1,8 +1,9 @@
 """`OpenAIGPTConfig`: the hyper-parameters of a GPT model, compatible with the reference's `config.json`."""
 import copy
 import json
-import os
 from pathlib import Path
+
+from gpt_keras._fs import atomic_write_text
 
 ACTIVATIONS = ("gelu", "gelu_new", "relu", "silu", "swish")
 SUMMARY_TYPES = ("last", "first", "mean", "cls_index")
@@ -196,10 +197,7 @@ class OpenAIGPTConfig:
 
     def to_json_file(self, json_file_path):
         """Writes `config.json` (readable by the reference); the file is replaced atomically."""
-        path = Path(json_file_path)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(self.to_json_string(), encoding="utf-8")
-        os.replace(temporary, path)
+        atomic_write_text(json_file_path, self.to_json_string())
 
     @classmethod
     def from_json_file(cls, json_file_path):
