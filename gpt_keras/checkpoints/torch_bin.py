@@ -47,12 +47,47 @@ class TorchCheckpointError(ValueError):
     """A PyTorch checkpoint that is in an unsupported format, truncated or inconsistent."""
 
 
-class _StorageType:
+class _Unbuildable:
+    """What the unpickler hands out for an allowed global: a fresh object per load that a pickle's BUILD
+    opcode cannot change (BUILD calls ``__setstate__``), so a hostile file cannot alter what a later,
+    genuine checkpoint is read with."""
+
+    __slots__ = ()
+
+    def __setstate__(self, state):
+        raise UnsafeCheckpointError(
+            f"refusing to change the state of {self!r} (a pickle BUILD on an allowed global): a PyTorch state "
+            "dict never does this; the file may be malicious"
+        )
+
+
+class _StorageType(_Unbuildable):
     """Stands for ``torch.<Name>Storage`` in the pickle: only its dtype matters."""
+
+    __slots__ = ("name", "dtype")
 
     def __init__(self, name):
         self.name = name
         self.dtype = _STORAGE_DTYPES[name]
+
+    def __repr__(self):
+        return f"torch.{self.name}"
+
+
+class _AllowedCallable(_Unbuildable):
+    """An allowed function (or class) of the pickle, called through this wrapper."""
+
+    __slots__ = ("qualified_name", "function")
+
+    def __init__(self, qualified_name, function):
+        self.qualified_name = qualified_name
+        self.function = function
+
+    def __call__(self, *args, **kwargs):
+        return self.function(*args, **kwargs)
+
+    def __repr__(self):
+        return self.qualified_name
 
 
 class _Tensor:
@@ -70,13 +105,19 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, state=Non
     return data
 
 
-_ALLOWED_GLOBALS = {
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor_v2,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
-    ("collections", "OrderedDict"): collections.OrderedDict,
-    **{("torch", name): _StorageType(name) for name in _STORAGE_DTYPES},
-}
+_ALLOWED_CALLABLES = (
+    ("torch._utils", "_rebuild_tensor_v2", _rebuild_tensor_v2),
+    ("torch._utils", "_rebuild_parameter", _rebuild_parameter),
+    ("torch._utils", "_rebuild_parameter_with_state", _rebuild_parameter),
+    ("collections", "OrderedDict", collections.OrderedDict),
+)
+
+
+def _allowed_globals():
+    """The allow-list, built anew for each load: nothing a file does can outlive its own load."""
+    allowed = {(module, name): _AllowedCallable(f"{module}.{name}", function) for module, name, function in _ALLOWED_CALLABLES}
+    allowed.update({("torch", name): _StorageType(name) for name in _STORAGE_DTYPES})
+    return allowed
 
 
 class _Storage:
@@ -95,10 +136,11 @@ class _RestrictedUnpickler(pickle.Unpickler):
         super().__init__(handle)
         self._path = path
         self._load_storage = load_storage
+        self._globals = _allowed_globals()
 
     def find_class(self, module, name):
         try:
-            return _ALLOWED_GLOBALS[(module, name)]
+            return self._globals[(module, name)]
         except KeyError:
             raise UnsafeCheckpointError(
                 f"{self._path}: refusing to load global {module}.{name}: a PyTorch state dict only needs "
@@ -179,7 +221,12 @@ def _load_from_archive(path, archive):
         return storages[key]
 
     with archive.open(pickles[0]) as handle:
-        state = _RestrictedUnpickler(handle, path, load_storage).load()
+        try:
+            state = _RestrictedUnpickler(handle, path, load_storage).load()
+        except UnsafeCheckpointError as error:
+            if str(path) in str(error):
+                raise
+            raise UnsafeCheckpointError(f"{path}: {error}") from None
     if not isinstance(state, dict):
         raise TorchCheckpointError(f"{path}: expected the pickle to hold a dict of tensors, got {type(state).__name__}")
     for name, value in state.items():
