@@ -3,8 +3,6 @@ pipeline they replace, properties over arbitrary text, bad input, special tokens
 import json
 import os
 import shutil
-import subprocess
-import sys
 import unicodedata
 
 import numpy as np
@@ -495,22 +493,3 @@ def test_batch_decode_decodes_each_row(tokenizers):
     with pytest.raises(ValueError, match="must be 2-D"):
         tokenizer.batch_decode(padded[0])
 
-
-def test_importing_the_tokenizer_does_not_import_tensorflow():
-    # The CLI's tokenizer commands (and quick scripts) must not wait for TensorFlow.
-    code = "import sys, gpt_keras.tokenizer, gpt_keras.tokenization, gpt_keras.bpe_training; print('tensorflow' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False"
-
-
-def test_the_old_module_paths_give_the_same_objects():
-    import gpt_keras.bpe_training
-    import gpt_keras.tokenization.bpe_training
-    import gpt_keras.tokenizer
-    from gpt_keras import tokenization
-
-    for name in ("OpenAIGPTTokenizer", "IncrementalDecoder", "PAPER_SPECIAL_TOKENS", "SPECIAL_TOKEN_ATTRIBUTES"):
-        assert getattr(gpt_keras.tokenizer, name) is getattr(tokenization, name)
-    for name in ("train_tokenizer", "count_words", "learn_bpe", "pre_tokenize"):
-        assert getattr(gpt_keras.bpe_training, name) is getattr(gpt_keras.tokenization.bpe_training, name)
