@@ -5,7 +5,7 @@ can never slide onto another row's text. Bytes that are not UTF-8 are reported a
 
 - Multiple choice: `read_rocstories(csv)` (the Story Cloze Test layout) or `read_multiple_choice_jsonl`.
 - Sequence classification: `read_classification(path)` (CSV or JSONL: text[, text_pair], label).
-- Plain text: `read_lines(paths)`, the lines of UTF-8 text files (what causal LM and BPE training read).
+- Plain text: `read_lines(paths)`, the lines of UTF-8 text files (a corpus for causal LM or BPE training).
 
 Example:
     >>> examples = read_rocstories("cloze_test_val.csv")  # doctest: +SKIP
@@ -315,6 +315,9 @@ def read_classification(path, text_key="text", text_pair_key=None, label_key="la
         return ClassificationExample(text, label, pair, f"{path}:{line}")
 
     return _collect(path, _rows(path, required), parse, on_error)
+
+
+# === Plain text ===
 
 
 def read_lines(paths, progress=None):
