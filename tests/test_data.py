@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from gpt_keras import data
+from gpt_keras.data import readers
 from gpt_keras.tokenizer import OpenAIGPTTokenizer
 
 HEADER = "InputStoryid,InputSentence1,InputSentence2,InputSentence3,InputSentence4,RandomFifthSentenceQuiz1,RandomFifthSentenceQuiz2,AnswerRightEnding"
@@ -219,10 +220,37 @@ def test_utf8_line_count_survives_chunk_boundaries(tmp_path):
     path = tmp_path / "t.txt"
     path.write_bytes(("\u00e9\n" * 7).encode("utf-8") + b"ok\n\xff\n")
     with pytest.raises(data.DataFormatError, match=r"t.txt:9: not UTF-8"):
-        data._check_utf8(path, chunk_size=3)
+        readers._check_utf8(path, chunk_size=3)
 
 
 def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path):
     path = tmp_path / "c.csv"
     path.write_bytes(b"\xef\xbb\xbf" + "text,label\nfine,1\n".encode("utf-8"))
     assert [(e.text, e.label) for e in data.read_classification(path)] == [("fine", 1)]
+
+
+def test_read_lines_gives_every_line_and_counts_its_bytes(tmp_path):
+    first, second = write(tmp_path / "a.txt", ["caf\u00e9", "", "x"]), write(tmp_path / "b.txt", ["y"])
+
+    class Counter:
+        done = 0
+
+        def update(self, count):
+            self.done += count
+
+    progress = Counter()
+    assert list(data.read_lines([first, second], progress)) == ["caf\u00e9\n", "\n", "x\n", "y\n"]
+    assert progress.done == first.stat().st_size + second.stat().st_size
+    assert list(data.read_lines(second)) == ["y\n"]
+    with pytest.raises(FileNotFoundError, match="nope.txt"):
+        list(data.read_lines([tmp_path / "nope.txt"]))
+
+
+def test_every_name_of_the_package_is_there():
+    names = ["causal_lm_features", "multiple_choice_features", "classification_features", "to_dataset", "steps_per_epoch"]
+    names += ["epoch_stream", "read_rocstories", "read_multiple_choice_jsonl", "read_classification", "DataFormatError"]
+    names += ["MultipleChoiceExample", "ClassificationExample", "ROCSTORIES_COLUMNS", "read_lines"]
+    assert all(callable(getattr(data, name)) or name == "ROCSTORIES_COLUMNS" for name in names)
+    assert set(names) <= set(dir(data))
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        data.nothing  # noqa: B018

@@ -77,7 +77,7 @@ def test_cold_and_tiny_caches_give_the_same_ids(vocab_dir, cases):
     texts = [case["text"] for case in cases]
     tokenizer = fresh(vocab_dir, "spacy_ftfy", max_cache_size=7)
     assert [tokenizer.encode(text) for text in texts] == [case["spacy_ftfy"]["ids"] for case in cases]
-    assert len(tokenizer._word_cache) <= 7 + max(len(text.split()) for text in texts)
+    assert len(tokenizer._text_encoder.word_cache) <= 7 + max(len(text.split()) for text in texts)
 
 
 # === Fast paths equal the plain pipeline they replace ===
@@ -344,6 +344,31 @@ def test_save_and_load_round_trip(paper_tokenizers, tmp_path):
     assert [os.path.basename(p) for p in prefixed] == ["x-vocab.json", "x-merges.txt"]
 
 
+class _BreaksHalfWay(list):
+    """Merges whose iteration fails after a few pairs, as a full disk or a kill half-way through would."""
+
+    def __iter__(self):
+        for number, pair in enumerate(list.__iter__(self)):
+            if number == 3:
+                raise OSError("No space left on device")
+            yield pair
+
+
+def test_a_failed_save_leaves_the_saved_files_as_they_were(paper_tokenizers, small_files, tmp_path):
+    directory = tmp_path / "saved"
+    paper_tokenizers["basic"].save_pretrained(directory)
+    before = {path.name: path.read_bytes() for path in directory.iterdir()}
+    other = OpenAIGPTTokenizer(*small_files, pre_tokenizer="basic")  # another vocabulary, so vocab.json would change
+    other._bpe.merges = _BreaksHalfWay(other._bpe.merges * 5)
+    with pytest.raises(OSError, match="No space left"):
+        other.save_pretrained(directory)
+    # Not a new vocab.json beside the old merges.txt, nor a truncated file, nor a leftover temporary one.
+    assert {path.name: path.read_bytes() for path in directory.iterdir()} == before
+    with pytest.raises(OSError, match="No space left"):
+        other.save_vocabulary(directory)
+    assert {path.name: path.read_bytes() for path in directory.iterdir()} == before
+
+
 def test_loads_reference_and_original_layouts(vocab_dir, tmp_path, cases):
     reference = tmp_path / "reference"
     reference.mkdir()
@@ -467,3 +492,4 @@ def test_batch_decode_decodes_each_row(tokenizers):
     assert tokenizer.batch_decode(padded[:1]) == expected[:1]
     with pytest.raises(ValueError, match="must be 2-D"):
         tokenizer.batch_decode(padded[0])
+

@@ -1,4 +1,4 @@
-"""Byte-pair encoding of one word, and reading/writing the vocabulary and merges files.
+"""Byte-pair encoding of one word, and the formats of the vocabulary and merges files.
 
 The merge loop is the original GPT's: a word is its characters with ``</w>`` glued to the last one; the
 adjacent pair with the lowest merge rank is merged everywhere (left to right, non-overlapping) until no
@@ -6,6 +6,8 @@ pair of the word is in the merges table.
 """
 import json
 import os
+
+from gpt_keras._fs import atomic_write_text
 
 END_OF_WORD = "</w>"
 MERGES_HEADER = "#version: 0.2"
@@ -167,15 +169,21 @@ def read_merges(path, vocab=None):
     return merges
 
 
+def vocab_text(vocab):
+    """``vocab`` (token -> id) as the text of a ``vocab.json``, in the reference's format."""
+    return json.dumps(vocab, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def merges_text(merges):
+    """The merges, in rank order under a ``#version: 0.2`` line, as the text of a ``merges.txt``."""
+    return "".join([MERGES_HEADER + "\n", *(f"{first} {second}\n" for first, second in merges)])
+
+
 def write_vocab(path, vocab):
-    """Writes ``vocab`` (token -> id) as JSON, in the reference's format."""
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(vocab, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    """Writes ``vocab`` (token -> id) as JSON, in the reference's format, atomically."""
+    atomic_write_text(path, vocab_text(vocab))
 
 
 def write_merges(path, merges):
-    """Writes the merges in rank order under a ``#version: 0.2`` line."""
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(MERGES_HEADER + "\n")
-        for first, second in merges:
-            handle.write(f"{first} {second}\n")
+    """Writes the merges in rank order under a ``#version: 0.2`` line, atomically."""
+    atomic_write_text(path, merges_text(merges))
