@@ -72,7 +72,9 @@ def plot_loss_curve(path, train, validation=None, title="Training loss", perplex
     path = Path(path)
     steps, losses = (list(column) for column in train)
     if not steps or len(steps) != len(losses):
-        raise ValueError(f"train: expected (steps, losses) of one non-zero length, got {len(steps)} steps and {len(losses)} losses")
+        raise ValueError(
+            f"train: expected (steps, losses) of one non-zero length, got {len(steps)} steps and {len(losses)} losses"
+        )
     series = {TRAIN: (steps, losses), SMOOTHED: (steps, smooth(losses))}
     if validation is not None and len(validation[0]):
         series[VALIDATION] = tuple(list(column) for column in validation)
@@ -81,7 +83,8 @@ def plot_loss_curve(path, train, validation=None, title="Training loss", perplex
     if drawing is None:
         csv_path = path.with_suffix(".csv")
         _write_csv(csv_path, series)
-        return CurveFile(csv_path, f"matplotlib is not installed: the loss curve is {csv_path}; {INSTALL_HINT} draws it as {path.name}")
+        note = f"matplotlib is not installed: the loss curve is {csv_path}; {INSTALL_HINT} draws it as {path.name}"
+        return CurveFile(csv_path, note)
     _draw(drawing, path, series, title, perplexity_axis)
     return CurveFile(path, None)
 

@@ -22,7 +22,7 @@ def png_size(data):
 
 def test_the_curve_is_a_png_with_matplotlib(tmp_path):
     pytest.importorskip("matplotlib")
-    curve = plot_loss_curve(tmp_path / "out" / "curve.png", (STEPS, LOSSES), VALIDATION_POINTS, title="t", perplexity_axis=True)
+    curve = plot_loss_curve(tmp_path / "out" / "curve.png", (STEPS, LOSSES), VALIDATION_POINTS, perplexity_axis=True)
     assert curve.path == tmp_path / "out" / "curve.png" and curve.note is None
     width, height = png_size(curve.path.read_bytes())
     assert (width, height) == (800, 480)

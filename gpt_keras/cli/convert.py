@@ -18,11 +18,7 @@ def _shard_size(text):
 
 
 def add_parser(subparsers):
-    """Declares `gpt-keras convert SRC DST [options]`.
-
-    Args:
-        subparsers: The `argparse` subparsers action of the main parser.
-    """
+    """Declares `gpt-keras convert SRC DST [options]`."""
     parser = subparsers.add_parser(
         "convert",
         help="convert a checkpoint of any supported layout to config.json + model.safetensors",
@@ -53,13 +49,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    """Runs `gpt-keras convert` (see `add_parser`).
-
-    Args:
-        args: The parsed arguments.
-
-    Returns:
-        The exit code (0).
+    """Runs `gpt-keras convert`; returns the exit code (0).
 
     Raises:
         CommandLineError: SRC or --config does not exist, or DST is SRC.

@@ -15,11 +15,7 @@ from gpt_keras.cli._tasks import (
 
 
 def add_parser(subparsers):
-    """Declares `gpt-keras evaluate perplexity | multiple-choice | classify MODEL_DIR DATA...`.
-
-    Args:
-        subparsers: The `argparse` subparsers action of the main parser.
-    """
+    """Declares `gpt-keras evaluate perplexity | multiple-choice | classify MODEL_DIR DATA...`."""
     parser = subparsers.add_parser(
         "evaluate",
         help="perplexity of an LM, or accuracy of a multiple-choice or classification model",

@@ -6,11 +6,7 @@ from gpt_keras.cli._loading import MODEL_CLASSES, _choose_model_class, _load_mod
 
 
 def add_parser(subparsers):
-    """Declares `gpt-keras export MODEL_DIR EXPORT_DIR [options]`.
-
-    Args:
-        subparsers: The `argparse` subparsers action of the main parser.
-    """
+    """Declares `gpt-keras export MODEL_DIR EXPORT_DIR [options]`."""
     parser = subparsers.add_parser(
         "export",
         help="export a checkpoint as a SavedModel for TF Serving",
@@ -41,14 +37,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    """Runs `gpt-keras export` (see `add_parser`).
-
-    Args:
-        args: The parsed arguments.
-
-    Returns:
-        The exit code (0).
-    """
+    """Runs `gpt-keras export`; returns the exit code (0)."""
     _existing_dir(args.model_dir, "MODEL_DIR")
     _writable_dir(args.export_dir, "EXPORT_DIR")
     if args.no_generate and (args.max_length is not None or args.max_new_tokens is not None):

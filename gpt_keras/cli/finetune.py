@@ -16,11 +16,7 @@ from gpt_keras.cli._tasks import (
 
 
 def add_parser(subparsers):
-    """Declares `gpt-keras finetune lm | multiple-choice | classify MODEL_DIR DATA OUTPUT_DIR [options]`.
-
-    Args:
-        subparsers: The `argparse` subparsers action of the main parser.
-    """
+    """Declares `gpt-keras finetune lm | multiple-choice | classify MODEL_DIR DATA OUTPUT_DIR [options]`."""
     parser = subparsers.add_parser(
         "finetune",
         help="fine-tune a checkpoint as an LM, a multiple-choice or a classification model",
@@ -61,8 +57,10 @@ def add_parser(subparsers):
         task.add_argument("--seed", type=int, default=0, metavar="N", help="seed of initialization and shuffling (default 0)")
         task.add_argument("--checkpoint-dir", type=Path, metavar="DIR", help="save resumable checkpoints there, and resume from them")
         task.add_argument("--save-every", type=_positive_int, metavar="STEPS", help="with --checkpoint-dir: also save every STEPS steps")
-        task.add_argument("--validation", type=Path, metavar="FILE", help="held-out data in DATA's format, scored after each epoch")
-        task.add_argument("--plot", type=Path, metavar="PNG", help="write the loss curve there (a CSV without matplotlib)")
+        task.add_argument(
+            "--validation", type=Path, metavar="FILE", help="held-out data in DATA's format, scored after each epoch"
+        )
+        task.add_argument("--plot", type=Path, metavar="PNG", help="write the loss curve there (CSV without matplotlib)")
         task.set_defaults(run=run)
     return parser
 
@@ -75,7 +73,7 @@ def _finetune_lm(args):
 
     max_length = _max_length(args, model)
     features = lambda path: data.causal_lm_features(tokenizer, max_length, files=[path])
-    return _train(args, model, tokenizer, *_train_and_validation(features, args.data, args.validation))
+    return _train(args, model, tokenizer, features, args.data, args.validation)
 
 
 def _finetune_multiple_choice(args):
@@ -92,7 +90,7 @@ def _finetune_multiple_choice(args):
 
     max_length = _max_length(args, model)
     features = lambda rows: data.multiple_choice_features(rows, tokenizer, max_length)
-    return _train(args, model, tokenizer, *_train_and_validation(features, examples, validation))
+    return _train(args, model, tokenizer, features, examples, validation)
 
 
 def _labelled_choices(path, argument):
@@ -122,12 +120,7 @@ def _finetune_classify(args):
 
     max_length = _max_length(args, model)
     features = lambda rows: data.classification_features(rows, tokenizer, max_length)
-    return _train(args, model, tokenizer, *_train_and_validation(features, examples, validation))
-
-
-def _train_and_validation(features, train, validation):
-    """`features(train)`, and `features(validation)` unless there is no --validation."""
-    return features(train), None if validation is None else features(validation)
+    return _train(args, model, tokenizer, features, examples, validation)
 
 
 def _check_finetune_inputs(args):
@@ -142,17 +135,14 @@ def _seed(seed):
     keras.utils.set_random_seed(seed)
 
 
-def _train(args, model, tokenizer, features, validation):
-    """Fine-tunes `model` with the paper's recipe, then writes the loss curve (--plot), the model and its tokenizer.
-
-    Returns:
-        The exit code (0).
-    """
+def _train(args, model, tokenizer, features, train, validation):
+    """Fine-tunes `model` on `features(train)` (scoring `features(validation)` unless it is None) with the
+    paper's recipe, then writes the loss curve (--plot), the model and its tokenizer; returns the exit code."""
     from gpt_keras import training
 
     result = training.finetune(
         model,
-        features,
+        features(train),
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
@@ -160,7 +150,7 @@ def _train(args, model, tokenizer, features, validation):
         shuffle_seed=args.seed,
         checkpoint_dir=args.checkpoint_dir,
         save_every_steps=args.save_every,
-        validation=validation,
+        validation=None if validation is None else features(validation),
         log=print,
     )
     if args.plot is not None:

@@ -8,11 +8,7 @@ from gpt_keras.cli._loading import _add_tokenizer_option, _tokenizer_and_model
 
 
 def add_parser(subparsers):
-    """Declares `gpt-keras generate MODEL_DIR [PROMPT ...] [options]`.
-
-    Args:
-        subparsers: The `argparse` subparsers action of the main parser.
-    """
+    """Declares `gpt-keras generate MODEL_DIR [PROMPT ...] [options]`."""
     parser = subparsers.add_parser(
         "generate",
         help="continue text prompts with an LM checkpoint (streamed for one prompt)",
@@ -39,14 +35,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    """Runs `gpt-keras generate` (see `add_parser`): prints each prompt followed by its continuation.
-
-    Args:
-        args: The parsed arguments.
-
-    Returns:
-        The exit code (0).
-    """
+    """Runs `gpt-keras generate`: prints each prompt followed by its continuation; returns the exit code (0)."""
     _existing_dir(args.model_dir, "MODEL_DIR")
     prompts = _texts_from(args.prompts, "prompt")
     tokenizer, model = _tokenizer_and_model(args, "lm")

@@ -5,11 +5,7 @@ from gpt_keras.cli._args import _positive_float, _writable_dir
 
 
 def add_parser(subparsers):
-    """Declares `gpt-keras quickstart [options]`.
-
-    Args:
-        subparsers: The `argparse` subparsers action of the main parser.
-    """
+    """Declares `gpt-keras quickstart [options]`."""
     parser = subparsers.add_parser(
         "quickstart",
         help="learn a tokenizer, train, evaluate, sample and serve a small GPT on Python's docs (no downloads)",
@@ -32,14 +28,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    """Runs `gpt-keras quickstart` (see `add_parser`).
-
-    Args:
-        args: The parsed arguments.
-
-    Returns:
-        The exit code (0).
-    """
+    """Runs `gpt-keras quickstart`; returns the exit code (0)."""
     _writable_dir(args.output, "--output")
     from gpt_keras.quickstart import run_quickstart
 

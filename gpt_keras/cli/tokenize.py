@@ -7,11 +7,7 @@ from gpt_keras.cli._loading import _load_tokenizer
 
 
 def add_parser(subparsers):
-    """Declares `gpt-keras tokenize MODEL_OR_TOKENIZER_DIR [TEXT ...] [options]`.
-
-    Args:
-        subparsers: The `argparse` subparsers action of the main parser.
-    """
+    """Declares `gpt-keras tokenize MODEL_OR_TOKENIZER_DIR [TEXT ...] [options]`."""
     parser = subparsers.add_parser(
         "tokenize",
         help="show the BPE tokens and ids of texts",
@@ -31,14 +27,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    """Runs `gpt-keras tokenize` (see `add_parser`).
-
-    Args:
-        args: The parsed arguments.
-
-    Returns:
-        The exit code (0).
-    """
+    """Runs `gpt-keras tokenize`; returns the exit code (0)."""
     _existing_dir(args.directory, "MODEL_OR_TOKENIZER_DIR")
     texts = _texts_from(args.texts, "text")
     overrides = {} if args.mode is None else {"pre_tokenizer": args.mode}

@@ -6,11 +6,7 @@ from gpt_keras.cli._args import _existing_files, _positive_int, _writable_dir
 
 
 def add_parser(subparsers):
-    """Declares `gpt-keras train-tokenizer FILE... --vocab-size N --output DIR [options]`.
-
-    Args:
-        subparsers: The `argparse` subparsers action of the main parser.
-    """
+    """Declares `gpt-keras train-tokenizer FILE... --vocab-size N --output DIR [options]`."""
     parser = subparsers.add_parser(
         "train-tokenizer",
         help="learn a BPE vocabulary (vocab.json + merges.txt) from text files",
@@ -47,14 +43,7 @@ def _lines(paths, progress):
 
 
 def run(args):
-    """Runs `gpt-keras train-tokenizer` (see `add_parser`).
-
-    Args:
-        args: The parsed arguments.
-
-    Returns:
-        The exit code (0).
-    """
+    """Runs `gpt-keras train-tokenizer`; returns the exit code (0)."""
     _existing_files(args.files, "FILE")
     _writable_dir(args.output, "--output")
     from gpt_keras.bpe_training import train_tokenizer
