@@ -362,11 +362,11 @@ def test_finetune_lm_lowers_the_perplexity_of_its_text(model_dir, corpus, tmp_pa
     assert after < before / 2, (before, after)
 
 
-def test_finetune_plots_the_loss_curve_or_writes_its_csv(model_dir, corpus, tmp_path, monkeypatch, capsys):
-    held_out = tmp_path / "held_out.txt"
-    held_out.write_text("a list is a sequence of items.\nthe class statement defines a class.\n" * 20)
-    argv = ["finetune", "lm", model_dir, corpus, tmp_path / "ft", "--max-length", "32", "--batch-size", "8"]
-    argv += ["--epochs", "2", "--validation", held_out]
+def test_finetune_plots_the_loss_curve_or_writes_its_csv(model_dir, tmp_path, monkeypatch, capsys):
+    text = tmp_path / "text.txt"
+    text.write_text("a list is a sequence of items.\nthe class statement defines a class.\n" * 20)
+    argv = ["finetune", "lm", model_dir, text, tmp_path / "ft", "--max-length", "16", "--batch-size", "4", "--epochs", "1"]
+    argv += ["--validation", text]
     code, out, err = run(capsys, *argv, "--plot", tmp_path / "plots" / "curve.png")
     assert code == 0, err
     assert f"loss curve -> {tmp_path / 'plots' / 'curve.png'}" in out
@@ -375,7 +375,7 @@ def test_finetune_plots_the_loss_curve_or_writes_its_csv(model_dir, corpus, tmp_
     assert "val_loss" in out  # the held-out text is scored after each epoch
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if matplotlib were not installed
-    code, out, err = run(capsys, *argv, "--epochs", "1", "--plot", tmp_path / "curve.png")
+    code, out, err = run(capsys, *argv, "--plot", tmp_path / "curve.png")
     assert code == 0, err
     assert not (tmp_path / "curve.png").exists()
     rows = (tmp_path / "curve.csv").read_text().splitlines()
