@@ -64,17 +64,16 @@ def main(argv=None):
         features, valid = ({k: v[:cut] for k, v in features.items()}, {k: v[cut:] for k, v in features.items()})
         if len(valid["input_ids"]) == 0:
             valid = features
-    checkpoint = training.ResumableCheckpoint(output / "checkpoints", save_every_steps=50)
-    start = checkpoint.initial_epoch
-    stream, steps = data.epoch_stream(features, args.batch_size, args.epochs, shuffle_seed=0, initial_epoch=start)
-    model.compile(optimizer=training.paper_optimizer(args.epochs * steps, learning_rate=args.learning_rate))
     before = evaluation.perplexity(model, valid)
-    model.fit(
-        stream,
+    training.finetune(
+        model,
+        features,
         epochs=args.epochs,
-        steps_per_epoch=steps,
-        initial_epoch=start,
-        callbacks=[checkpoint],
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        checkpoint_dir=output / "checkpoints",
+        save_every_steps=50,
+        validation=valid,
         verbose=0 if args.quiet else 2,
     )
     after = evaluation.perplexity(model, valid)

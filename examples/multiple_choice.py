@@ -71,16 +71,15 @@ def main(argv=None):
     quiet = args.quiet
     train_features = data.multiple_choice_features(train_examples, tokenizer, args.max_length, quiet=quiet)
     valid_features = data.multiple_choice_features(valid_examples, tokenizer, args.max_length, quiet=quiet)
-    checkpoint = training.ResumableCheckpoint(output / "checkpoints", save_every_steps=50)
-    start = checkpoint.initial_epoch
-    stream, steps = data.epoch_stream(train_features, args.batch_size, args.epochs, shuffle_seed=0, initial_epoch=start)
-    model.compile(optimizer=training.paper_optimizer(args.epochs * steps, learning_rate=args.learning_rate))
-    model.fit(
-        stream,
+    training.finetune(
+        model,
+        train_features,
         epochs=args.epochs,
-        steps_per_epoch=steps,
-        initial_epoch=start,
-        callbacks=[checkpoint],
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        checkpoint_dir=output / "checkpoints",
+        save_every_steps=50,
+        validation=valid_features,
         verbose=0 if quiet else 2,
     )
     result = evaluation.multiple_choice_accuracy(model, valid_features)

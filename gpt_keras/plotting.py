@@ -1,104 +1,141 @@
-"""A dependency-free line plot written as PNG (zlib + struct), for loss curves.
+"""Loss curves: a PNG drawn with matplotlib (the optional `plot` extra), or a CSV of the curve without it.
 
-matplotlib would be the usual choice, but a loss curve does not justify a plotting dependency for every
-user of the library.
+matplotlib is imported when a curve is drawn, never by `import gpt_keras`, and draws on its Agg canvas
+without pyplot, so a user's own backend and open figures are left alone.
+
+    >>> plot_loss_curve("loss_curve.png", (steps, losses), validation=(epoch_steps, val_losses))  # doctest: +SKIP
+    CurveFile(path=PosixPath('loss_curve.png'), note=None)
 """
-import struct
-import zlib
+import csv
+import io
+import math
+from pathlib import Path
+from typing import NamedTuple
 
-# A 3x5 pixel font for the digits and the few characters axis labels need.
-_GLYPHS = {
-    "0": ("111", "101", "101", "101", "111"),
-    "1": ("010", "110", "010", "010", "111"),
-    "2": ("111", "001", "111", "100", "111"),
-    "3": ("111", "001", "111", "001", "111"),
-    "4": ("101", "101", "111", "001", "001"),
-    "5": ("111", "100", "111", "001", "111"),
-    "6": ("111", "100", "111", "101", "111"),
-    "7": ("111", "001", "001", "001", "001"),
-    "8": ("111", "101", "111", "101", "111"),
-    "9": ("111", "101", "111", "001", "111"),
-    ".": ("000", "000", "000", "000", "010"),
-    "-": ("000", "000", "111", "000", "000"),
-    " ": ("000", "000", "000", "000", "000"),
-}
+from gpt_keras._fs import atomic_file, atomic_write_text
+
+INSTALL_HINT = 'pip install "gpt-keras[plot]"'
+TRAIN, SMOOTHED, VALIDATION = "training loss, per step", "training loss, smoothed", "validation loss"
 
 
-class _Canvas:
-    def __init__(self, width, height):
-        self.width, self.height = width, height
-        self.pixels = bytearray(b"\xff" * (width * height * 3))
+class CurveFile(NamedTuple):
+    """What `plot_loss_curve` wrote.
 
-    def set(self, x, y, color):
-        if 0 <= x < self.width and 0 <= y < self.height:
-            offset = (y * self.width + x) * 3
-            self.pixels[offset : offset + 3] = bytes(color)
+    Attributes:
+        path: The PNG, or without matplotlib the CSV beside where the PNG would be.
+        note: Without matplotlib, one line saying so and how to get the picture; else None.
+    """
 
-    def line(self, x0, y0, x1, y1, color):
-        steps = max(abs(x1 - x0), abs(y1 - y0), 1)
-        for i in range(steps + 1):
-            self.set(round(x0 + (x1 - x0) * i / steps), round(y0 + (y1 - y0) * i / steps), color)
-
-    def text(self, x, y, string, color, scale=2):
-        for char in string:
-            for row, bits in enumerate(_GLYPHS.get(char, _GLYPHS[" "])):
-                for column, bit in enumerate(bits):
-                    if bit == "1":
-                        for dy in range(scale):
-                            for dx in range(scale):
-                                self.set(x + column * scale + dx, y + row * scale + dy, color)
-            x += 4 * scale
-
-    def png(self):
-        rows = b"".join(b"\x00" + bytes(self.pixels[y * self.width * 3 : (y + 1) * self.width * 3]) for y in range(self.height))
-
-        def chunk(kind, data):
-            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-        header = struct.pack(">IIBBBBB", self.width, self.height, 8, 2, 0, 0, 0)
-        return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+    path: Path
+    note: str | None
 
 
-def plot_curves(path, curves, width=640, height=400):
-    """Writes a PNG line plot of one or more curves sharing the axes.
+def smooth(values, span=None):
+    """An exponential moving average of `values`, debiased at the start as TensorBoard's is.
 
     Args:
-        path: Output file path.
-        curves: A dict name -> (xs, ys); at most 4 curves, drawn in blue, orange, green, red.
-        width, height: Image size in pixels.
+        values: The raw losses; NaN and infinite values are skipped (their point keeps the last average).
+        span: Steps the average reaches over (its factor is 1 - 2 / (span + 1)); None for a twentieth
+            of the points, which follows a trend over a few hundred steps without lagging behind it.
 
     Returns:
-        The path written.
+        A list as long as `values`.
     """
-    colors = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40)]
-    points = [(float(x), float(y)) for xs, ys in curves.values() for x, y in zip(xs, ys)]
-    if not points:
-        raise ValueError("plot_curves needs at least one point")
-    x_low, x_high = min(p[0] for p in points), max(p[0] for p in points)
-    y_low, y_high = min(p[1] for p in points), max(p[1] for p in points)
-    x_high, y_high = max(x_high, x_low + 1e-9), max(y_high, y_low + 1e-9)
-    left, right, top, bottom = 60, width - 20, 20, height - 40
-    canvas = _Canvas(width, height)
-    black = (0, 0, 0)
-    canvas.line(left, bottom, right, bottom, black)
-    canvas.line(left, bottom, left, top, black)
-    for fraction in (0.0, 0.5, 1.0):
-        value = y_low + (y_high - y_low) * fraction
-        y = round(bottom - (bottom - top) * fraction)
-        canvas.line(left - 4, y, left, y, black)
-        canvas.text(4, y - 5, f"{value:.2f}", black)
-        x = round(left + (right - left) * fraction)
-        canvas.line(x, bottom, x, bottom + 4, black)
-        canvas.text(x - 12, bottom + 10, f"{x_low + (x_high - x_low) * fraction:.0f}", black)
-    for color, (xs, ys) in zip(colors, curves.values()):
-        scaled = [
-            (round(left + (right - left) * (float(x) - x_low) / (x_high - x_low)), round(bottom - (bottom - top) * (float(y) - y_low) / (y_high - y_low)))
-            for x, y in zip(xs, ys)
-        ]
-        for (x0, y0), (x1, y1) in zip(scaled, scaled[1:]):
-            canvas.line(x0, y0, x1, y1, color)
-        if len(scaled) == 1:
-            canvas.set(*scaled[0], color)
-    with open(path, "wb") as handle:
-        handle.write(canvas.png())
-    return path
+    span = span or max(1, len(values) // 20)
+    decay = 1 - 2 / (span + 1)
+    average, weight, smoothed = 0.0, 0.0, []
+    for value in values:
+        if math.isfinite(value):
+            average, weight = decay * average + (1 - decay) * value, decay * weight + (1 - decay)
+        smoothed.append(average / weight if weight else math.nan)
+    return smoothed
+
+
+def plot_loss_curve(path, train, validation=None, title="Training loss", perplexity_axis=False):
+    """Writes a loss curve: each step's training loss (light), its smoothed line, and validation losses.
+
+    Args:
+        path: The PNG to write; its directory is created if needed.
+        train: `(steps, losses)`: the global step and loss of each training step.
+        validation: `(steps, losses)` of the evaluations, or None.
+        title: The plot's title.
+        perplexity_axis: Also label the loss axis in perplexity, exp(loss), on the right (for LMs, whose
+            loss is the mean next-token log-likelihood in nats).
+
+    Returns:
+        A `CurveFile`: with matplotlib, the PNG; without it, a CSV (`series,step,loss`) at `path` with
+        a .csv suffix, and a note saying how to get the picture.
+
+    Raises:
+        ValueError: `train` holds no point.
+    """
+    path = Path(path)
+    steps, losses = (list(column) for column in train)
+    if not steps or len(steps) != len(losses):
+        raise ValueError(
+            f"train: expected (steps, losses) of one non-zero length, got {len(steps)} steps and {len(losses)} losses"
+        )
+    series = {TRAIN: (steps, losses), SMOOTHED: (steps, smooth(losses))}
+    if validation is not None and len(validation[0]):
+        series[VALIDATION] = tuple(list(column) for column in validation)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    drawing = _matplotlib()
+    if drawing is None:
+        csv_path = path.with_suffix(".csv")
+        _write_csv(csv_path, series)
+        note = f"matplotlib is not installed: the loss curve is {csv_path}; {INSTALL_HINT} draws it as {path.name}"
+        return CurveFile(csv_path, note)
+    _draw(drawing, path, series, title, perplexity_axis)
+    return CurveFile(path, None)
+
+
+def _matplotlib():
+    """matplotlib's `Figure` and Agg canvas classes, or None when matplotlib cannot be imported."""
+    try:
+        import matplotlib  # noqa: F401  (a missing package fails here, before its submodules)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    return Figure, FigureCanvasAgg
+
+
+def _draw(drawing, path, series, title, perplexity_axis):
+    import numpy as np
+
+    Figure, FigureCanvasAgg = drawing
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    figure = Figure(figsize=(8, 4.8), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    axes.plot(*series[TRAIN], color="tab:blue", alpha=0.3, linewidth=0.8, label=TRAIN)
+    axes.plot(*series[SMOOTHED], color="tab:blue", linewidth=2.0, label=SMOOTHED)
+    if VALIDATION in series:
+        axes.plot(*series[VALIDATION], color="tab:orange", marker="o", linewidth=1.5, label=VALIDATION)
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss (nats per token)" if perplexity_axis else "loss")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper right")
+    if perplexity_axis:
+        # Clipped so that the axis's own probing far outside the data neither overflows nor takes log(0).
+        to_perplexity = lambda loss: np.exp(np.clip(loss, -50.0, 50.0))
+        to_loss = lambda perplexity: np.log(np.maximum(perplexity, 1e-20))
+        perplexity = axes.secondary_yaxis("right", functions=(to_perplexity, to_loss))
+        # Evenly spaced losses are a geometric series of perplexities: ticks at 1-2-5 of each decade.
+        perplexity.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        perplexity.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        perplexity.yaxis.set_minor_locator(NullLocator())
+        perplexity.set_ylabel("perplexity")
+    with atomic_file(path, "wb") as handle:
+        figure.savefig(handle, format="png")
+
+
+def _write_csv(path, series):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("series", "step", "loss"))
+    for name, (steps, losses) in series.items():
+        writer.writerows((name, step, repr(float(loss))) for step, loss in zip(steps, losses))
+    atomic_write_text(path, buffer.getvalue())

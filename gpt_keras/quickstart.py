@@ -1,9 +1,10 @@
 """`gpt-keras quickstart`: the whole library on a corpus every Python ships, with no downloads.
 
 It learns a BPE vocabulary on the documentation text in `pydoc_data`, trains a small GPT on it on the
-CPU for a bounded time, compares held-out perplexity with a unigram baseline, writes the loss curve as
-PNG, samples text with the XLA-compiled cached generation, exports a SavedModel and answers one request
-from it in a fresh process that does not import gpt_keras.
+CPU for a bounded time, compares held-out perplexity with a unigram baseline, writes the loss curve
+(per-step training loss and validation loss; a PNG with matplotlib, else a CSV), samples text with the
+XLA-compiled cached generation, exports a SavedModel and answers one request from it in a fresh process
+that does not import gpt_keras.
 """
 import json
 import math
@@ -16,10 +17,11 @@ import keras
 import numpy as np
 
 from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel
+from gpt_keras._fs import atomic_write_json
 from gpt_keras.bpe_training import train_tokenizer
 from gpt_keras.data import causal_lm_features
 from gpt_keras.export import export_saved_model
-from gpt_keras.plotting import plot_curves
+from gpt_keras.training import LossHistory
 
 # Sizes of the full run (about 4 minutes on 2 CPU cores) and of the reduced run used by the tests.
 FULL = dict(vocab_size=3000, n_layer=4, n_embd=128, n_head=4, block_size=64, batch_size=32, train_seconds=150.0, dropout=0.1)
@@ -107,21 +109,27 @@ def run_quickstart(output_dir="gpt-keras-quickstart", reduced=False, train_secon
     data = {"input_ids": train_blocks, "labels": train_blocks}
     validation = ({"input_ids": validation_blocks, "labels": validation_blocks},)
     early_stopping = keras.callbacks.EarlyStopping(patience=1, restore_best_weights=True)
+    loss_history = LossHistory()
     history = model.fit(
         data,
         batch_size=sizes["batch_size"],
         epochs=10_000,
         shuffle=True,
         validation_data=validation,
-        callbacks=[timer, early_stopping],
+        callbacks=[timer, early_stopping, loss_history],
         verbose=1 if sys.stdout.isatty() else 2,
     )
-    losses = timer.batch_losses
     held_out_loss = model.evaluate({"input_ids": held_out_blocks, "labels": held_out_blocks}, batch_size=sizes["batch_size"], verbose=0)
     perplexity = float(math.exp(held_out_loss))
     log(f"[4/6] held-out perplexity {perplexity:.1f} vs unigram baseline {baseline:.1f} ({timer.steps} steps, {len(history.epoch)} epochs)")
 
-    curve = plot_curves(output_dir / "loss_curve.png", {"train loss": (range(len(losses)), losses)})
+    curve = loss_history.plot(
+        output_dir / "loss_curve.png",
+        title=f"quickstart: {config.n_layer}-layer GPT on the pydoc topics ({timer.steps} steps)",
+        perplexity_axis=True,
+    )
+    if curve.note:
+        log(f"    {curve.note}")
     checkpoint = output_dir / "checkpoint"
     model.save_pretrained(checkpoint)
     tokenizer.save_pretrained(checkpoint)
@@ -146,18 +154,18 @@ def run_quickstart(output_dir="gpt-keras-quickstart", reduced=False, train_secon
         "steps": timer.steps,
         "samples": samples,
         "served_sample": served,
-        "loss_curve": str(curve),
+        "loss_curve": str(curve.path),
         "checkpoint": str(checkpoint),
         "saved_model": str(exported),
         "total_seconds": time.perf_counter() - started,
     }
-    (output_dir / "figures.json").write_text(json.dumps(figures, indent=2))
+    atomic_write_json(output_dir / "figures.json", figures, indent=2)
     log(f"done in {figures['total_seconds']:.0f} s; figures in {output_dir / 'figures.json'}")
     return figures
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stops training once `seconds` of training have passed; records every batch's loss.
+    """Stops training once `seconds` of training have passed.
 
     The clock starts after the first step, which compiles the XLA train step (several seconds on a
     CPU): the budget is spent training, also in the reduced run's few seconds.
@@ -165,12 +173,11 @@ class TimeBudget(keras.callbacks.Callback):
 
     def __init__(self, seconds):
         super().__init__()
-        self.seconds, self.batch_losses, self.steps, self.elapsed = seconds, [], 0, 0.0
+        self.seconds, self.steps, self.elapsed = seconds, 0, 0.0
         self.start = None
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
-        self.batch_losses.append(float(logs["loss"]))
         if self.start is None:
             self.start = time.perf_counter()
             return

@@ -277,7 +277,7 @@ def test_tokenize_mode_overrides_the_saved_pre_tokenizer(tokenizer_dir, capsys):
 
 
 def test_tokenize_escapes_whitespace_inside_a_token():
-    from gpt_keras.cli import _visible
+    from gpt_keras.cli.tokenize import _visible
 
     assert _visible("\n</w>") == "\\n</w>" and _visible("é</w>") == "é</w>"
 
@@ -360,6 +360,28 @@ def test_finetune_lm_lowers_the_perplexity_of_its_text(model_dir, corpus, tmp_pa
     assert code == 0, err
     after = float(out.split()[1])
     assert after < before / 2, (before, after)
+
+
+def test_finetune_plots_the_loss_curve_or_writes_its_csv(model_dir, tmp_path, monkeypatch, capsys):
+    text = tmp_path / "text.txt"
+    text.write_text("a list is a sequence of items.\nthe class statement defines a class.\n" * 20)
+    argv = ["finetune", "lm", model_dir, text, tmp_path / "ft", "--max-length", "16", "--batch-size", "4", "--epochs", "1"]
+    argv += ["--validation", text]
+    code, out, err = run(capsys, *argv, "--plot", tmp_path / "plots" / "curve.png")
+    assert code == 0, err
+    assert f"loss curve -> {tmp_path / 'plots' / 'curve.png'}" in out
+    png = (tmp_path / "plots" / "curve.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000  # a drawn plot, not an empty canvas
+    assert "val_loss" in out  # the held-out text is scored after each epoch
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if matplotlib were not installed
+    code, out, err = run(capsys, *argv, "--plot", tmp_path / "curve.png")
+    assert code == 0, err
+    assert not (tmp_path / "curve.png").exists()
+    rows = (tmp_path / "curve.csv").read_text().splitlines()
+    assert rows[0] == "series,step,loss" and any(row.startswith("validation loss,") for row in rows)
+    note = [line for line in out.splitlines() if "curve.csv" in line]
+    assert len(note) == 1 and 'pip install "gpt-keras[plot]"' in note[0]
 
 
 STORIES = [
@@ -522,6 +544,9 @@ def test_bad_arguments_of_every_command_exit_2_with_one_line(model_dir, corpus, 
         (["generate", "TINY", "x"], "no vocabulary"),  # a model directory without a tokenizer
         (["export", "MODEL", "OUT", "--no-generate", "--max-length", "8"], "--no-generate"),
         (["evaluate", "perplexity", "MODEL", "FILE", "--max-length", "65"], "n_positions (64)"),
+        (["finetune", "lm", "MODEL", "FILE", "OUT", "--validation", "NOWHERE"], "--validation does not exist"),
+        (["finetune", "lm", "MODEL", "FILE", "OUT", "--plot", "TINY"], "--plot must be a file path"),
+        (["finetune", "lm", "MODEL", "FILE", "OUT", "--save-every", "5"], "--save-every needs --checkpoint-dir"),
     ],
 )
 def test_missing_inputs_are_usage_errors_naming_the_argument(model_dir, tiny_dir, corpus, tmp_path, capsys, argv, fragment):

@@ -300,3 +300,44 @@ def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, ca
     for mine, saved in zip(model.weights, restored.weights):
         assert np.isfinite(mine.numpy()).all()
         np.testing.assert_array_equal(mine.numpy(), saved.numpy())
+
+
+# === The recipe and the per-step loss history ===
+
+
+def test_loss_history_recovers_each_steps_loss_from_keras_running_mean():
+    # With a zero learning rate the weights stay put: each step's loss is the model's loss on its batch.
+    keras.utils.set_random_seed(0)
+    ids = np.random.default_rng(0).integers(1, 40, (24, 12)).astype(np.int32)
+    features = {"input_ids": ids, "labels": ids}
+    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.0))
+    stream, steps = data.epoch_stream(features, 8, epochs=2, shuffle_seed=None)
+    history = training.LossHistory()
+    model.fit(stream, epochs=2, steps_per_epoch=steps, callbacks=[history], shuffle=False, verbose=0)
+    want = [float(model(input_ids=ids[i : i + 8], labels=ids[i : i + 8])["loss"]) for i in range(0, 24, 8)] * 2
+    assert history.steps == list(range(1, 2 * steps + 1))
+    np.testing.assert_allclose(history.losses, want, rtol=1e-4)
+    assert max(want) - min(want) > 1e-3  # the batches differ, so a running mean would not pass
+    assert history.validation_steps == [] and history.validation_losses == []
+
+
+def test_finetune_records_every_step_and_each_epochs_validation_and_refuses_save_every_alone(tmp_path):
+    keras.utils.set_random_seed(0)
+    ids = np.tile(np.arange(1, 13, dtype=np.int32), (32, 1))
+    features = {"input_ids": ids, "labels": ids}
+    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    lines = []
+    result = training.finetune(
+        model, features, epochs=2, batch_size=8, learning_rate=1e-2, validation=features, verbose=0, log=lines.append
+    )
+    assert lines == ["training: 32 examples, 4 steps x 2 epochs of batch 8"]
+    assert (result.steps_per_epoch, result.initial_epoch, result.nan_stop) == (4, 0, None)
+    curve, logged = result.loss_history, result.history.history
+    assert curve.steps == list(range(1, 9)) and curve.validation_steps == [4, 8]
+    # Keras' epoch loss is the mean of its (equal-sized) steps' losses.
+    np.testing.assert_allclose([np.mean(curve.losses[:4]), np.mean(curve.losses[4:])], logged["loss"], rtol=1e-5)
+    np.testing.assert_allclose(curve.validation_losses, logged["val_loss"], rtol=1e-6)
+    assert result.final_loss == logged["loss"][-1] and logged["loss"][-1] < logged["loss"][0]
+    with pytest.raises(ValueError, match="save_every_steps needs a checkpoint_dir"):
+        training.finetune(model, features, save_every_steps=5)

@@ -1,0 +1,62 @@
+"""`gpt-keras export MODEL_DIR EXPORT_DIR`: a SavedModel for TF Serving, versioned."""
+from pathlib import Path
+
+from gpt_keras.cli._args import CommandLineError, _existing_dir, _non_negative_int, _positive_int, _writable_dir
+from gpt_keras.cli._loading import MODEL_CLASSES, _choose_model_class, _load_model
+
+
+def add_parser(subparsers):
+    """Declares `gpt-keras export MODEL_DIR EXPORT_DIR [options]`."""
+    parser = subparsers.add_parser(
+        "export",
+        help="export a checkpoint as a SavedModel for TF Serving",
+        description=(
+            "Export MODEL_DIR as a SavedModel in TF Serving's layout EXPORT_DIR/<version>/, with a "
+            "`serving_default` forward signature and, for models with an LM head, a `generate` signature "
+            "(the XLA-compiled cached generation). Prints the version directory last."
+        ),
+    )
+    parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="checkpoint directory")
+    parser.add_argument("export_dir", type=Path, metavar="EXPORT_DIR", help="the model's base directory for TF Serving")
+    parser.add_argument(
+        "--model-class",
+        choices=("auto",) + tuple(MODEL_CLASSES),
+        default="auto",
+        help="model to export; auto: config.json's architectures, else the LM model",
+    )
+    parser.add_argument("--version", type=_non_negative_int, metavar="N", help="version number (default: the next one)")
+    parser.add_argument("--no-generate", action="store_true", help="leave out the generate signature")
+    parser.add_argument(
+        "--max-length", type=_positive_int, metavar="N", help="prompt + new tokens of generate (default: n_positions)"
+    )
+    parser.add_argument(
+        "--max-new-tokens", type=_positive_int, metavar="N", help="the largest max_new_tokens (default: max length / 2)"
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args):
+    """Runs `gpt-keras export`; returns the exit code (0)."""
+    _existing_dir(args.model_dir, "MODEL_DIR")
+    _writable_dir(args.export_dir, "EXPORT_DIR")
+    if args.no_generate and (args.max_length is not None or args.max_new_tokens is not None):
+        raise CommandLineError("--max-length and --max-new-tokens configure the generate signature, which --no-generate leaves out")
+    import json
+
+    from gpt_keras.export import METADATA_FILE, export_saved_model
+
+    model = _load_model(_choose_model_class(args.model_class, None, args.model_dir), args.model_dir)
+    print(f"model: {type(model).__name__}, {model.count_params():,} parameters")
+    version_dir = export_saved_model(
+        model,
+        args.export_dir,
+        version=args.version,
+        generate=not args.no_generate,
+        max_length=args.max_length,
+        max_new_tokens=args.max_new_tokens,
+    )
+    metadata = json.loads((version_dir / "assets.extra" / METADATA_FILE).read_text())
+    print(f"signatures: {', '.join(sorted(metadata['signatures']))}")
+    print(version_dir)
+    return 0
