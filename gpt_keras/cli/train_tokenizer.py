@@ -31,14 +31,9 @@ def add_parser(subparsers):
 
 def _lines(paths, progress):
     """The lines of UTF-8 files, in order, counting their bytes into `progress`; closes it at the end."""
-    for path in paths:
-        with path.open("rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                progress.update(len(line))
-                try:
-                    yield line.decode("utf-8")
-                except UnicodeDecodeError as error:
-                    raise ValueError(f"{path}:{number}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    from gpt_keras.data.readers import read_lines
+
+    yield from read_lines(paths, progress)
     progress.close()
 
 
