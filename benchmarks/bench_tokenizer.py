@@ -59,7 +59,7 @@ def digest(ids):
 
 
 def bench_ours(texts, vocab_dir, mode, repeat):
-    from gpt_keras.tokenizer import OpenAIGPTTokenizer
+    from gpt_keras.tokenization import OpenAIGPTTokenizer
 
     best = None
     for _ in range(repeat):

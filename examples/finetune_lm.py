@@ -37,7 +37,7 @@ def main(argv=None):
     import keras
 
     from gpt_keras import OpenAIGPTConfig, OpenAIGPTTokenizer, TFOpenAIGPTLMHeadModel, data, evaluation, training
-    from gpt_keras.bpe_training import train_tokenizer
+    from gpt_keras.tokenization.bpe_training import train_tokenizer
 
     keras.utils.set_random_seed(0)
     output = Path(args.output)

@@ -18,7 +18,7 @@ import numpy as np
 
 from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel
 from gpt_keras._fs import atomic_write_json
-from gpt_keras.bpe_training import train_tokenizer
+from gpt_keras.tokenization.bpe_training import train_tokenizer
 from gpt_keras.data import causal_lm_features
 from gpt_keras.export import export_saved_model
 from gpt_keras.training import LossHistory

@@ -29,7 +29,7 @@ def _choose_model_class(choice, config, directory):
 
 def _load_tokenizer(directory, argument, **overrides):
     """The tokenizer in `directory`; a directory without vocab.json + merges.txt is a usage error naming `argument`."""
-    from gpt_keras.tokenizer import OpenAIGPTTokenizer
+    from gpt_keras.tokenization import OpenAIGPTTokenizer
 
     try:
         return OpenAIGPTTokenizer.from_pretrained(directory, **overrides)

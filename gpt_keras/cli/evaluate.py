@@ -54,7 +54,7 @@ def add_parser(subparsers):
 
 
 def _check_paper_tokens(tokenizer, where):
-    from gpt_keras.tokenizer import PAPER_SPECIAL_TOKENS
+    from gpt_keras.tokenization import PAPER_SPECIAL_TOKENS
 
     missing = [token for name, token in PAPER_SPECIAL_TOKENS.items() if getattr(tokenizer, name) != token]
     if missing:

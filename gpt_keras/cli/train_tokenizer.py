@@ -41,7 +41,7 @@ def run(args):
     """Runs `gpt-keras train-tokenizer`; returns the exit code (0)."""
     _existing_files(args.files, "FILE")
     _writable_dir(args.output, "--output")
-    from gpt_keras.bpe_training import train_tokenizer
+    from gpt_keras.tokenization.bpe_training import train_tokenizer
 
     started = time.monotonic()
     from gpt_keras.progress import Progress
