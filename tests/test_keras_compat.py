@@ -40,6 +40,8 @@ def test_compiled_loss_and_metrics_are_none_until_compiled_with_them():
     assert _keras_compat.compiled_loss(model) is not None and _keras_compat.compiled_metrics(model) is not None
     # What Keras itself computes compiled losses with.
     assert callable(_keras_compat.compiled_loss(model))
+    model.compile(optimizer="sgd")  # a later compile without them keeps both
+    assert _keras_compat.compiled_loss(model) is not None and _keras_compat.compiled_metrics(model) is not None
 
 
 def test_weighted_metrics_alone_are_compiled_metrics():

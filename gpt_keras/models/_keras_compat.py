@@ -38,7 +38,8 @@ def scale_loss_for_distribution(loss):
 def compiled_loss(model):
     """The loss given to `model.compile`, wrapped by Keras, or None when none was compiled.
 
-    Keras 3 keeps it as `Trainer._compile_loss`: None from `__init__` until `compile(loss=...)`.
+    Keras 3 keeps it as `Trainer._compile_loss`: None from `__init__` until a `compile(loss=...)`
+    (a later `compile` without a loss keeps it).
     """
     return model._compile_loss
 
@@ -46,8 +47,8 @@ def compiled_loss(model):
 def compiled_metrics(model):
     """The metrics given to `model.compile`, wrapped by Keras, or None when none were compiled.
 
-    Keras 3 keeps them as `Trainer._compile_metrics`: None until `compile(metrics=...)` or
-    `compile(weighted_metrics=...)`.
+    Keras 3 keeps them as `Trainer._compile_metrics`: None until a `compile(metrics=...)` or
+    `compile(weighted_metrics=...)` (a later `compile` without either keeps them).
     """
     return model._compile_metrics
 
