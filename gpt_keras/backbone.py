@@ -238,4 +238,7 @@ def _frozen_layer_paths(layer, prefix=""):
 
 
 def _children(layer):
-    return layer._flatten_layers(include_self=False, recursive=False)
+    # Imported here: gpt_keras.models imports this module.
+    from gpt_keras.models._keras_compat import child_layers
+
+    return child_layers(layer)

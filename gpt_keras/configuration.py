@@ -5,7 +5,6 @@ from pathlib import Path
 
 from gpt_keras._fs import atomic_write_text
 
-ACTIVATIONS = ("gelu", "gelu_new", "relu", "silu", "swish")
 SUMMARY_TYPES = ("last", "first", "mean", "cls_index")
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
@@ -16,6 +15,20 @@ ATTRIBUTE_ALIASES = {
     "num_hidden_layers": "n_layer",
     "max_position_embeddings": "n_positions",
 }
+
+
+def _activation_names():
+    # The names of the layers' activation table (the one definition). Imported when a config is
+    # checked, not with this module: the table needs Keras, and so TensorFlow.
+    from gpt_keras.layers.activations import ACTIVATIONS
+
+    return tuple(ACTIVATIONS)
+
+
+def __getattr__(name):
+    if name == "ACTIVATIONS":
+        return _activation_names()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class OpenAIGPTConfig:
@@ -153,8 +166,9 @@ class OpenAIGPTConfig:
             raise ValueError(
                 f"OpenAIGPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
             )
-        if self.afn not in ACTIVATIONS:
-            raise ValueError(f"OpenAIGPTConfig.afn must be one of {ACTIVATIONS}, got {self.afn!r}")
+        activations = _activation_names()
+        if self.afn not in activations:
+            raise ValueError(f"OpenAIGPTConfig.afn must be one of {activations}, got {self.afn!r}")
         if self.summary_type not in SUMMARY_TYPES:
             extra = " ('attn' is not implemented by the reference either)" if self.summary_type == "attn" else ""
             raise ValueError(

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from gpt_keras.data import to_dataset
-from gpt_keras.losses import IGNORE_INDEX
+from gpt_keras.losses import counted_targets, next_token_labels
 
 
 def _batches(data, batch_size):
@@ -36,9 +36,9 @@ def _require(batch, names, what):
 @tf.function(reduce_retracing=True)
 def _token_nll(logits, labels):
     """Summed next-token negative log-likelihood and the number of counted tokens."""
-    logits, labels = logits[..., :-1, :], tf.cast(labels[..., 1:], tf.int32)
-    counted = tf.not_equal(labels, IGNORE_INDEX)
-    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.where(counted, labels, 0), logits=logits)
+    # The loss's own shift: the last position has no next token and is not counted.
+    labels, counted = counted_targets(next_token_labels(labels))
+    nll = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
     counted = tf.cast(counted, tf.float64)
     return tf.reduce_sum(tf.cast(nll, tf.float64) * counted), tf.reduce_sum(counted)
 

@@ -28,12 +28,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from gpt_keras.generation import FILLER_TOKEN_ID, DecodingOptions, GenerationMixin, build_generate_fn, check_early_stopping, eos_and_pad_ids
-from gpt_keras.models import (
-    TFOpenAIGPTDoubleHeadsModel,
-    TFOpenAIGPTForSequenceClassification,
-    TFOpenAIGPTModel,
-    TFOpenAIGPTPreTrainedModel,
-)
+from gpt_keras.models import is_model
 
 GENERATE_SIGNATURE = "generate"
 SERVING_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
@@ -82,7 +77,7 @@ def _forward_function(model):
     """The `serving_default` function of `model`: a `tf.function` with a fixed input signature."""
     vocab_size = model.config.vocab_size
 
-    if isinstance(model, TFOpenAIGPTDoubleHeadsModel):
+    if "mc_token_ids" in model.serving_inputs:
 
         @tf.function(
             input_signature=[_ids_spec(3, "input_ids"), _ids_spec(3, "attention_mask"), _ids_spec(2, "mc_token_ids")]
@@ -100,7 +95,7 @@ def _forward_function(model):
             with tf.control_dependencies(checks):
                 input_ids, attention_mask, mc_token_ids = tf.identity_n([input_ids, attention_mask, mc_token_ids])
             outputs = model(input_ids, attention_mask=attention_mask, mc_token_ids=mc_token_ids)
-            return {"mc_logits": tf.cast(outputs["mc_logits"], tf.float32)}
+            return model.serving_outputs(outputs)
 
         return serve
 
@@ -110,22 +105,9 @@ def _forward_function(model):
         with tf.control_dependencies(checks):
             input_ids, attention_mask = tf.identity_n([input_ids, attention_mask])
         outputs = model(input_ids, attention_mask=attention_mask)
-        if isinstance(model, TFOpenAIGPTModel):
-            # float32 under mixed precision too, as the heads' logits are.
-            return {"last_hidden_state": tf.cast(outputs["last_hidden_state"], tf.float32)}
-        if isinstance(model, TFOpenAIGPTForSequenceClassification):
-            return _classification_outputs(model.config, outputs["logits"])
-        return {"logits": outputs["logits"]}
+        return model.serving_outputs(outputs)
 
     return serve
-
-
-def _classification_outputs(config, logits):
-    if config.problem_type == "regression" or (config.problem_type is None and config.num_labels == 1):
-        return {"logits": logits}
-    if config.problem_type == "multi_label_classification":
-        return {"logits": logits, "probabilities": tf.sigmoid(logits)}
-    return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
 
 
 def _decoding_options(config, overrides):
@@ -297,7 +279,7 @@ def export_saved_model(
         >>> export_saved_model(model, "/models/openai-gpt", max_new_tokens=64)  # doctest: +SKIP
         PosixPath('/models/openai-gpt/1')
     """
-    if not isinstance(model, TFOpenAIGPTPreTrainedModel):
+    if not is_model(model):
         raise TypeError(f"model must be one of the gpt_keras models, got {type(model).__name__}")
     config = model.config
     export_dir = Path(export_dir)
@@ -311,12 +293,12 @@ def export_saved_model(
 
     functions = {SERVING_SIGNATURE: _forward_function(model)}
     metadata = {"model_class": type(model).__name__, "config": config.to_dict()}
-    with_generate = bool(generate) and isinstance(model, GenerationMixin)
+    with_generate = bool(generate) and model.has_tied_lm_head
     if not with_generate:
         limits = {"max_length": max_length, "max_new_tokens": max_new_tokens}
         given = [name for name, value in limits.items() if value is not None] + sorted(decoding_options)
         if given:
-            can_generate = isinstance(model, GenerationMixin)
+            can_generate = model.has_tied_lm_head
             reason = "generate=False" if can_generate else f"{type(model).__name__} has no LM head"
             raise ValueError(f"{', '.join(given)} configure the generate signature, which is not exported ({reason})")
     else:

@@ -9,6 +9,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+from helpers import assert_matches, tiny_config
 
 from gpt_keras import (
     OpenAIGPTConfig,
@@ -21,19 +22,11 @@ from gpt_keras import checkpoints
 from gpt_keras.checkpoints import load_state_dict, safetensors
 from gpt_keras.checkpoints.torch_bin import UnsafeCheckpointError
 
-# Eagerly our logits stay within 1e-5 of the reference's (see tests/test_models.py: logits_atol).
-ATOL = 1e-5
 CLASSES = [TFOpenAIGPTModel, TFOpenAIGPTLMHeadModel, TFOpenAIGPTDoubleHeadsModel, TFOpenAIGPTForSequenceClassification]
 RELEASE_LAYER_PARAMS = [
     "attn/c_attn/w", "attn/c_attn/b", "attn/c_proj/w", "attn/c_proj/b", "ln_1/g", "ln_1/b",
     "mlp/c_fc/w", "mlp/c_fc/b", "mlp/c_proj/w", "mlp/c_proj/b", "ln_2/g", "ln_2/b",
 ]  # fmt: skip
-
-
-def assert_matches(actual, expected, name, atol=ATOL):
-    actual = np.asarray(actual)
-    assert actual.shape == expected.shape, f"{name}: shape {actual.shape} != {expected.shape}"
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=atol, err_msg=name)
 
 
 def assert_lm_matches(model, expected):
@@ -238,7 +231,8 @@ def test_interrupted_save_pretrained_keeps_the_previous_checkpoint(tiny_dir, tmp
 
 # --- resize_token_embeddings -----------------------------------------------------------------------
 
-TINY = dict(vocab_size=60, n_positions=12, n_embd=16, n_layer=2, n_head=2, num_labels=3, pad_token_id=0)
+# Three classes, and a pad token so that the classifier finds where each row of a batch ends without a mask.
+HEADS = dict(num_labels=3, pad_token_id=0)
 
 
 def sample_inputs(cls, high):
@@ -259,7 +253,7 @@ def token_table(model):
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_resize_token_embeddings_grows_in_place(tmp_path, cls):
-    model = cls(OpenAIGPTConfig(**TINY))
+    model = cls(tiny_config(**HEADS))
     old_table = token_table(model)
     old_outputs = main_outputs(model, sample_inputs(cls, 60))
     added = 400
@@ -300,7 +294,7 @@ def test_resize_token_embeddings_grows_in_place(tmp_path, cls):
 
 @pytest.mark.parametrize("cls", [TFOpenAIGPTLMHeadModel, TFOpenAIGPTDoubleHeadsModel], ids=lambda c: c.__name__)
 def test_resized_lm_head_stays_tied_to_the_new_rows(cls):
-    model = cls(OpenAIGPTConfig(**TINY))
+    model = cls(tiny_config(**HEADS))
     model.resize_token_embeddings(63)
     table = token_table(model)
     table[60:] = np.random.default_rng(1).normal(0.0, 3.0, (3, 16))
@@ -314,7 +308,7 @@ def test_resized_lm_head_stays_tied_to_the_new_rows(cls):
 
 
 def test_resize_token_embeddings_shrinks_keeping_the_first_rows():
-    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    model = TFOpenAIGPTLMHeadModel(tiny_config(**HEADS))
     old_table = token_table(model)
     model.resize_token_embeddings(41)
     np.testing.assert_array_equal(token_table(model), old_table[:41])
@@ -325,7 +319,7 @@ def test_resize_token_embeddings_shrinks_keeping_the_first_rows():
 
 
 def test_resize_to_the_same_size_changes_nothing():
-    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    model = TFOpenAIGPTLMHeadModel(tiny_config(**HEADS))
     variable = model.transformer.embeddings.tokens_embed.embeddings
     model.resize_token_embeddings(60)
     assert model.transformer.embeddings.tokens_embed.embeddings is variable
@@ -333,14 +327,14 @@ def test_resize_to_the_same_size_changes_nothing():
 
 @pytest.mark.parametrize("new_size", [0, -3, 2.5, True, "70"])
 def test_resize_token_embeddings_refuses_nonsense(new_size):
-    model = TFOpenAIGPTModel(OpenAIGPTConfig(**TINY))
+    model = TFOpenAIGPTModel(tiny_config(**HEADS))
     with pytest.raises(ValueError, match=r"new_size must be an integer >= 1"):
         model.resize_token_embeddings(new_size)
     assert model.config.vocab_size == 60 and token_table(model).shape == (60, 16)
 
 
 def test_resized_model_trains_after_compile():
-    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    model = TFOpenAIGPTLMHeadModel(tiny_config(**HEADS))
     model.resize_token_embeddings(64)
     model.compile(optimizer=keras.optimizers.SGD(0.1))
     ids = np.array([[60, 61, 62, 63, 1, 2]] * 2)

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+from helpers import tiny_config
 
 from gpt_keras import OpenAIGPTConfig
 
@@ -80,3 +81,15 @@ def test_every_afn_is_the_activation_it_names(afn):
     expected["gelu_new"], expected["swish"] = expected["gelu"], expected["silu"]
     got = np.asarray(ACTIVATIONS[OpenAIGPTConfig(afn=afn).afn](x.astype(np.float32)))
     np.testing.assert_allclose(got, expected[afn], atol=2e-6)
+
+
+def test_the_double_heads_model_leaves_the_callers_config_unchanged():
+    from gpt_keras import TFOpenAIGPTDoubleHeadsModel
+
+    config = tiny_config(n_layer=1, num_labels=3)
+    before = config.to_dict()
+    model = TFOpenAIGPTDoubleHeadsModel(config)
+    assert config.to_dict() == before and config.num_labels == 3
+    # Its own config has the one score per choice of the reference.
+    assert model.config is not config and model.config.num_labels == 1
+    assert model.multiple_choice_head.summary.kernel.shape == (16, 1)

@@ -29,8 +29,9 @@ def train(mode, output):
         strategy = tf.distribute.get_strategy()
 
     import keras
+    from helpers import tiny_config
 
-    from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTDoubleHeadsModel, data, training
+    from gpt_keras import TFOpenAIGPTDoubleHeadsModel, data, training
 
     rng = np.random.default_rng(0)
     ids = rng.integers(1, 60, (STEPS * GLOBAL_BATCH, 2, 10)).astype(np.int32)
@@ -40,7 +41,7 @@ def train(mode, output):
         "labels": ids,
         "mc_labels": rng.integers(0, 2, len(ids)).astype(np.int32),
     }
-    config = OpenAIGPTConfig(vocab_size=60, n_positions=16, n_embd=32, n_layer=2, n_head=4, resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0, summary_first_dropout=0.0)
+    config = tiny_config(n_embd=32, n_head=4, resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0, summary_first_dropout=0.0)
     with strategy.scope():
         model = TFOpenAIGPTDoubleHeadsModel(config)
         weights_rng = np.random.default_rng(1)

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import ATOL, assert_matches
 
 from gpt_keras import (
     TFOpenAIGPT,
@@ -10,14 +11,6 @@ from gpt_keras import (
     TFOpenAIGPTLMHeadModel,
     TFOpenAIGPTModel,
 )
-
-ATOL = 1e-5
-
-
-def assert_matches(actual, expected, name, atol=ATOL):
-    actual = np.asarray(actual)
-    assert actual.shape == expected.shape, f"{name}: shape {actual.shape} != {expected.shape}"
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=atol, err_msg=name)
 
 
 def logits_atol(mode):

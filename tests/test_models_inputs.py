@@ -5,15 +5,17 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import tiny_config
 
-from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTDoubleHeadsModel, TFOpenAIGPTLMHeadModel
+from gpt_keras import TFOpenAIGPTDoubleHeadsModel, TFOpenAIGPTLMHeadModel
 
-CONFIG = dict(vocab_size=50, n_positions=16, n_embd=16, n_layer=1, n_head=2)
+# The messages below name vocab_size 50; one layer gives two hidden states (embeddings, the block).
+SIZES = dict(vocab_size=50, n_layer=1)
 
 
 @pytest.fixture(scope="module")
 def lm():
-    return TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**CONFIG))
+    return TFOpenAIGPTLMHeadModel(tiny_config(**SIZES))
 
 
 @pytest.mark.parametrize("bad_id", [-1, 50, 10**6])
@@ -65,7 +67,7 @@ def test_wrong_rank(lm, shape):
 
 
 def test_double_heads_needs_choices_axis():
-    model = TFOpenAIGPTDoubleHeadsModel(OpenAIGPTConfig(**CONFIG))
+    model = TFOpenAIGPTDoubleHeadsModel(tiny_config(**SIZES))
     with pytest.raises(ValueError, match=r"rank 3 \(batch, choices, seq\)"):
         model(np.ones((2, 5), np.int32))
     with pytest.raises(ValueError, match=r"mc_token_ids must be in \[0, 5\)"):
@@ -134,7 +136,7 @@ def test_keras_already_on_another_backend_is_refused(monkeypatch):
 
 
 def test_tensor_inputs_mix_with_output_flags():
-    model = TFOpenAIGPTDoubleHeadsModel(OpenAIGPTConfig(**CONFIG))
+    model = TFOpenAIGPTDoubleHeadsModel(tiny_config(**SIZES))
     out = model(tf.ones((1, 2, 5), tf.int32), mc_token_ids=tf.constant([[4, 4]]), output_hidden_states=True, output_attentions=True)
     assert len(out.hidden_states) == 2 and out.hidden_states[0].shape == (1, 2, 5, 16)
     assert out.attentions[0].shape == (1, 2, 2, 5, 5)
@@ -161,7 +163,7 @@ def test_out_of_range_labels_fail_in_a_traced_graph_and_poison_xla(lm):
 
 
 def test_out_of_range_multiple_choice_labels_raise():
-    model = TFOpenAIGPTDoubleHeadsModel(OpenAIGPTConfig(**CONFIG))
+    model = TFOpenAIGPTDoubleHeadsModel(tiny_config(**SIZES))
     ids = np.ones((2, 3, 4), np.int32)
     with pytest.raises(ValueError, match=r"mc_labels must be in \[0, 3\)"):
         model(ids, mc_token_ids=np.full((2, 3), 3), mc_labels=np.array([0, 3]))

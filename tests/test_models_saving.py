@@ -6,6 +6,7 @@ import shutil
 import keras
 import numpy as np
 import pytest
+from helpers import tiny_config
 
 from gpt_keras import (
     OpenAIGPTConfig,
@@ -16,7 +17,8 @@ from gpt_keras import (
 )
 from gpt_keras.checkpoints import CheckpointMismatchError, load_state_dict
 
-TINY = dict(vocab_size=60, n_positions=12, n_embd=16, n_layer=2, n_head=2, num_labels=3, pad_token_id=0)
+# Three classes, and a pad token so that the classifier finds where each row of a batch ends without a mask.
+HEADS = dict(num_labels=3, pad_token_id=0)
 CLASSES = [TFOpenAIGPTModel, TFOpenAIGPTLMHeadModel, TFOpenAIGPTDoubleHeadsModel, TFOpenAIGPTForSequenceClassification]
 
 
@@ -40,7 +42,7 @@ def assert_same_outputs(a, b):
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_keras_file_round_trip(tmp_path, cls):
-    model = cls(OpenAIGPTConfig(**TINY))
+    model = cls(tiny_config(**HEADS))
     inputs = sample_inputs(cls)
     before = main_outputs(model, inputs)
     model.save(tmp_path / "model.keras")
@@ -54,7 +56,7 @@ def test_a_compiled_model_reloads_compiled_with_its_optimizer_state(tmp_path, cl
     # As ModelCheckpoint(".keras") resumes: the optimizer's moments and step come back, and the two
     # models continue identically.
     keras.utils.set_random_seed(0)
-    config = OpenAIGPTConfig(**TINY, resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0)
+    config = tiny_config(**HEADS, resid_pdrop=0.0, attn_pdrop=0.0, embd_pdrop=0.0)
     model = cls(config)
     data = dict(sample_inputs(cls), labels=sample_inputs(cls)["input_ids"] if cls is TFOpenAIGPTLMHeadModel else np.array([0, 2]))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=["accuracy"])
@@ -72,7 +74,7 @@ def test_a_compiled_model_reloads_compiled_with_its_optimizer_state(tmp_path, cl
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_weights_and_config_round_trip(tmp_path, cls):
-    model = cls(OpenAIGPTConfig(**TINY))
+    model = cls(tiny_config(**HEADS))
     inputs = sample_inputs(cls)
     model.save_weights(tmp_path / "model.weights.h5")
     rebuilt = cls.from_config(model.get_config())
@@ -82,8 +84,39 @@ def test_weights_and_config_round_trip(tmp_path, cls):
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_the_class_for_a_saved_checkpoint_comes_from_its_architectures(tmp_path, cls):
+    from gpt_keras.models import model_class_for
+
+    cls(tiny_config(**HEADS)).save_pretrained(tmp_path / "ckpt")
+    assert model_class_for(OpenAIGPTConfig.from_pretrained(tmp_path / "ckpt")) is cls
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert model_class_for(config) is cls
+    assert model_class_for({"architectures": ["SomethingElse", cls.__name__]}) is cls  # the TF name, first known
+
+
+def test_architectures_that_name_no_model_are_an_error_unless_a_default_is_given():
+    from gpt_keras.models import model_class_for
+
+    for config in ({"architectures": ["GPT2LMHeadModel"]}, {}, tiny_config()):
+        with pytest.raises(ValueError, match="names none of the gpt_keras models; expected one of .*OpenAIGPTLMHeadModel"):
+            model_class_for(config)
+        assert model_class_for(config, default=TFOpenAIGPTLMHeadModel) is TFOpenAIGPTLMHeadModel
+
+
+def test_each_model_declares_its_lm_head_and_what_it_serves():
+    declared = {cls: (cls.has_tied_lm_head, cls.serving_inputs) for cls in CLASSES}
+    pair, triple = ("input_ids", "attention_mask"), ("input_ids", "attention_mask", "mc_token_ids")
+    assert declared == {
+        TFOpenAIGPTModel: (False, pair),
+        TFOpenAIGPTLMHeadModel: (True, pair),
+        TFOpenAIGPTDoubleHeadsModel: (True, triple),
+        TFOpenAIGPTForSequenceClassification: (False, pair),
+    }
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_save_pretrained_round_trip(tmp_path, cls):
-    model = cls(OpenAIGPTConfig(**TINY))
+    model = cls(tiny_config(**HEADS))
     model.save_pretrained(tmp_path / "ckpt")
     loaded = cls.from_pretrained(tmp_path / "ckpt")
     inputs = sample_inputs(cls)
@@ -93,7 +126,7 @@ def test_save_pretrained_round_trip(tmp_path, cls):
 
 
 def test_sharded_save_pretrained_round_trip(tmp_path):
-    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    model = TFOpenAIGPTLMHeadModel(tiny_config(**HEADS))
     model.save_pretrained(tmp_path / "ckpt", max_shard_size=4000)
     assert (tmp_path / "ckpt" / "model.safetensors.index.json").is_file()
     assert len(list((tmp_path / "ckpt").glob("model-*-of-*.safetensors"))) > 1
@@ -195,7 +228,7 @@ def test_from_pretrained_routes_model_arguments_to_the_model_not_the_config(tiny
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_config_json_states_the_dtype_of_the_saved_tensors(tmp_path, dtype):
     # The reference reads config.json's dtype to know what the file holds.
-    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY), dtype=dtype)
+    model = TFOpenAIGPTLMHeadModel(tiny_config(**HEADS), dtype=dtype)
     model.save_pretrained(tmp_path / "m")
     assert json.loads((tmp_path / "m" / "config.json").read_text())["dtype"] == dtype
     state_dict, _ = load_state_dict(tmp_path / "m")
@@ -206,7 +239,7 @@ def test_the_backbone_inside_a_users_functional_model(tmp_path):
     # Given only some of its inputs symbolically, with its own dtype policy, saved and reloaded.
     from gpt_keras import TFOpenAIGPT
 
-    backbone = TFOpenAIGPT(OpenAIGPTConfig(**TINY), dtype="mixed_bfloat16")
+    backbone = TFOpenAIGPT(tiny_config(**HEADS), dtype="mixed_bfloat16")
     assert backbone.dtype_policy.name == backbone.get_config()["dtype"] == "mixed_bfloat16"
     assert TFOpenAIGPT.from_config(backbone.get_config()).dtype_policy.name == "mixed_bfloat16"
     ids, mask = keras.Input((None,), dtype="int32"), keras.Input((None,), dtype="int32")
@@ -224,9 +257,9 @@ def test_the_backbone_inside_a_users_functional_model(tmp_path):
 
 def test_frozen_layers_stay_frozen_through_a_keras_file(tmp_path):
     # Head-only fine-tuning resumed from a .keras checkpoint must not start training the backbone.
-    model = TFOpenAIGPTForSequenceClassification(OpenAIGPTConfig(**TINY))
+    model = TFOpenAIGPTForSequenceClassification(tiny_config(**HEADS))
     model.transformer.trainable = False
-    partly = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    partly = TFOpenAIGPTLMHeadModel(tiny_config(**HEADS))
     partly.transformer.blocks[0].trainable = False
     for original, name in ((model, "head_only.keras"), (partly, "block_frozen.keras")):
         original.save(tmp_path / name)
@@ -239,7 +272,7 @@ def test_frozen_layers_stay_frozen_through_a_keras_file(tmp_path):
 def test_a_frozen_backbone_in_a_users_model_stays_frozen(tmp_path, freeze):
     from gpt_keras import TFOpenAIGPT
 
-    backbone = TFOpenAIGPT(OpenAIGPTConfig(**TINY))
+    backbone = TFOpenAIGPT(tiny_config(**HEADS))
     if freeze == "whole":
         backbone.trainable = False
     else:

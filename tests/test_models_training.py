@@ -2,16 +2,18 @@
 import keras
 import numpy as np
 import pytest
+from helpers import tiny_config
 
 from gpt_keras import (
-    OpenAIGPTConfig,
     TFOpenAIGPTDoubleHeadsModel,
     TFOpenAIGPTForSequenceClassification,
     TFOpenAIGPTLMHeadModel,
     TFOpenAIGPTModel,
 )
 
-TINY = dict(vocab_size=40, n_positions=16, n_embd=32, n_layer=2, n_head=4, num_labels=2, pad_token_id=0)
+# The sizes the loss thresholds below were set with (lm_data's tokens are < 40); a pad token so that
+# the classifier finds where each row of a batch ends without a mask.
+SIZES = dict(vocab_size=40, n_embd=32, n_head=4, pad_token_id=0)
 
 
 def lm_data(n=32, seq=12):
@@ -22,7 +24,7 @@ def lm_data(n=32, seq=12):
 
 def test_lm_trains_on_its_internal_loss_under_xla():
     keras.utils.set_random_seed(0)
-    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    model = TFOpenAIGPTLMHeadModel(tiny_config(**SIZES))
     model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=True)
     data = lm_data()
     first = model.evaluate(data, batch_size=8, verbose=0)
@@ -35,7 +37,7 @@ def test_lm_trains_on_its_internal_loss_under_xla():
 
 def test_double_heads_trains_on_mc_plus_weighted_lm_loss():
     keras.utils.set_random_seed(0)
-    model = TFOpenAIGPTDoubleHeadsModel(OpenAIGPTConfig(**TINY), lm_coef=0.5)
+    model = TFOpenAIGPTDoubleHeadsModel(tiny_config(**SIZES), lm_coef=0.5)
     rng = np.random.default_rng(0)
     ids = rng.integers(1, 40, (16, 2, 8))
     data = {"input_ids": ids, "mc_token_ids": np.full((16, 2), 7), "labels": ids, "mc_labels": rng.integers(0, 2, 16)}
@@ -54,7 +56,7 @@ def test_double_heads_trains_on_mc_plus_weighted_lm_loss():
 
 def test_classifier_with_compiled_keras_loss_and_metrics_on_y():
     keras.utils.set_random_seed(0)
-    model = TFOpenAIGPTForSequenceClassification(OpenAIGPTConfig(**TINY))
+    model = TFOpenAIGPTForSequenceClassification(tiny_config(**SIZES))
     rng = np.random.default_rng(1)
     labels = rng.integers(0, 2, 64)
     ids = np.where(labels[:, None] == 1, 5, 9) + rng.integers(0, 3, (64, 6))  # separable by token range
@@ -69,7 +71,7 @@ def test_classifier_with_compiled_keras_loss_and_metrics_on_y():
 
 
 def test_compiling_without_loss_and_without_labels_explains_what_is_missing():
-    model = TFOpenAIGPTModel(OpenAIGPTConfig(**TINY))
+    model = TFOpenAIGPTModel(tiny_config(**SIZES))
     model.compile(optimizer="adam")
     with pytest.raises(ValueError, match="compiled without a loss and got no labels"):
         model.fit({"input_ids": np.ones((4, 5), np.int32)}, batch_size=2, epochs=1, verbose=0)
@@ -78,7 +80,7 @@ def test_compiling_without_loss_and_without_labels_explains_what_is_missing():
 @pytest.mark.parametrize("argument", ["sample_weight", "class_weight"])
 def test_example_weights_without_a_compiled_loss_are_refused(argument):
     # Keras drops sample weights that come without y, so the internal loss would train unweighted.
-    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    model = TFOpenAIGPTLMHeadModel(tiny_config(**SIZES))
     model.compile(optimizer="sgd")
     weights = np.ones(4, np.float32) if argument == "sample_weight" else {0: 1.0}
     data = lm_data(n=4)
@@ -92,7 +94,7 @@ def test_example_weights_without_a_compiled_loss_are_refused(argument):
 
 
 def test_lm_metrics_with_the_internal_loss_score_next_tokens_and_skip_ignored_labels():
-    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    model = TFOpenAIGPTLMHeadModel(tiny_config(**SIZES))
     metric = keras.metrics.SparseCategoricalCrossentropy(from_logits=True, name="ce")
     model.compile(optimizer="sgd", metrics=[metric])
     data = lm_data(n=4, seq=6)
@@ -112,7 +114,7 @@ def test_lm_metrics_with_the_internal_loss_score_next_tokens_and_skip_ignored_la
 def test_classifier_and_double_heads_metrics_with_the_internal_loss_read_labels_from_inputs():
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(1)
-    classifier = TFOpenAIGPTForSequenceClassification(OpenAIGPTConfig(**TINY))
+    classifier = TFOpenAIGPTForSequenceClassification(tiny_config(**SIZES))
     classifier.compile(optimizer="sgd", metrics=["accuracy"])
     ids = rng.integers(1, 40, (8, 6))
     labels = rng.integers(0, 2, 8)
@@ -121,7 +123,7 @@ def test_classifier_and_double_heads_metrics_with_the_internal_loss_read_labels_
     logs = classifier.evaluate({"input_ids": ids, "labels": labels}, batch_size=8, verbose=0, return_dict=True)
     np.testing.assert_allclose(logs["accuracy"], (predicted == labels)[2:].mean(), atol=1e-6)
 
-    double = TFOpenAIGPTDoubleHeadsModel(OpenAIGPTConfig(**TINY))
+    double = TFOpenAIGPTDoubleHeadsModel(tiny_config(**SIZES))
     double.compile(optimizer="sgd", metrics=["accuracy"])
     choices = rng.integers(1, 40, (8, 3, 6))
     mc_labels = rng.integers(0, 3, 8)
@@ -177,19 +179,19 @@ def test_float16_survives_query_key_products_and_activations_past_its_range(tiny
 
 
 def test_bfloat16_on_cpu_compiles_without_xla_by_default_float32_with():
-    bf16 = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY), dtype="mixed_bfloat16")
+    bf16 = TFOpenAIGPTLMHeadModel(tiny_config(**SIZES), dtype="mixed_bfloat16")
     bf16.compile(optimizer="adam")
     assert bf16.jit_compile is False
     bf16.compile(optimizer="adam", jit_compile=True)
     assert bf16.jit_compile is True
-    fp32 = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    fp32 = TFOpenAIGPTLMHeadModel(tiny_config(**SIZES))
     fp32.compile(optimizer="adam")
     assert fp32.jit_compile is True
 
 
 def test_classifier_dropout_acts_only_while_training(tiny_dir, expected):
     with pytest.raises(ValueError, match="classifier_dropout must be in"):
-        TFOpenAIGPTForSequenceClassification(OpenAIGPTConfig(**TINY), classifier_dropout=1.0)
+        TFOpenAIGPTForSequenceClassification(tiny_config(**SIZES), classifier_dropout=1.0)
     model = TFOpenAIGPTForSequenceClassification.from_pretrained(tiny_dir / "seq-cls", classifier_dropout=0.5)
     assert model.classifier_dropout == 0.5 and "classifier_dropout" not in model.config.to_dict()
     ids = expected["sc.input_ids"]

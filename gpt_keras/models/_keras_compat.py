@@ -1,0 +1,104 @@
+"""Every use of Keras' private API in gpt_keras, each behind one named function (or, for a method Keras
+calls, one mixin).
+
+Keras 3 does not promise these across releases: each is written against Keras 3.15's TensorFlow
+backend, and tests/test_keras_compat.py pins what each relies on, so that an upgrade that changes one
+fails there, by name, instead of deep in a training run.
+"""
+import keras
+import tensorflow as tf
+from keras.src.losses import loss as _keras_loss
+from keras.src.tree import tree_api as _keras_tree
+
+
+def register_tree_node_class(cls):
+    """Registers `cls` (with `tree_flatten` / `tree_unflatten`) as a node of Keras' structure utilities.
+
+    `keras.tree` exports no registration function; `keras.src.tree.tree_api.register_tree_node_class`
+    (Keras 3.x) registers with whichever tree backend (optree or dm-tree) Keras uses, so that
+    `predict`, `fit` and `tf.function` see a registered dict subclass as a dict, not an opaque leaf.
+
+    Returns:
+        `cls`, so that this works as a class decorator.
+    """
+    return _keras_tree.register_tree_node_class(cls)
+
+
+def scale_loss_for_distribution(loss):
+    """`loss` divided by the number of replicas of the current `tf.distribute` strategy.
+
+    Keras applies this to compiled losses (`keras.src.losses.loss.scale_loss_for_distribution`,
+    Keras 3.x): under tf.distribute each replica's gradients are summed, so a per-replica mean must be
+    divided by the replica count, and Keras' loss tracker multiplies it back for display. A loss
+    computed outside the compiled one must be scaled the same way.
+    """
+    return _keras_loss.scale_loss_for_distribution(loss)
+
+
+def compiled_loss(model):
+    """The loss given to `model.compile`, wrapped by Keras, or None when none was compiled.
+
+    Keras 3 keeps it as `Trainer._compile_loss`: None from `__init__` until a `compile(loss=...)`
+    (a later `compile` without a loss keeps it).
+    """
+    return model._compile_loss
+
+
+def compiled_metrics(model):
+    """The metrics given to `model.compile`, wrapped by Keras, or None when none were compiled.
+
+    Keras 3 keeps them as `Trainer._compile_metrics`: None until a `compile(metrics=...)` or
+    `compile(weighted_metrics=...)` (a later `compile` without either keeps them).
+    """
+    return model._compile_metrics
+
+
+def model_distribute_strategy(model):
+    """The `tf.distribute` strategy `model` was created under, or None.
+
+    Keras 3's TensorFlow trainer records it as `_distribute_strategy` when the model is created
+    inside a strategy's scope; the public `distribute_strategy` falls back to the current (default)
+    strategy instead, so it cannot tell whether the model is distributed.
+    """
+    return model._distribute_strategy
+
+
+def unlock_variable_tracking(layer):
+    """Lets a built `layer` create variables again (Keras locks a layer's tracker after `build`).
+
+    Keras 3 raises on `add_weight` after `build` unless `layer._tracker.unlock()` is called first; a
+    layer that replaces one of its variables (the resized token embedding) needs it.
+    """
+    layer._tracker.unlock()
+
+
+def child_layers(layer):
+    """The layers directly under `layer` (not itself, not their own sublayers), in creation order.
+
+    `keras.Model.layers` gives this for models only; for any layer Keras 3 has
+    `Layer._flatten_layers(include_self=False, recursive=False)`.
+    """
+    return layer._flatten_layers(include_self=False, recursive=False)
+
+
+class FirstReplicaSymbolicBuild:
+    """Mixin for a `keras.Model`: its symbolic build under tf.distribute reads one replica's batch.
+
+    Keras 3's TensorFlow trainer calls `_maybe_symbolic_build(iterator=...)` at the start of `fit` and
+    `evaluate` and learns the input shapes from the first distributed batch through
+    `strategy.reduce("MEAN", batch)`, which MultiWorkerMirroredStrategy refuses for a dict of inputs.
+    One replica's share of the batch has the same structure and dtypes. The iterator yields
+    `(begin_step, end_step, batches)` where `batches` is an iterator of distributed batches (or a list
+    of them).
+    """
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        strategy = model_distribute_strategy(self)
+        if strategy is not None and iterator is not None and data_batch is None:
+            for _, _, batches in iterator:
+                batch = batches[0] if isinstance(batches, (list, tuple)) else next(batches)
+                first_replica = lambda x: strategy.experimental_local_results(x)[0] if isinstance(x, tf.distribute.DistributedValues) else x
+                data_batch = keras.tree.map_structure(first_replica, batch)
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)

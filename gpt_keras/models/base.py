@@ -1,0 +1,140 @@
+"""`TFOpenAIGPTPreTrainedModel`: the thin base of the four models, a backbone and the shared call.
+
+Like keras-hub's `Task`: the backbone (`TFOpenAIGPT`) does the work and each head adds one idea.
+What every model can do lives in its own module and is mixed in: input checking (`inputs`), training
+with Keras (`fitting`), checkpoints and vocabulary resizing (`pretrained_io`).
+"""
+import keras
+import tensorflow as tf
+
+from gpt_keras.backbone import TFOpenAIGPT, build_with_frozen_layers, config_with_frozen_layers
+from gpt_keras.configuration import OpenAIGPTConfig
+from gpt_keras.models.fitting import KerasTrainingMixin
+from gpt_keras.models.inputs import collect_inputs, prepare_inputs, refuse_unused_inputs, unflatten_choices
+from gpt_keras.models.pretrained_io import PretrainedIOMixin
+
+
+def as_config(config):
+    """`config` as an `OpenAIGPTConfig` (a dict is read with `from_dict`); TypeError for anything else."""
+    if isinstance(config, dict):
+        config = OpenAIGPTConfig.from_dict(config)
+    if not isinstance(config, OpenAIGPTConfig):
+        raise TypeError(f"config must be an OpenAIGPTConfig or a dict, got {type(config).__name__}")
+    return config
+
+
+class TFOpenAIGPTPreTrainedModel(PretrainedIOMixin, KerasTrainingMixin, keras.Model):
+    """Shared machinery of the four models: the backbone, the call, serving, Keras serialization.
+
+    Subclasses add their heads in `__init__`, compute their outputs in `_call_heads(inputs, training)`
+    and declare what they are in class attributes:
+
+    - `reference_name`: the reference's class, written to config.json's `architectures`.
+    - `main_output`: what a compiled Keras loss and metrics are applied to, and what is served.
+    - `metric_labels`: the input that compiled metrics compare it with when no loss is compiled.
+    - `input_rank`: 2 for (batch, seq) inputs, 3 for (batch, choices, seq).
+    - `head_inputs`: the head inputs (`labels`, `mc_token_ids`, `mc_labels`) the model reads.
+    - `model_arguments`: constructor arguments that are not config fields (e.g. `lm_coef`).
+    - `has_tied_lm_head`: whether `lm_logits` is its LM head (it then generates text).
+    - `serving_inputs`: the inputs of its SavedModel `serving_default` signature.
+
+    Args:
+        config: An `OpenAIGPTConfig` (or its dict).
+        dtype: Optional Keras dtype policy, e.g. "mixed_bfloat16"; by default the global policy.
+    """
+
+    main_output = "logits"
+    metric_labels = "labels"
+    input_rank = 2
+    head_inputs = ("labels",)
+    model_arguments = ()
+    has_tied_lm_head = False
+    serving_inputs = ("input_ids", "attention_mask")
+
+    def __init__(self, config, dtype=None, **kwargs):
+        super().__init__(dtype=dtype, **kwargs)
+        self.config = as_config(config)
+        self.transformer = TFOpenAIGPT(self.config, dtype=dtype, name="transformer")
+        self.built = True
+
+    def build(self, input_shape=None):
+        # Every weight is created in __init__: nothing depends on the input shape.
+        self.built = True
+
+    def call(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        token_type_ids=None,
+        position_ids=None,
+        head_mask=None,
+        inputs_embeds=None,
+        output_attentions=False,
+        output_hidden_states=False,
+        labels=None,
+        mc_token_ids=None,
+        mc_labels=None,
+        training=False,
+    ):
+        """The reference's call signature, shared by every model (see the model classes' docstrings).
+
+        `input_ids` may also be a dict of these inputs, as Keras passes them in `fit`.
+        """
+        arguments = dict(
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            head_mask=head_mask,
+            inputs_embeds=inputs_embeds,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            labels=labels,
+            mc_token_ids=mc_token_ids,
+            mc_labels=mc_labels,
+        )
+        inputs = collect_inputs(input_ids, arguments)
+        refuse_unused_inputs(inputs, self.head_inputs, type(self).__name__)
+        return self._call_heads(inputs, training)
+
+    def _run_backbone(self, inputs, training):
+        """The backbone's outputs for the checked `inputs` (unflattened to (batch, choices, ...) for
+        rank-3 inputs), and the prepared inputs the backbone was given."""
+        prepared = prepare_inputs(self.config, inputs, self.input_rank)
+        outputs = self.transformer.forward(
+            **prepared,
+            output_attentions=bool(inputs.get("output_attentions")),
+            output_hidden_states=bool(inputs.get("output_hidden_states")),
+            training=training,
+        )
+        if self.input_rank == 3:
+            given = inputs["input_ids"] if inputs.get("input_ids") is not None else inputs["inputs_embeds"]
+            outputs = unflatten_choices(outputs, keras.ops.shape(given)[:2])
+        return outputs, prepared
+
+    def lm_logits(self, hidden_states):
+        """Tied LM head: hidden states times the transposed token embedding, returned in float32."""
+        return keras.ops.cast(self.transformer.embeddings.tokens_embed.attend(hidden_states), "float32")
+
+    # --- serving --------------------------------------------------------------------------------
+    def serving_outputs(self, outputs):
+        """The named outputs of the SavedModel `serving_default` signature, from this model's call
+        outputs: `main_output`, in float32 (under mixed precision too, as the heads' logits are)."""
+        return {self.main_output: tf.cast(outputs[self.main_output], tf.float32)}
+
+    def export(self, filepath, format="tf_saved_model", verbose=None, input_signature=None, **kwargs):
+        """`keras.Model.export`; without `input_signature`, the forward pass on int32 `input_ids` and
+        `attention_mask` of any batch and length. For TF Serving with a `generate` signature as well,
+        use `gpt_keras.export_saved_model`.
+        """
+        if input_signature is None:
+            spec = lambda name: tf.TensorSpec([None] * self.input_rank, tf.int32, name=name)
+            input_signature = [{"input_ids": spec("input_ids"), "attention_mask": spec("attention_mask")}]
+        return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
+
+    # --- Keras serialization --------------------------------------------------------------------
+    def get_config(self):
+        return config_with_frozen_layers(self, {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name})
+
+    @classmethod
+    def from_config(cls, config):
+        return build_with_frozen_layers(cls, config)

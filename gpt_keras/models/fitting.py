@@ -1,0 +1,140 @@
+"""Training with Keras: the models' internal losses and metrics under `compile` / `fit` / `evaluate`,
+and the workarounds that make them run under tf.distribute.
+
+A model trains on its internal loss (the reference's `loss`, computed from labels in the input dict)
+unless it was compiled with a Keras loss, which then takes `main_output` and `y`. Compiled metrics
+compare `main_output` with `y`, or, on the internal loss, with the input dict's `metric_labels`.
+"""
+import inspect
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from gpt_keras import losses
+from gpt_keras.models import _keras_compat
+
+
+def _accelerators():
+    return tf.config.list_logical_devices("GPU") + tf.config.list_logical_devices("TPU")
+
+
+class KerasTrainingMixin(_keras_compat.FirstReplicaSymbolicBuild):
+    """Keras' training hooks for the models: mixed in before `keras.Model`.
+
+    Reads the class attributes `main_output` and `metric_labels` (see `TFOpenAIGPTPreTrainedModel`);
+    heads override `_internal_loss` (how their losses add up) and `_targets` (metric targets from labels).
+    """
+
+    def _internal_loss(self, y_pred):
+        return y_pred["loss"]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if _keras_compat.compiled_loss(self) is None:
+            if not isinstance(y_pred, dict) or "loss" not in y_pred and "mc_loss" not in y_pred:
+                raise ValueError(
+                    f"{type(self).__name__} was compiled without a loss and got no labels: put `labels`"
+                    " (and `mc_labels` for the double-heads model) in the input dict, or compile with a loss"
+                )
+            if y is not None:
+                raise ValueError(
+                    "y was given but no loss was compiled: the internal loss reads labels from the input dict;"
+                    " compile(loss=...) to train on y instead"
+                )
+            loss = self._internal_loss(y_pred)
+            if self.losses:
+                loss = loss + ops.sum(ops.stack([ops.cast(l, "float32") for l in self.losses]))
+            # Under tf.distribute each replica's gradients are summed: a per-replica mean loss must be
+            # divided by the number of replicas (what Keras does for compiled losses), and the loss
+            # tracker multiplies it back for display.
+            return _keras_compat.scale_loss_for_distribution(loss)
+        return super().compute_loss(x, y, self._for_compiled(y_pred), sample_weight, training)
+
+    def _refuse_weights_without_loss(self, method, args, kwargs):
+        # Keras drops sample weights that come without y, which the internal loss never gets: refuse
+        # them rather than train unweighted.
+        arguments = inspect.signature(method).bind(self, *args, **kwargs).arguments
+        given = [name for name in ("sample_weight", "class_weight") if arguments.get(name) is not None]
+        if given and _keras_compat.compiled_loss(self) is None:
+            raise ValueError(
+                f"{given[0]} was given but no loss was compiled, and the internal loss cannot weight examples:"
+                " set labels to -100 where no loss should be taken, or compile(loss=...) and pass the labels"
+                " as y to weight them"
+            )
+
+    def fit(self, *args, **kwargs):
+        self._refuse_weights_without_loss(keras.Model.fit, args, kwargs)
+        return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        self._refuse_weights_without_loss(keras.Model.evaluate, args, kwargs)
+        return super().evaluate(*args, **kwargs)
+
+    def train_step(self, data):
+        return self._logs_for_multi_worker(super().train_step(data))
+
+    def test_step(self, data):
+        return self._logs_for_multi_worker(super().test_step(data))
+
+    def _logs_for_multi_worker(self, logs):
+        # Keras 3 reduces each log across workers with strategy.reduce("MEAN", value, axis=0), which
+        # fails on scalars under MultiWorkerMirroredStrategy (tensorflow/tensorflow#72388): give
+        # them a leading axis of one, which that reduction removes.
+        if not isinstance(_keras_compat.model_distribute_strategy(self), tf.distribute.MultiWorkerMirroredStrategy):
+            return logs
+        return {name: ops.reshape(value, (1,)) if len(value.shape) == 0 else value for name, value in logs.items()}
+
+    def compile(self, *args, jit_compile="auto", **kwargs):
+        """`keras.Model.compile`, with `jit_compile="auto"` chosen by what is faster for this model on
+        a machine without GPU or TPU (Keras' own "auto" never uses XLA there): XLA for float32
+        (8x128 training on 2 cores: 220-232 tokens/s with XLA, 201-226 without), but not for bfloat16,
+        since XLA's CPU backend does not use the bfloat16 matmul instructions that TensorFlow's oneDNN
+        kernels do (359-363 tokens/s without XLA, 220-230 with). With an accelerator, or inside a tf.distribute
+        strategy's scope, "auto" is Keras' own.
+        """
+        kwargs = dict(inspect.signature(keras.Model.compile).bind(self, *args, **kwargs).arguments)
+        del kwargs["self"]
+        if isinstance(kwargs.get("metrics"), (list, tuple)) and kwargs.get("loss") is None:
+            # With the internal loss, the metrics' targets come from the input dict, where -100 marks what
+            # no loss is taken on; they reach the metrics as zero weights, which Keras applies to
+            # weighted metrics only. (Sample weights of a user's own are refused without a loss.)
+            metrics = kwargs.pop("metrics")
+            kwargs["weighted_metrics"] = list(metrics) + list(kwargs.get("weighted_metrics") or [])
+        choose = jit_compile == "auto" and not kwargs.get("run_eagerly") and not tf.distribute.has_strategy()
+        if choose and not _accelerators():
+            jit_compile = self.dtype_policy.compute_dtype != "bfloat16"
+        return super().compile(jit_compile=jit_compile, **kwargs)
+
+    def compile_from_config(self, config):
+        """Compiles a model loaded from a `.keras` file as it was saved (its optimizer state follows).
+
+        Keras skips this step for models that override `compile`, as these do to choose `jit_compile`.
+        """
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if y is None and _keras_compat.compiled_loss(self) is None and _keras_compat.compiled_metrics(self) is not None:
+            # Training on the internal loss: the metrics compare `main_output` with the labels of the
+            # input dict, -100 entries weighted out.
+            targets = self._metric_targets(x if isinstance(x, dict) else {})
+            if targets is None:
+                raise ValueError(
+                    f"compiled metrics of {type(self).__name__} need targets for {self.main_output!r}: "
+                    f"put {self.metric_labels!r} in the input dict, or pass y with a compiled loss"
+                )
+            y, sample_weight = targets
+        return super().compute_metrics(x, y, self._for_compiled(y_pred), sample_weight)
+
+    def _metric_targets(self, x):
+        """(targets, sample_weight) for compiled metrics from the input dict `x`, or None."""
+        labels = x.get(self.metric_labels)
+        return None if labels is None else self._targets(labels)
+
+    def _targets(self, labels):
+        # Class indices, -100 weighted out.
+        return losses.counted_targets(labels)
+
+    def _for_compiled(self, y_pred):
+        return y_pred[self.main_output] if isinstance(y_pred, dict) else y_pred

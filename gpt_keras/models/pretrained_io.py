@@ -1,0 +1,256 @@
+"""Checkpoints of the models: the one name-to-variable table, state dicts, `from_pretrained`,
+`save_pretrained`, and resizing the token embedding.
+
+Names and layouts are the PyTorch reference's, so checkpoints move between the two in both directions.
+The formats themselves (safetensors, `pytorch_model.bin`, `tf_model.h5`, the original release) are
+read and written by `gpt_keras.checkpoints`.
+"""
+import logging
+from pathlib import Path
+
+import numpy as np
+from keras import ops
+
+from gpt_keras import checkpoints
+from gpt_keras.configuration import OpenAIGPTConfig
+
+logger = logging.getLogger("gpt_keras")
+
+BACKBONE_PREFIX = "transformer."
+# Tensors of the reference's heads: a model without that head ignores them (anything else unknown is
+# reported as unexpected).
+HEAD_PREFIXES = ("lm_head.", "multiple_choice_head.", "score.")
+
+
+class PretrainedIOMixin:
+    """Checkpoint loading and saving for the models (mixed into `TFOpenAIGPTPreTrainedModel`).
+
+    Reads `self.config`, `self.transformer` and the class attributes `reference_name`,
+    `model_arguments` and `has_tied_lm_head`; heads add their tensors in `_head_variables`.
+    """
+
+    def _checkpoint_variables(self):
+        """Checkpoint name -> (variable, transposed?) for every weight, in the reference's naming."""
+        prefix = BACKBONE_PREFIX
+        embeddings = self.transformer.embeddings
+        mapping = {
+            f"{prefix}tokens_embed.weight": (embeddings.tokens_embed.embeddings, False),
+            f"{prefix}positions_embed.weight": (embeddings.positions_embed.embeddings, False),
+        }
+        for i, block in enumerate(self.transformer.blocks):
+            name = f"{prefix}h.{i}."
+            for dense_name, dense in (
+                ("attn.c_attn", block.attn.c_attn),
+                ("attn.c_proj", block.attn.c_proj),
+                ("mlp.c_fc", block.mlp.c_fc),
+                ("mlp.c_proj", block.mlp.c_proj),
+            ):
+                # Conv1D stores (in, out) like a Dense kernel: no transpose.
+                mapping[f"{name}{dense_name}.weight"] = (dense.kernel, False)
+                mapping[f"{name}{dense_name}.bias"] = (dense.bias, False)
+            for norm_name, norm in (("ln_1", block.ln_1), ("ln_2", block.ln_2)):
+                mapping[f"{name}{norm_name}.weight"] = (norm.gamma, False)
+                mapping[f"{name}{norm_name}.bias"] = (norm.beta, False)
+        mapping.update(self._head_variables())
+        return mapping
+
+    def _head_variables(self):
+        return {}
+
+    def get_state_dict(self):
+        """The weights as a state dict with the PyTorch reference's names and layouts (numpy arrays).
+
+        The base model's names have no `transformer.` prefix, as the reference's `OpenAIGPTModel` saves.
+        """
+        state = {}
+        for name, (variable, transposed) in self._checkpoint_variables().items():
+            value = ops.convert_to_numpy(variable)
+            state[self._saved_name(name)] = np.ascontiguousarray(value.T if transposed else value)
+        return state
+
+    def _saved_name(self, name):
+        return name
+
+    def load_state_dict(self, state_dict, source="state dict"):
+        """Assigns weights from a state dict with the reference's names (see `from_pretrained`).
+
+        Every tensor is checked before any is assigned, so a mismatch leaves the model unchanged.
+        Tensors of other heads are ignored; this model's head, when absent, keeps its initialization.
+
+        Args:
+            state_dict: Mapping name -> array, with the reference's names (base-model names without the
+                `transformer.` prefix are accepted).
+            source: What to call the state dict in messages (e.g. the checkpoint path).
+
+        Returns:
+            The names of head weights that the state dict did not provide (left as initialized).
+
+        Raises:
+            gpt_keras.checkpoints.CheckpointMismatchError: backbone tensors missing or of the wrong shape
+                (all of them listed, with both shapes).
+        """
+        if not isinstance(state_dict, checkpoints.LazyStateDict):
+            state_dict = {checkpoints.canonical_name(name): value for name, value in state_dict.items()}
+        mapping = self._checkpoint_variables()
+        expected = {
+            name: tuple(reversed(variable.shape)) if transposed else tuple(variable.shape)
+            for name, (variable, transposed) in mapping.items()
+        }
+        tokens = "transformer.tokens_embed.weight"
+        if "lm_head.weight" in state_dict and self.has_tied_lm_head and not (
+            tokens in state_dict and np.array_equal(np.asarray(state_dict["lm_head.weight"]), np.asarray(state_dict[tokens]))
+        ):
+            raise checkpoints.CheckpointMismatchError(
+                f"{source}: lm_head.weight differs from transformer.tokens_embed.weight: the checkpoint has an"
+                " untied LM head (tie_word_embeddings=false), and this model's LM head is the token embedding"
+            )
+        newly_initialized = sorted(name for name in expected if _is_head_name(name) and name not in state_dict)
+        ignored = sorted(name for name in state_dict if name not in expected and name.startswith(HEAD_PREFIXES))
+        to_load = {name: shape for name, shape in expected.items() if name not in newly_initialized}
+        if isinstance(state_dict, checkpoints.LazyStateDict):
+            relevant = state_dict.without(ignored)
+        else:
+            relevant = {name: value for name, value in state_dict.items() if name not in ignored}
+        checkpoints.check_state_dict(relevant, to_load, source=source)
+        for name in to_load:
+            variable, transposed = mapping[name]
+            value = np.asarray(state_dict[name])
+            variable.assign(np.ascontiguousarray(value.T if transposed else value).astype(variable.dtype))
+        if ignored:
+            logger.info("%s: ignored %d tensors of other heads: %s", source, len(ignored), ignored)
+        if newly_initialized:
+            logger.warning(
+                "%s has no weights for %s; they are newly initialized: train the model before using it",
+                source,
+                newly_initialized,
+            )
+        return newly_initialized
+
+    @classmethod
+    def from_pretrained(cls, path, config=None, dtype=None, **config_overrides):
+        """Loads a model from a checkpoint directory in any supported format.
+
+        Formats: `model.safetensors` (also sharded), the reference's `tf_model.h5` and
+        `pytorch_model.bin` (read without torch, refusing any pickled code), and the original release's
+        `params_*.npy` (sizes inferred; see `gpt_keras.checkpoints.original_release`). When a directory
+        holds several, safetensors is read first, then `tf_model.h5`, then `pytorch_model.bin`, then the
+        original release; the choice is logged (INFO) on the "gpt_keras" logger. Safetensors are read
+        tensor by tensor, so loading holds little more than the model's own weights. A head missing
+        from the checkpoint (e.g. loading a base model into the double-heads model) is initialized and
+        reported; tensors of another head are ignored.
+
+        The original release ships no config: its sizes come from `params_shapes.json`, `n_head` from
+        `config_overrides` (default 12, the release's) and every other field from `OpenAIGPTConfig`'s
+        defaults, whose `afn="gelu"` is the tanh approximation of GELU here (and in the PyTorch
+        reference): the form the release was trained with, so its logits are reproduced. The erf form
+        (what the reference's TF port computes) would shift them by ~5e-3.
+
+        Args:
+            path: Checkpoint directory (a hub cache snapshot works too).
+            config: `OpenAIGPTConfig` to use instead of the directory's `config.json` (required for the
+                original release unless its defaults fit).
+            dtype: Optional Keras dtype policy.
+            **config_overrides: Config fields to change (e.g. `num_labels=3`, or `n_head=4` for an
+                original-release checkpoint whose sizes are inferred), and arguments of the model
+                class (`lm_coef` of the double-heads model).
+
+        Returns:
+            The model with the checkpoint's weights.
+
+        Raises:
+            FileNotFoundError: no checkpoint or no config.json at `path`.
+            ValueError: a file is corrupted, or a tensor's shape disagrees with the config (named).
+        """
+        path = Path(path)
+        state_dict, info = checkpoints.load_state_dict(path, lazy=True)
+        if config is None:
+            config = _read_config(info, n_head=config_overrides.get("n_head"))
+        elif isinstance(config, dict):
+            config = OpenAIGPTConfig.from_dict(config)
+        # Arguments of the model class itself (e.g. the double-heads model's lm_coef) are not config fields.
+        model_arguments = {name: config_overrides.pop(name) for name in cls.model_arguments if name in config_overrides}
+        if config_overrides:
+            config = OpenAIGPTConfig.from_dict({**config.to_dict(), **config_overrides})
+        model = cls(config, dtype=dtype, **model_arguments)
+        model.load_state_dict(state_dict, source=f"{info.format} checkpoint {info.directory}")
+        logger.info("Loaded %s from %s (%s)", cls.__name__, info.directory, info.format)
+        return model
+
+    def save_pretrained(self, path, *, max_shard_size=None):
+        """Writes `config.json` + `model.safetensors` (or shards), loadable unchanged by the reference.
+
+        The directory is replaced atomically: an interrupted save leaves the previous checkpoint whole.
+
+        Args:
+            path: Directory to create or replace.
+            max_shard_size: None for one file, else bytes or a string like "200MB".
+        """
+        config = self.config.to_dict()
+        config["architectures"] = [self.reference_name]
+        state_dict = self.get_state_dict()
+        # The reference reads the stored tensors' dtype from here ("torch_dtype" before transformers 4.56).
+        stored = {np.dtype(tensor.dtype).name for tensor in state_dict.values()}
+        if len(stored) == 1:
+            config["dtype"] = stored.pop()
+            if "torch_dtype" in config:
+                config["torch_dtype"] = config["dtype"]
+        return checkpoints.save_state_dict(
+            state_dict,
+            path,
+            max_shard_size=max_shard_size,
+            extra_files={"config.json": OpenAIGPTConfig.from_dict(config).to_json_string()},
+        )
+
+    def resize_token_embeddings(self, new_size):
+        """Gives the token embedding `new_size` rows, in place, e.g. for added special tokens.
+
+        Existing rows are kept; new rows are drawn like the model's initialization (normal with
+        standard deviation `config.initializer_range`). Shrinking keeps the first `new_size` rows, so
+        ids from `new_size` on become invalid. The LM heads stay tied: they read the same table.
+        `config.vocab_size` is updated, so `get_config`, `.keras` files and `save_pretrained` describe
+        the new size. Resize before `compile`: the optimizer of an earlier `compile` holds state for
+        the old table, so compile again after resizing.
+
+        Args:
+            new_size: The number of token ids, an int >= 1.
+
+        Returns:
+            The token `Embedding` layer (`transformer.embeddings.tokens_embed`).
+
+        Example:
+            >>> model.resize_token_embeddings(model.config.vocab_size + 3)  # doctest: +SKIP
+        """
+        if isinstance(new_size, bool) or not isinstance(new_size, (int, np.integer)) or new_size < 1:
+            raise ValueError(f"resize_token_embeddings: new_size must be an integer >= 1, got {new_size!r}")
+        new_size = int(new_size)
+        token_embedding = self.transformer.embeddings.tokens_embed
+        old_size = token_embedding.input_dim
+        if new_size == old_size:
+            return token_embedding
+        token_embedding.resize(new_size)
+        self.transformer.embeddings.vocab_size = new_size
+        self.config.vocab_size = new_size
+        self.transformer.config.vocab_size = new_size
+        # Traced train/predict functions and compiled generation programs captured the old table.
+        self.train_function = self.test_function = self.predict_function = None
+        self.__dict__.pop("_generation_programs", None)
+        logger.info("Resized the token embedding of %s from %d to %d rows", self.name, old_size, new_size)
+        return token_embedding
+
+
+def _is_head_name(name):
+    return not name.startswith(BACKBONE_PREFIX)
+
+
+def _read_config(info, n_head=None):
+    config_path = Path(info.directory) / "config.json"
+    if config_path.is_file():
+        return OpenAIGPTConfig.from_json_file(config_path)
+    if info.format == checkpoints.ORIGINAL_RELEASE:
+        from gpt_keras.checkpoints import original_release
+
+        # The shapes cannot tell the number of heads: an n_head override must reach the inference.
+        heads = {} if n_head is None else {"n_head": n_head}
+        return OpenAIGPTConfig(**original_release.infer_config_dict(info.directory, **heads))
+    raise FileNotFoundError(f"no config.json in {info.directory}: pass config=OpenAIGPTConfig(...)")
+

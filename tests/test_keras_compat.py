@@ -1,0 +1,105 @@
+"""Pins each use of private Keras API (`gpt_keras.models._keras_compat`): a Keras upgrade that changes
+one fails here, naming it, instead of deep in a training run."""
+import inspect
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers import tiny_config
+
+from gpt_keras import ModelOutput, TFOpenAIGPTDoubleHeadsModel, TFOpenAIGPTLMHeadModel
+from gpt_keras.models import _keras_compat
+
+
+def test_a_registered_tree_node_is_a_structure_to_keras():
+    # ModelOutput is registered on import: Keras flattens it into its values and rebuilds the class.
+    output = ModelOutput(loss=1.0, logits=2.0)
+    assert keras.tree.flatten(output) == [1.0, 2.0]
+    doubled = keras.tree.map_structure(lambda x: 2 * x, output)
+    assert type(doubled) is ModelOutput and doubled == {"loss": 2.0, "logits": 4.0}
+
+
+def test_loss_scaling_divides_by_the_replicas_of_the_current_strategy(monkeypatch):
+    loss = tf.constant(3.0)
+    assert float(_keras_compat.scale_loss_for_distribution(loss)) == 3.0  # the default strategy: one replica
+
+    class FourReplicas:
+        num_replicas_in_sync = 4
+
+    monkeypatch.setattr(tf.distribute, "get_strategy", lambda: FourReplicas())
+    assert float(_keras_compat.scale_loss_for_distribution(loss)) == 0.75
+
+
+def test_compiled_loss_and_metrics_are_none_until_compiled_with_them():
+    model = TFOpenAIGPTLMHeadModel(tiny_config())
+    assert _keras_compat.compiled_loss(model) is None and _keras_compat.compiled_metrics(model) is None
+    model.compile(optimizer="sgd")
+    assert _keras_compat.compiled_loss(model) is None and _keras_compat.compiled_metrics(model) is None
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    assert _keras_compat.compiled_loss(model) is not None and _keras_compat.compiled_metrics(model) is not None
+    # What Keras itself computes compiled losses with.
+    assert callable(_keras_compat.compiled_loss(model))
+    model.compile(optimizer="sgd")  # a later compile without them keeps both
+    assert _keras_compat.compiled_loss(model) is not None and _keras_compat.compiled_metrics(model) is not None
+
+
+def test_weighted_metrics_alone_are_compiled_metrics():
+    model = TFOpenAIGPTLMHeadModel(tiny_config())
+    keras.Model.compile(model, optimizer="sgd", weighted_metrics=["accuracy"])
+    assert _keras_compat.compiled_metrics(model) is not None
+
+
+def test_the_strategy_a_model_was_created_under():
+    assert _keras_compat.model_distribute_strategy(TFOpenAIGPTLMHeadModel(tiny_config())) is None
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with strategy.scope():
+        model = TFOpenAIGPTLMHeadModel(tiny_config())
+    assert _keras_compat.model_distribute_strategy(model) is strategy
+    # The public property cannot tell: it falls back to the default strategy.
+    assert TFOpenAIGPTLMHeadModel(tiny_config()).distribute_strategy is not None
+
+
+def test_a_built_layer_refuses_new_variables_until_unlocked():
+    layer = keras.layers.Dense(2)
+    layer.build((None, 3))
+    with pytest.raises(ValueError):
+        layer.add_weight(name="extra", shape=(1,))
+    _keras_compat.unlock_variable_tracking(layer)
+    extra = layer.add_weight(name="extra", shape=(1,))
+    assert any(weight is extra for weight in layer.weights)
+
+
+def test_child_layers_are_the_direct_children_in_creation_order():
+    class Outer(keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.first = keras.layers.Dense(2, name="first")
+            self.inner = keras.Sequential([keras.layers.Dense(2, name="grandchild")], name="inner")
+            self.last = keras.layers.Dropout(0.1, name="last")
+
+    assert [layer.name for layer in _keras_compat.child_layers(Outer())] == ["first", "inner", "last"]
+
+
+def test_keras_calls_the_symbolic_build_override_with_the_epoch_iterator(monkeypatch):
+    # The override's contract: Keras' TensorFlow trainer calls `_maybe_symbolic_build(iterator=...)`
+    # in `fit` and `evaluate`, and the iterator yields (begin_step, end_step, batches).
+    parameters = list(inspect.signature(keras.Model._maybe_symbolic_build).parameters)
+    assert parameters == ["self", "iterator", "data_batch"]
+    seen = []
+    override = _keras_compat.FirstReplicaSymbolicBuild._maybe_symbolic_build
+
+    def recording(self, iterator=None, data_batch=None):
+        seen.append(iterator is not None)
+        return override(self, iterator=iterator, data_batch=data_batch)
+
+    monkeypatch.setattr(_keras_compat.FirstReplicaSymbolicBuild, "_maybe_symbolic_build", recording)
+    ids = np.random.default_rng(0).integers(1, 60, (2, 2, 5)).astype(np.int32)
+    data = {"input_ids": ids, "mc_token_ids": np.full((2, 2), 4, np.int32), "mc_labels": np.array([0, 1], np.int32)}
+    # Under a strategy (one device) the override reads one replica's batch from that iterator.
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        model = TFOpenAIGPTDoubleHeadsModel(tiny_config())
+        model.compile(optimizer="sgd")
+    model.fit(data, batch_size=2, epochs=1, verbose=0)
+    model.evaluate(data, batch_size=2, verbose=0)
+    assert seen == [True, True]
