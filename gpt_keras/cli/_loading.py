@@ -4,27 +4,26 @@ from pathlib import Path
 
 from gpt_keras.cli._args import CommandLineError, _existing_dir
 
-# --model-class value -> (models class name, the reference's class name in config.json "architectures").
+# --model-class value -> the model class's name (known without importing TensorFlow, for --help).
 MODEL_CLASSES = {
-    "base": ("TFOpenAIGPTModel", "OpenAIGPTModel"),
-    "lm": ("TFOpenAIGPTLMHeadModel", "OpenAIGPTLMHeadModel"),
-    "double-heads": ("TFOpenAIGPTDoubleHeadsModel", "OpenAIGPTDoubleHeadsModel"),
-    "seq-cls": ("TFOpenAIGPTForSequenceClassification", "OpenAIGPTForSequenceClassification"),
+    "base": "TFOpenAIGPTModel",
+    "lm": "TFOpenAIGPTLMHeadModel",
+    "double-heads": "TFOpenAIGPTDoubleHeadsModel",
+    "seq-cls": "TFOpenAIGPTForSequenceClassification",
 }
 
 
-def _choose_model_class(choice, config, directory):
-    """The --model-class key: as given, else from config.json's `architectures`, else "lm"."""
+def _model_class(choice, config, directory):
+    """The class for --model-class `choice`; for "auto", the one config.json's `architectures` names, else LM."""
+    from gpt_keras import models
+
     if choice != "auto":
-        return choice
+        return models.MODEL_CLASSES[MODEL_CLASSES[choice]]
     if config is None and (directory / "config.json").is_file():
         from gpt_keras.configuration import OpenAIGPTConfig
 
         config = OpenAIGPTConfig.from_json_file(directory / "config.json")
-    architectures = (config.extra.get("architectures") if config is not None else None) or []
-    by_reference_name = {reference: key for key, (_, reference) in MODEL_CLASSES.items()}
-    known = [by_reference_name[name] for name in architectures if name in by_reference_name]
-    return known[0] if known else "lm"
+    return models.model_class_for(config, default=models.TFOpenAIGPTLMHeadModel)
 
 
 def _load_tokenizer(directory, argument, **overrides):
@@ -38,10 +37,7 @@ def _load_tokenizer(directory, argument, **overrides):
 
 
 def _load_model(key, directory, **config_overrides):
-    from gpt_keras import models
-
-    model_class = getattr(models, MODEL_CLASSES[key][0])
-    return model_class.from_pretrained(directory, **config_overrides)
+    return _model_class(key, None, directory).from_pretrained(directory, **config_overrides)
 
 
 def _check_vocabulary(tokenizer, model, where):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from gpt_keras.checkpoints.safetensors import parse_shard_size
 from gpt_keras.cli._args import CommandLineError, _positive_int
-from gpt_keras.cli._loading import MODEL_CLASSES, _choose_model_class
+from gpt_keras.cli._loading import MODEL_CLASSES, _model_class
 
 CONFIG_FIELDS = ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "afn", "layer_norm_epsilon")
 
@@ -70,7 +70,7 @@ def run(args):
     config = OpenAIGPTConfig.from_json_file(args.config) if args.config is not None else None
     if config is None and not (directory / "config.json").is_file() and fmt != checkpoints.ORIGINAL_RELEASE:
         raise FileNotFoundError(f"no config.json in {directory}: pass --config CONFIG_JSON")
-    model_class = getattr(models, MODEL_CLASSES[_choose_model_class(args.model_class, config, directory)][0])
+    model_class = _model_class(args.model_class, config, directory)
     overrides = {} if args.n_head is None else {"n_head": args.n_head}
     model = model_class.from_pretrained(args.src, config=config, **overrides)
     config = model.config
@@ -94,9 +94,8 @@ def _probe_inputs(model_class, config):
     seq_len = min(8, config.n_positions)
     shape = (2, 2, seq_len) if model_class.input_rank == 3 else (2, seq_len)
     input_ids = np.random.default_rng(0).integers(0, config.vocab_size, shape)
-    if model_class.__name__ == "TFOpenAIGPTForSequenceClassification":
-        return {"input_ids": input_ids, "attention_mask": np.ones_like(input_ids)}
-    return {"input_ids": input_ids}
+    # Every class takes a mask; sequence classification needs one to find each row's last token.
+    return {"input_ids": input_ids, "attention_mask": np.ones_like(input_ids)}
 
 
 def _max_output_difference(a, b):

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from gpt_keras.cli._args import CommandLineError, _existing_dir, _non_negative_int, _positive_int, _writable_dir
-from gpt_keras.cli._loading import MODEL_CLASSES, _choose_model_class, _load_model
+from gpt_keras.cli._loading import MODEL_CLASSES, _load_model
 
 
 def add_parser(subparsers):
@@ -46,7 +46,7 @@ def run(args):
 
     from gpt_keras.export import METADATA_FILE, export_saved_model
 
-    model = _load_model(_choose_model_class(args.model_class, None, args.model_dir), args.model_dir)
+    model = _load_model(args.model_class, args.model_dir)
     print(f"model: {type(model).__name__}, {model.count_params():,} parameters")
     version_dir = export_saved_model(
         model,
