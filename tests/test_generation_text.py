@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from gpt_keras import TFOpenAIGPTLMHeadModel
-from gpt_keras.generation import build_generate_fn
+from gpt_keras.decoding import build_generate_fn
 from gpt_keras.tokenizer import OpenAIGPTTokenizer
 
 # Prompts whose BPE ids all fall inside the tiny model's 1000-token vocabulary.
