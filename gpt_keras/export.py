@@ -29,7 +29,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from gpt_keras.decoding import FILLER_TOKEN_ID, Bound, DecodingControls, GenerationConfig, build_generate_fn
-from gpt_keras.generation import GenerationMixin
+from gpt_keras.decoding import GenerationMixin
 from gpt_keras.models import (
     TFOpenAIGPTDoubleHeadsModel,
     TFOpenAIGPTForSequenceClassification,

@@ -179,8 +179,8 @@ class GenerationConfig:
     @classmethod
     def bounds(cls, role=None):
         """{name: `Bound`} of the range-checked options (of one role when given), in `generate`'s order."""
-        fields = dataclasses.fields(cls)
-        return {f.name: f.metadata["bound"] for f in fields if f.metadata["bound"] and role in (None, f.metadata["role"])}
+        chosen = [f for f in dataclasses.fields(cls) if f.metadata["bound"] and role in (None, f.metadata["role"])]
+        return {f.name: f.metadata["bound"] for f in chosen}
 
     @classmethod
     def from_keywords(cls, keywords, caller):

@@ -139,19 +139,19 @@ class BeamSearch:
         def gather_beams(x, indices):
             return tf.gather(x, indices, batch_dims=1)
 
-        log_probs = tf.cond(
-            controls.do_sample,
-            lambda: warp_scores(log_probs, controls.temperature, controls.top_k, controls.top_p, self.min_tokens_to_keep),
-            lambda: log_probs,
-        )
-        totals = tf.reshape(log_probs, (batch, beams, vocab_size)) + search.running_scores[:, :, None]
+        def sampled_scores():
+            return warp_scores(log_probs, controls.temperature, controls.top_k, controls.top_p, self.min_tokens_to_keep)
+
+        scores = tf.cond(controls.do_sample, sampled_scores, lambda: log_probs)
+        totals = tf.reshape(scores, (batch, beams, vocab_size)) + search.running_scores[:, :, None]
         totals = tf.reshape(totals, (batch, beams * vocab_size))
-        # Sampling without replacement from softmax(totals) is a top-k of Gumbel-perturbed totals.
-        picked = tf.cond(
-            controls.do_sample,
-            lambda: tf.math.top_k(totals + gumbel_noise(tf.shape(totals), controls.seed, step), self.candidates).indices,
-            lambda: tf.math.top_k(totals, self.candidates).indices,
-        )
+
+        def sampled_candidates():
+            # Sampling without replacement from softmax(totals) is a top-k of Gumbel-perturbed totals.
+            noise = gumbel_noise(tf.shape(totals), controls.seed, step)
+            return tf.math.top_k(totals + noise, self.candidates).indices
+
+        picked = tf.cond(controls.do_sample, sampled_candidates, lambda: tf.math.top_k(totals, self.candidates).indices)
         picked_scores = gather_beams(totals, picked)  # (batch, candidates)
         source = picked // vocab_size + tf.range(batch)[:, None] * beams  # flat row each candidate extends
         new_tokens = picked % vocab_size

@@ -60,8 +60,10 @@ def decode_continuations(tokenizer, request, sequences, input_ids, attention_mas
 
 def stream_pieces(tokenizer, chunks, eos):
     """Yields the text of streamed token `chunks` (arrays of one row) as words complete, up to EOS."""
-    make = getattr(tokenizer, "decode_stream", None)
-    decoder = make(skip_special_tokens=True) if make is not None else IncrementalDecoder(tokenizer, skip_special_tokens=True)
+    if hasattr(tokenizer, "decode_stream"):
+        decoder = tokenizer.decode_stream(skip_special_tokens=True)
+    else:
+        decoder = IncrementalDecoder(tokenizer, skip_special_tokens=True)
     for chunk in chunks:
         ids = chunk[0].tolist()
         kept = until_eos(ids, eos)
