@@ -200,6 +200,45 @@ class TFOpenAIGPT(keras.Model):
     def from_config(cls, config):
         return build_with_frozen_layers(cls, config)
 
+    def init_cache(self, batch_size, max_length, dtype=None):
+        """An empty key/value cache for decoding `batch_size` sequences of up to `max_length` tokens.
+
+        The layout is (batch * n_head, slots, head_dim), the one the attention's batched matmuls read
+        without a reshape, which lets XLA update the cache in place inside the decoding loop (see
+        `CausalSelfAttention._split_heads`).
+
+        Args:
+            batch_size: Number of sequences (an int or a scalar tensor).
+            max_length: Slots per sequence: prompt plus every new token (an int: shapes stay static).
+            dtype: Dtype of the cache; the backbone's compute dtype when None.
+
+        Returns:
+            Per layer a (key_cache, value_cache) pair of zeros, each (batch_size * n_head, max_length, head_dim).
+        """
+        shape = (batch_size * self.config.n_head, max_length, self.config.head_dim)
+        dtype = dtype or self.compute_dtype
+        return tuple((ops.zeros(shape, dtype), ops.zeros(shape, dtype)) for _ in range(self.config.n_layer))
+
+    def reorder_cache(self, cache, indices):
+        """The cache of sequences `indices` of `cache`, in that order (beam search: each beam takes the
+        keys and values of the beam it continues).
+
+        Args:
+            cache: From `init_cache` (or a forward pass fed with one).
+            indices: (new_batch,) int32 sequence indices into the cache's batch.
+
+        Returns:
+            The reordered cache, each tensor (new_batch * n_head, slots, head_dim).
+        """
+        heads = self.config.n_head
+
+        def reorder(x):
+            slots_and_width = tuple(ops.shape(x)[1:])
+            per_sequence = ops.reshape(x, (-1, heads) + slots_and_width)  # (batch, heads, slots, head_dim)
+            return ops.reshape(ops.take(per_sequence, indices, axis=0), (-1,) + slots_and_width)
+
+        return tuple(tuple(reorder(x) for x in layer) for layer in cache)
+
 
 # Models that rebuild themselves from their config (this backbone and the model classes) would come
 # back from a .keras file with every layer trainable: a head-only fine-tuning resumed from a checkpoint

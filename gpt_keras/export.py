@@ -7,14 +7,15 @@ The exported directory needs TensorFlow only (no Python code of ours) and follow
   ((batch, choices, seq) plus `mc_token_ids` (batch, choices) for the double-heads model), returning
   named outputs: `logits` (LM), `mc_logits` (double heads), `logits` and `probabilities`
   (classification), `last_hidden_state` (base model).
-- `generate` (models with an LM head): the KV-cached XLA program of `gpt_keras.generation`, taking
+- `generate` (models with an LM head): the KV-cached XLA program of `gpt_keras.decoding`, taking
   `input_ids`, `attention_mask` and scalar controls (`max_new_tokens`, `temperature`, `top_k`, `top_p`,
   `seed`, `do_sample`) and returning `sequences`: each prompt as given followed by its new tokens, the
   same ids as `model.generate` with the same arguments.
 
 XLA drops assertions, so every request is validated by an ordinary graph around the compiled program:
 out-of-range ids, a malformed mask or a `max_new_tokens` above the exported maximum fail with
-InvalidArgumentError instead of returning garbage.
+InvalidArgumentError instead of returning garbage. The decoding options and the ranges of the controls
+are those of `GenerationConfig`, as for `model.generate`.
 """
 import dataclasses
 import errno
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from gpt_keras.generation import FILLER_TOKEN_ID, DecodingOptions, GenerationMixin, build_generate_fn, check_early_stopping, eos_and_pad_ids
+from gpt_keras.decoding import FILLER_TOKEN_ID, Bound, DecodingControls, GenerationConfig, build_generate_fn
 from gpt_keras.models import is_model
 
 GENERATE_SIGNATURE = "generate"
@@ -35,17 +36,7 @@ SERVING_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 # Written to `assets.extra/`, which TF Serving ignores and clients may read.
 METADATA_FILE = "gpt_keras_export.json"
 # The static settings of `model.generate` that the exported program fixes.
-DECODING_OPTION_NAMES = (
-    "num_beams",
-    "num_return_sequences",
-    "length_penalty",
-    "early_stopping",
-    "repetition_penalty",
-    "no_repeat_ngram_size",
-    "min_new_tokens",
-    "eos_token_id",
-    "pad_token_id",
-)
+DECODING_OPTION_NAMES = GenerationConfig.option_names("program")
 
 
 def _ids_spec(rank, name):
@@ -111,34 +102,32 @@ def _forward_function(model):
 
 
 def _decoding_options(config, overrides):
+    """The `DecodingOptions` of the export's decoding options, checked as `model.generate` checks them."""
     unknown = sorted(set(overrides) - set(DECODING_OPTION_NAMES))
     if unknown:
         raise TypeError(
             f"export_saved_model got unknown decoding options {unknown}; expected some of {DECODING_OPTION_NAMES}"
         )
-    settings = dict(overrides)
-    # `model.generate`'s defaults, so that both stop and fill finished rows alike.
-    eos, pad = eos_and_pad_ids(config, settings.pop("eos_token_id", None), settings.pop("pad_token_id", None))
-    for name in ("num_beams", "num_return_sequences"):
-        if name in settings:
-            settings[name] = _int_in_range(settings[name], name, 1, None)
-    for name in ("no_repeat_ngram_size", "min_new_tokens"):
-        if name in settings:
-            settings[name] = _int_in_range(settings[name], name, 0, None)
-    if not settings.get("repetition_penalty", 1.0) > 0:
-        raise ValueError(f"repetition_penalty must be > 0, got {settings['repetition_penalty']!r}")
-    check_early_stopping(settings.get("early_stopping", False))
-    options = DecodingOptions(eos_token_ids=eos, pad_token_id=pad, **settings)
-    if options.num_beams == 1 and options.num_return_sequences > 1:
-        raise ValueError(
-            f"num_return_sequences={options.num_return_sequences} needs num_beams > 1 in an export; to sample "
-            "several sequences per prompt, repeat the prompt in the request"
+    # `model.generate`'s defaults (EOS and pad ids included), so that both stop and fill finished rows alike.
+    return GenerationConfig(**overrides).validate(exported=True).decoding_options(config)
+
+
+def _check_controls(controls, max_new_tokens_limit):
+    """Assertions (kept outside XLA) that the request's `DecodingControls` are in `GenerationConfig`'s ranges."""
+    checks = []
+    for name, bound in GenerationConfig.bounds("runtime").items():
+        holds = bound.holds(getattr(controls, name))
+        if bound.when is not None:
+            holds |= tf.logical_not(getattr(controls, bound.when))
+        checks.append(tf.debugging.assert_equal(holds, True, message=f"{name} must be {bound}"))
+    checks.append(
+        tf.debugging.assert_less_equal(
+            controls.max_new_tokens,
+            max_new_tokens_limit,
+            message=f"max_new_tokens must be <= {max_new_tokens_limit}, the exported maximum",
         )
-    if options.num_return_sequences > options.num_beams:
-        raise ValueError(
-            f"num_return_sequences ({options.num_return_sequences}) must be <= num_beams ({options.num_beams})"
-        )
-    return options
+    )
+    return checks
 
 
 def _generate_function(model, max_length, max_new_tokens_limit, options):
@@ -166,7 +155,9 @@ def _generate_function(model, max_length, max_new_tokens_limit, options):
     )
     def generate(input_ids, attention_mask, max_new_tokens, temperature, top_k, top_p, seed, do_sample):
         batch, width = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
+        controls = DecodingControls(max_new_tokens, temperature, top_k, top_p, seed, do_sample)
         checks = _check_ids(input_ids, config.vocab_size, "input_ids") + _check_mask(attention_mask, input_ids)
+        checks += _check_controls(controls, max_new_tokens_limit)
         checks += [
             tf.debugging.assert_positive(batch, message="input_ids is an empty batch: give at least one prompt"),
             tf.debugging.assert_less_equal(
@@ -178,19 +169,6 @@ def _generate_function(model, max_length, max_new_tokens_limit, options):
                 tf.reduce_min(tf.reduce_sum(attention_mask, axis=1)),
                 message="every prompt needs at least one real token (attention_mask has a row of zeros)",
             ),
-            tf.debugging.assert_positive(max_new_tokens, message="max_new_tokens must be >= 1"),
-            tf.debugging.assert_less_equal(
-                max_new_tokens,
-                max_new_tokens_limit,
-                message=f"max_new_tokens must be <= {max_new_tokens_limit}, the exported maximum",
-            ),
-            tf.debugging.assert_equal(
-                tf.logical_not(do_sample) | (temperature > 0.0),
-                True,
-                message="temperature must be > 0 when do_sample is true",
-            ),
-            tf.debugging.assert_equal((top_p > 0.0) & (top_p <= 1.0), True, message="top_p must be in (0, 1]"),
-            tf.debugging.assert_non_negative(top_k, message="top_k must be >= 0 (0 disables it)"),
         ]
         with tf.control_dependencies(checks):
             left = prompt_slots - width
@@ -217,15 +195,6 @@ class _ServingModule(tf.Module):
         self.model_variables = list(model.variables)
         for name, function in functions.items():
             setattr(self, name, function)
-
-
-def _int_in_range(value, argument, minimum, maximum):
-    """`value` if it is an int in [minimum, maximum] (no upper bound when `maximum` is None)."""
-    too_large = maximum is not None and isinstance(value, int) and value > maximum
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum or too_large:
-        expected = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
-        raise ValueError(f"{argument} must be {expected}, got {value!r}")
-    return value
 
 
 def _next_version(export_dir):
@@ -305,10 +274,11 @@ def export_saved_model(
         # At least one prompt slot and one new token.
         if max_length is None:
             max_length = config.n_positions
-        max_length = _int_in_range(max_length, "max_length", 2, config.n_positions)
+        max_length = Bound(2, config.n_positions, integer=True).check(max_length, "max_length")
         if max_new_tokens is None:
             max_new_tokens = max_length // 2
-        max_new_tokens = _int_in_range(max_new_tokens, "max_new_tokens", 1, max_length - 1)
+        limit = dataclasses.replace(GenerationConfig.bounds()["max_new_tokens"], maximum=max_length - 1)
+        max_new_tokens = limit.check(max_new_tokens, "max_new_tokens")
         options = _decoding_options(config, decoding_options)
         functions[GENERATE_SIGNATURE] = _generate_function(model, max_length, max_new_tokens, options)
         metadata["generate"] = {

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from gpt_keras import TFOpenAIGPTDoubleHeadsModel, TFOpenAIGPTLMHeadModel
-from gpt_keras.generation import DecodingOptions, _forward_tokens, prefill, process_scores, warp_scores
+from gpt_keras.decoding import DecodingOptions, build_generate_fn, forward_tokens, prefill, process_scores, warp_scores
+from gpt_keras.decoding.request import _keep_last_tokens
 
 PROMPTS = range(3)
 
@@ -84,12 +85,11 @@ def test_cache_steps_match_full_forward_with_padding(model):
     for side in ("left", "right"):
         ids, mask = pad_batch([row[:n] for row, n in zip(full, prompt_lengths)], side)
         state = prefill(model, tf.constant(ids), tf.constant(mask), 16, options)
-        steps = [state["logits"]]
+        steps = [state.logits]
         for step in range(6):
             next_ids = tf.constant([row[n + step] for row, n in zip(full, prompt_lengths)], tf.int32)
-            state["cache"], logits = _forward_tokens(model, state, next_ids)
-            state["lengths"] += 1
-            state["step"] += 1
+            cache, logits = forward_tokens(model, state, next_ids)
+            state = state._replace(cache=cache, lengths=state.lengths + 1, step=state.step + 1)
             steps.append(logits)
         steps = np.stack([s.numpy() for s in steps], axis=1)  # (batch, 7, vocab)
         for i, (row, n) in enumerate(zip(full, prompt_lengths)):
@@ -158,16 +158,16 @@ def test_repetition_penalty_and_no_repeat_ngram_processors():
     history = np.array([[3, 1, 3, 2, 3, 1, 0, 0]], np.int32)  # 6 real tokens, then padding
     state = {"history": tf.constant(history), "lengths": tf.constant([6]), "step": tf.constant(0)}
     scores = tf.constant([[1.0, -2.0, 0.5, 4.0, -1.0]])
-    penalized = process_scores(scores, state, DecodingOptions(repetition_penalty=2.0)).numpy()
+    penalized = process_scores(scores, DecodingOptions(repetition_penalty=2.0), **state).numpy()
     np.testing.assert_allclose(penalized, [[1.0, -4.0, 0.25, 2.0, -1.0]])  # tokens 1, 2, 3 seen
     # Last token 1; bigrams starting with 1: (1, 3) -> 3 banned. Trigrams ending after (3, 1): (3, 1, 3).
     for size, banned in ((2, [3]), (3, [3]), (1, [1, 2, 3])):
-        got = process_scores(scores, state, DecodingOptions(no_repeat_ngram_size=size)).numpy()[0]
+        got = process_scores(scores, DecodingOptions(no_repeat_ngram_size=size), **state).numpy()[0]
         assert np.flatnonzero(np.isinf(got)).tolist() == banned, size
     options = DecodingOptions(min_new_tokens=2, eos_token_ids=(4, 0))
-    early = process_scores(scores, dict(state, step=tf.constant(1)), options).numpy()[0]
+    early = process_scores(scores, options, **dict(state, step=tf.constant(1))).numpy()[0]
     assert np.isinf(early[[0, 4]]).all() and np.isfinite(early[1:4]).all()
-    late = process_scores(scores, dict(state, step=tf.constant(2)), options).numpy()[0]
+    late = process_scores(scores, options, **dict(state, step=tf.constant(2))).numpy()[0]
     np.testing.assert_array_equal(late, scores.numpy()[0])
 
 
@@ -218,8 +218,6 @@ def test_calls_within_a_bucket_reuse_the_compiled_program(model, prompts):
 
 
 def test_eager_run_equals_compiled_for_seeded_sampling(model, prompts):
-    from gpt_keras.generation import build_generate_fn
-
     ids, mask = pad_batch(prompts, "left")
     compiled = model.generate(ids, mask, max_new_tokens=20, do_sample=True, top_p=0.95, seed=21).numpy()
     eager_fn = build_generate_fn(model, 40, jit_compile=False)
@@ -295,8 +293,6 @@ def test_bad_prompts_raise(model):
 
 
 def test_truncate_prompt_keeps_the_last_tokens(model, expected):
-    from gpt_keras.generation import _keep_last_tokens
-
     ids, mask = pad_batch([np.arange(1, 8), np.arange(10, 13)], "right", pad=9)
     kept_ids, kept_mask = _keep_last_tokens(ids, mask, 4)
     np.testing.assert_array_equal(kept_ids, [[4, 5, 6, 7], [9, 10, 11, 12]])

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from gpt_keras import TFOpenAIGPTLMHeadModel
-from gpt_keras.generation import build_generate_fn
+from gpt_keras.decoding import build_generate_fn
 from gpt_keras.tokenizer import OpenAIGPTTokenizer
 
 # Prompts whose BPE ids all fall inside the tiny model's 1000-token vocabulary.
@@ -77,6 +77,21 @@ def test_stream_text_yields_whole_words_that_add_up(model, tokenizer):
     assert len(pieces) > 1
     assert "".join(pieces) == model.generate_text(tokenizer, prompt, max_new_tokens=20)[0]
     assert all(piece.endswith(" ") for piece in pieces[:-1])  # a word is emitted only once complete
+
+
+class EncodeDecodeOnly:
+    """A tokenizer with only `encode`, `decode` and `eos_token_id` (no `decode_stream`)."""
+
+    def __init__(self, tokenizer):
+        self.encode, self.decode, self.eos_token_id = tokenizer.encode, tokenizer.decode, tokenizer.eos_token_id
+
+
+def test_stream_text_with_any_tokenizer_yields_whole_words(model, tokenizer):
+    plain = EncodeDecodeOnly(tokenizer)
+    pieces = list(model.stream_text(plain, PROMPTS[1], chunk_size=4, max_new_tokens=20))
+    assert len(pieces) > 1
+    assert pieces == list(model.stream_text(tokenizer, PROMPTS[1], chunk_size=4, max_new_tokens=20))
+    assert "".join(pieces) == model.generate_text(plain, PROMPTS[1], max_new_tokens=20)[0]
 
 
 def test_text_api_rejects_bad_prompts(model, tokenizer):

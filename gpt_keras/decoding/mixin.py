@@ -1,0 +1,197 @@
+"""`GenerationMixin`: `generate`, `stream`, `generate_text` and `stream_text` for the LM models.
+
+Thin: the options are a `GenerationConfig`, a call becomes a `Request` (`decoding.request`) and runs on
+the model's `CompiledPrograms` (`decoding.programs`); text goes through `decoding.text`.
+"""
+import tensorflow as tf
+
+from gpt_keras.decoding.config import GenerationConfig
+from gpt_keras.decoding.programs import CompiledPrograms
+from gpt_keras.decoding.request import prepare_request
+from gpt_keras.decoding.text import decode_continuations, encode_prompts, stream_pieces, with_tokenizer_eos
+
+
+class GenerationMixin:
+    """Adds `generate`, `stream`, `generate_text` and `stream_text` to models that have `transformer`
+    (a `TFOpenAIGPT`) and `lm_logits(hidden_states)`."""
+
+    @property
+    def generation_trace_count(self):
+        """How many times a generation program was traced (each trace is followed by an XLA compile)."""
+        return self._compiled_programs().trace_count
+
+    def _compiled_programs(self):
+        # Kept out of Keras' attribute tracking; models.py drops it when the weights are replaced.
+        programs = self.__dict__.get("_generation_programs")
+        if programs is None:
+            programs = CompiledPrograms(self)
+            self.__dict__["_generation_programs"] = programs
+        return programs
+
+    def generate(
+        self,
+        input_ids,
+        attention_mask=None,
+        *,
+        max_new_tokens=None,
+        max_length=None,
+        min_new_tokens=0,
+        do_sample=False,
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        num_beams=1,
+        length_penalty=1.0,
+        early_stopping=False,
+        num_return_sequences=1,
+        repetition_penalty=1.0,
+        no_repeat_ngram_size=0,
+        eos_token_id=None,
+        pad_token_id=None,
+        seed=None,
+        truncate_prompt=False,
+    ):
+        """Generates continuations of token-id prompts: greedy, sampling or beam search.
+
+        Prefill and the token loop run as one XLA program, compiled once per (prompt bucket, length
+        bucket, fixed options): lengths are rounded up to powers of two (at least 8), so calls whose
+        lengths share buckets reuse it.
+
+        Args:
+            input_ids: (batch, seq) ints: the prompts, padded left or right where `attention_mask` is 0.
+            attention_mask: (batch, seq) 1 for real tokens, 0 for padding; all ones when None.
+            max_new_tokens: How many tokens to generate (at most).
+            max_length: Prompt width plus new tokens, used when `max_new_tokens` is None (default 20).
+            min_new_tokens: EOS is banned until this many tokens were generated.
+            do_sample: Sample instead of taking the most likely token.
+            temperature: Logits are divided by it before sampling (> 0).
+            top_k: Sample among the k most likely tokens only; 0 disables.
+            top_p: Sample among the most likely tokens whose probabilities sum to top_p; 1 disables.
+            num_beams: Beam search with this many beams when > 1 (sampled beams with `do_sample`).
+            length_penalty: Beam search: finished hypotheses score `sum_logprobs / new_length ** length_penalty`.
+            early_stopping: Beam search: False, True or "never", as in the reference.
+            num_return_sequences: Sequences returned per prompt (<= num_beams with beam search).
+            repetition_penalty: > 1 discourages tokens already present (prompt included, padding not).
+            no_repeat_ngram_size: Forbid repeating any n-gram of this size; 0 disables.
+            eos_token_id: Int or list of ints ending a sequence; `config.eos_token_id` when None.
+            pad_token_id: Fills finished rows; `config.pad_token_id`, else the first EOS id, else 0. Any
+                int (-1, or an added token outside the vocabulary): it is written, never fed to the model.
+            seed: Int seed of the stateless sampling RNG: the same seed gives the same tokens; random
+                when None.
+            truncate_prompt: When prompt + max_new_tokens exceeds `n_positions`, keep each prompt's last
+                tokens instead of raising.
+
+        Returns:
+            int32 tensor (batch * num_return_sequences, seq + generated): the prompts as given, then the
+            new tokens; rows that ended early are filled with `pad_token_id`, and the width stops at the
+            last step any row needed (as the reference returns it).
+
+        Raises:
+            ValueError: An argument is out of range (the message names it), a prompt is empty, or prompt
+                + new tokens exceed `n_positions` without `truncate_prompt`.
+
+        Example:
+            >>> model.generate(np.array([[40477, 249, 3]]), max_new_tokens=20)  # doctest: +SKIP
+        """
+        generation_config = GenerationConfig(
+            max_new_tokens=max_new_tokens,
+            max_length=max_length,
+            min_new_tokens=min_new_tokens,
+            do_sample=do_sample,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            num_beams=num_beams,
+            length_penalty=length_penalty,
+            early_stopping=early_stopping,
+            num_return_sequences=num_return_sequences,
+            repetition_penalty=repetition_penalty,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+            eos_token_id=eos_token_id,
+            pad_token_id=pad_token_id,
+            seed=seed,
+            truncate_prompt=truncate_prompt,
+        )
+        request = prepare_request(self.config, input_ids, attention_mask, generation_config)
+        return tf.constant(self._compiled_programs().generate(request))
+
+    def stream(self, input_ids, attention_mask=None, *, chunk_size=8, **kwargs):
+        """Generates like `generate` (greedy or sampling), yielding new tokens as they are produced.
+
+        Each chunk of `chunk_size` tokens is one compiled call; the cache stays between chunks, so the
+        concatenated chunks equal `generate`'s new tokens for the same arguments and seed.
+
+        Args:
+            input_ids, attention_mask: As for `generate`.
+            chunk_size: Tokens per compiled call (>= 1).
+            **kwargs: Any keyword of `generate` except beam search (`num_beams` must be 1).
+
+        Yields:
+            int32 numpy arrays (batch * num_return_sequences, n) of the next n new tokens (n <= chunk_size;
+            rows that finished are filled with the pad id). Stops after max_new_tokens or when every row
+            has finished.
+        """
+        _check_streaming(chunk_size, kwargs)
+        generation_config = GenerationConfig.from_keywords(kwargs, "stream")
+        request = prepare_request(self.config, input_ids, attention_mask, generation_config)
+        yield from self._compiled_programs().stream(request, chunk_size)
+
+    def generate_text(self, tokenizer, prompts, *, return_full_text=False, **kwargs):
+        """Generates from text: encodes the prompts, generates, decodes.
+
+        Args:
+            tokenizer: Has `encode(text) -> list[int]` and `decode(ids, skip_special_tokens=...)`
+                (e.g. `gpt_keras.tokenizer.OpenAIGPTTokenizer`); its `eos_token_id`, if any, ends
+                sequences unless `eos_token_id` or the config gives one.
+            prompts: A str or a list of str (batched, left-padded).
+            return_full_text: Return prompt + continuation instead of the continuation only.
+            **kwargs: Keywords of `generate`.
+
+        Returns:
+            list of str: len(prompts) * num_return_sequences texts, those of each prompt together.
+        """
+        input_ids, attention_mask = encode_prompts(tokenizer, prompts)
+        kwargs = with_tokenizer_eos(self.config, tokenizer, kwargs)
+        generation_config = GenerationConfig.from_keywords(kwargs, "generate_text")
+        request = prepare_request(self.config, input_ids, attention_mask, generation_config)
+        sequences = self._compiled_programs().generate(request)
+        return decode_continuations(tokenizer, request, sequences, input_ids, attention_mask, return_full_text)
+
+    def stream_text(self, tokenizer, prompt, *, chunk_size=8, **kwargs):
+        """Streams the continuation of one text prompt: yields text as it is produced.
+
+        Words made of several tokens are not split: text is decoded incrementally (with the
+        tokenizer's `decode_stream()` when it has one, else `gpt_keras.tokenizer.IncrementalDecoder`),
+        holding back an unfinished word.
+
+        Args:
+            tokenizer: As for `generate_text`.
+            prompt: A str.
+            chunk_size: Tokens per compiled call.
+            **kwargs: Keywords of `generate` (greedy or sampling; one sequence).
+
+        Yields:
+            str pieces whose concatenation is the decoded continuation.
+
+        Example:
+            >>> for piece in model.stream_text(tokenizer, "it was a dark", max_new_tokens=40):  # doctest: +SKIP
+            ...     print(piece, end="", flush=True)
+        """
+        if not isinstance(prompt, str):
+            raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
+        if kwargs.get("num_return_sequences", 1) != 1:
+            raise ValueError("num_return_sequences must be 1 for stream_text")
+        _check_streaming(chunk_size, kwargs)
+        input_ids, attention_mask = encode_prompts(tokenizer, [prompt])
+        kwargs = with_tokenizer_eos(self.config, tokenizer, kwargs)
+        generation_config = GenerationConfig.from_keywords(kwargs, "stream_text")
+        request = prepare_request(self.config, input_ids, attention_mask, generation_config)
+        chunks = self._compiled_programs().stream(request, chunk_size)
+        yield from stream_pieces(tokenizer, chunks, set(request.options.eos_token_ids))
+
+
+def _check_streaming(chunk_size, kwargs):
+    if int(chunk_size) != chunk_size or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size}")
+    if kwargs.get("num_beams", 1) != 1:
+        raise ValueError(f"num_beams must be 1 for streaming (beam search decides at the end), got {kwargs['num_beams']}")

@@ -1,0 +1,112 @@
+"""Logits processors and warpers: pure functions of (rows, vocab) scores, in the reference's rules.
+
+`process_scores` applies the ones fixed in a program (repetition penalty, no-repeat n-grams, minimum
+new tokens) in the reference's order; `warp_scores` the sampling ones (temperature, top-k, top-p),
+whose settings are runtime tensors. Filtered entries become -inf. Padding never counts as a repeated
+token or n-gram: `history` holds each row's real tokens first, `lengths` how many.
+"""
+import math
+
+import tensorflow as tf
+
+
+def is_eos(tokens, eos_token_ids):
+    """Which entries of `tokens` are one of the `eos_token_ids` (a tuple of ints, possibly empty)."""
+    hits = tf.zeros_like(tokens, tf.bool)
+    for eos in eos_token_ids:
+        hits |= tokens == eos
+    return hits
+
+
+def token_mask(tokens, valid, vocab_size):
+    """(rows, vocab) bool: which vocabulary ids occur among `tokens` where `valid`."""
+    rows, width = tf.shape(tokens)[0], tf.shape(tokens)[1]
+    row_ids = tf.broadcast_to(tf.range(rows)[:, None], (rows, width))
+    indices = tf.stack([row_ids, tokens], axis=-1)
+    hits = tf.tensor_scatter_nd_max(tf.zeros((rows, vocab_size), tf.int32), indices, tf.cast(valid, tf.int32))
+    return hits > 0
+
+
+def banned_ngram_tokens(history, lengths, ngram_size, vocab_size):
+    """(rows, vocab) bool: tokens that would complete an n-gram already present in `history`."""
+    width = history.shape[1]
+    starts = width - ngram_size + 1
+    last = tf.gather(history, tf.maximum(lengths[:, None] - ngram_size + 1 + tf.range(ngram_size - 1), 0), batch_dims=1)
+    matches = tf.ones_like(history[:, :starts], tf.bool)
+    for i in range(ngram_size - 1):
+        matches &= history[:, i : i + starts] == last[:, i : i + 1]
+    matches &= tf.range(starts)[None, :] + ngram_size - 1 < lengths[:, None]
+    return token_mask(history[:, ngram_size - 1 :], matches, vocab_size)
+
+
+def penalize_repetitions(scores, history, lengths, penalty):
+    """Scores of tokens already in `history` divided by `penalty` (multiplied where negative)."""
+    valid = tf.range(history.shape[1])[None, :] < lengths[:, None]
+    seen = token_mask(history, valid, scores.shape[-1])
+    penalized = tf.where(scores < 0, scores * penalty, scores / penalty)
+    return tf.where(seen, penalized, scores)
+
+
+def ban_repeated_ngrams(scores, history, lengths, ngram_size):
+    """Scores of tokens that would repeat an n-gram of `history` set to -inf."""
+    banned = banned_ngram_tokens(history, lengths, ngram_size, scores.shape[-1])
+    return tf.where(banned, -math.inf, scores)
+
+
+def ban_early_eos(scores, step, min_new_tokens, eos_token_ids):
+    """EOS scores set to -inf while fewer than `min_new_tokens` tokens were generated (`step`)."""
+    is_end = is_eos(tf.range(scores.shape[-1]), eos_token_ids)[None, :]
+    return tf.where(is_end & (step < min_new_tokens), -math.inf, scores)
+
+
+def process_scores(scores, options, history=(), lengths=None, step=0):
+    """Applies repetition penalty, no-repeat n-grams and minimum new tokens, in the reference's order.
+
+    Args:
+        scores: (rows, vocab) float32 logits (log-probabilities in beam search).
+        options: `DecodingOptions`.
+        history: (rows, width) each row's real tokens so far, first (needed when
+            `options.tracks_history`).
+        lengths: (rows,) int32: real tokens per row of `history`.
+        step: Scalar: tokens generated so far.
+
+    Returns:
+        The processed (rows, vocab) scores.
+    """
+    if options.tracks_history:
+        if options.repetition_penalty != 1.0:
+            scores = penalize_repetitions(scores, history, lengths, options.repetition_penalty)
+        if 0 < options.no_repeat_ngram_size <= history.shape[1]:
+            scores = ban_repeated_ngrams(scores, history, lengths, options.no_repeat_ngram_size)
+    if options.min_new_tokens > 0 and options.eos_token_ids:
+        scores = ban_early_eos(scores, step, options.min_new_tokens, options.eos_token_ids)
+    return scores
+
+
+def warp_scores(scores, temperature, top_k, top_p, min_tokens_to_keep=1):
+    """Temperature, then top-k, then top-p (nucleus) filtering; filtered entries become -inf.
+
+    Args:
+        scores: (rows, vocab) float32.
+        temperature: Scalar > 0.
+        top_k: Scalar int; 0 keeps every token.
+        top_p: Scalar in (0, 1]; 1 keeps every token.
+        min_tokens_to_keep: Neither filter keeps fewer tokens than this.
+
+    Returns:
+        The warped (rows, vocab) scores.
+    """
+    vocab_size = scores.shape[-1]
+    scores = scores / tf.cast(temperature, scores.dtype)
+    ranked = tf.sort(scores, axis=-1, direction="DESCENDING")
+    k = tf.clip_by_value(tf.maximum(tf.cast(top_k, tf.int32), min_tokens_to_keep), 1, vocab_size)
+    kth = tf.where(top_k > 0, ranked[:, k - 1], -math.inf)[:, None]
+    ranked = tf.where(ranked >= kth, ranked, -math.inf)
+    # The reference removes the low tail whose (ascending) cumulative probability is <= 1 - top_p.
+    tail_mass = tf.cumsum(tf.nn.softmax(ranked, axis=-1), axis=-1, reverse=True)
+    top_p = tf.cast(top_p, scores.dtype)
+    removed = (tail_mass <= 1.0 - top_p) & (tf.range(vocab_size)[None, :] >= min_tokens_to_keep)
+    kept = vocab_size - tf.reduce_sum(tf.cast(removed, tf.int32), axis=-1)
+    nucleus_floor = tf.gather(ranked, kept - 1, batch_dims=1)[:, None]
+    floor = tf.where(top_p < 1.0, tf.maximum(kth, nucleus_floor), kth)
+    return tf.where(scores >= floor, scores, -math.inf)

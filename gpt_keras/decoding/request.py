@@ -1,0 +1,124 @@
+"""A generation call made ready for a compiled program: checked prompts, bucketed widths, the options.
+
+Prompts are padded (on the left) to a bucket length and the cache to a bucket of new tokens, so calls
+whose lengths fall in the same buckets run the same compiled program. Numpy only.
+"""
+import dataclasses
+
+import numpy as np
+
+from gpt_keras.decoding.config import FILLER_TOKEN_ID, DecodingControls, DecodingOptions
+
+MIN_BUCKET = 8
+
+
+def bucket_length(length, minimum=MIN_BUCKET):
+    """The bucket a length falls in: the next power of two, at least `minimum`."""
+    return max(minimum, 1 << max(0, int(length) - 1).bit_length())
+
+
+@dataclasses.dataclass
+class Request:
+    """A validated generation call: bucketed numpy inputs, the runtime controls and the static options."""
+
+    input_ids: np.ndarray  # (rows, prompt_bucket), left-padded to the bucket
+    attention_mask: np.ndarray
+    prompt_width: int  # the caller's prompt width (output starts that many slots before the bucket end)
+    max_new_tokens: int
+    max_length: int  # cache / output slots: prompt bucket + new-token bucket
+    controls: DecodingControls  # Python numbers
+    options: DecodingOptions
+
+
+def prepare_request(model_config, input_ids, attention_mask, generation_config):
+    """Checks a call of `generate` / `stream` and makes it a `Request`.
+
+    Args:
+        model_config: The model's `OpenAIGPTConfig` (vocabulary, positions, default EOS / pad ids).
+        input_ids: (batch, seq) ints, padded where `attention_mask` is 0.
+        attention_mask: (batch, seq) of 0 and 1, or None for all ones.
+        generation_config: `GenerationConfig`.
+
+    Returns:
+        The `Request`.
+
+    Raises:
+        ValueError: An option or a prompt is invalid, or prompt + new tokens exceed `n_positions`
+            without `truncate_prompt`.
+    """
+    config = generation_config.validate()
+    input_ids, attention_mask = _checked_prompts(model_config, input_ids, attention_mask)
+    max_new_tokens = config.new_token_count(input_ids.shape[1])
+    room = model_config.n_positions - max_new_tokens
+    longest = attention_mask.sum(axis=1).max()
+    if longest > room:
+        if not config.truncate_prompt or room < 1:
+            raise ValueError(
+                f"prompt + new tokens exceed n_positions={model_config.n_positions}: the longest prompt has "
+                f"{longest} tokens and max_new_tokens={max_new_tokens}; shorten the prompt, lower "
+                "max_new_tokens, or pass truncate_prompt=True to keep only each prompt's last tokens"
+            )
+        input_ids, attention_mask = _keep_last_tokens(input_ids, attention_mask, room)
+    # Sampling several sequences per prompt: each prompt repeated, as the reference expands it.
+    input_ids = np.repeat(input_ids, config.sequences_per_prompt, axis=0)
+    attention_mask = np.repeat(attention_mask, config.sequences_per_prompt, axis=0)
+
+    prompt_width = input_ids.shape[1]
+    prompt_bucket = bucket_length(prompt_width)
+    left = prompt_bucket - prompt_width
+    return Request(
+        input_ids=np.pad(input_ids, ((0, 0), (left, 0)), constant_values=FILLER_TOKEN_ID),
+        attention_mask=np.pad(attention_mask, ((0, 0), (left, 0))),
+        prompt_width=prompt_width,
+        max_new_tokens=max_new_tokens,
+        max_length=prompt_bucket + bucket_length(max_new_tokens),
+        controls=config.controls(max_new_tokens),
+        options=config.decoding_options(model_config),
+    )
+
+
+def _as_numpy_ids(value, argument):
+    array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"{argument} must hold integers, got {array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(f"{argument} must have shape (batch, seq), got shape {array.shape}")
+    return array.astype(np.int32)
+
+
+def _checked_prompts(model_config, input_ids, attention_mask):
+    """int32 numpy (ids, mask), or ValueError / TypeError naming what is wrong with them."""
+    input_ids = _as_numpy_ids(input_ids, "input_ids")
+    if attention_mask is None:
+        attention_mask = np.ones_like(input_ids)
+    attention_mask = _as_numpy_ids(attention_mask, "attention_mask")
+    if attention_mask.shape != input_ids.shape:
+        raise ValueError(
+            f"attention_mask has shape {attention_mask.shape} but input_ids has shape {input_ids.shape}; they must match"
+        )
+    if not np.isin(attention_mask, (0, 1)).all():
+        raise ValueError("attention_mask must hold only 0 (padding) and 1 (real token)")
+    if input_ids.shape[0] == 0:
+        raise ValueError("input_ids is an empty batch: give at least one prompt")
+    prompt_lengths = attention_mask.sum(axis=1)
+    if input_ids.shape[1] == 0 or (prompt_lengths == 0).any():
+        empty = [int(i) for i in np.flatnonzero(prompt_lengths == 0)] if input_ids.shape[1] else "all"
+        raise ValueError(f"input_ids has an empty prompt (rows {empty}): every prompt needs at least one token")
+    vocab_size = model_config.vocab_size
+    if input_ids.min() < 0 or input_ids.max() >= vocab_size:
+        bad = sorted(set(input_ids[(input_ids < 0) | (input_ids >= vocab_size)].tolist()))[:8]
+        raise ValueError(f"input_ids must be in [0, {vocab_size}) (padding included), got {bad}")
+    return input_ids, attention_mask
+
+
+def _keep_last_tokens(input_ids, attention_mask, keep):
+    """Each prompt's last `keep` real tokens, left-padded to a common width (for `truncate_prompt`)."""
+    rows = [ids[mask > 0][-keep:] for ids, mask in zip(input_ids, attention_mask)]
+    width = max(len(row) for row in rows)
+    pad = input_ids[attention_mask == 0][0] if (attention_mask == 0).any() else 0
+    new_ids = np.full((len(rows), width), pad, np.int32)
+    new_mask = np.zeros((len(rows), width), np.int32)
+    for i, row in enumerate(rows):
+        new_ids[i, width - len(row) :] = row
+        new_mask[i, width - len(row) :] = 1
+    return new_ids, new_mask
