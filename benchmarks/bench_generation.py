@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel
 from machine import best_time, gemv_bandwidth
-from gpt_keras.generation import DecodingOptions, bucket_length, build_stream_fns
+from gpt_keras.decoding import DecodingControls, DecodingOptions, bucket_length, build_stream_fns
 
 DEFAULT_REFERENCE_PYTHON = "/work/refvenv/bin/python"
 TARGET_TOKENS_PER_SECOND = 100.0
@@ -66,21 +66,21 @@ def per_token_latency(model, prompt, position, steps, repeat):
     allowed = model.config.n_positions - prompt.shape[1]
     if position + steps > prompt.shape[1] + allowed:
         raise ValueError(f"position {position} + {steps} steps is past n_positions {model.config.n_positions}")
-    controls = {
-        "max_new_tokens": tf.constant(allowed),
-        "temperature": tf.constant(1.0),
-        "top_k": tf.constant(0),
-        "top_p": tf.constant(1.0),
-        "seed": tf.constant(0),
-        "do_sample": tf.constant(False),
-    }
+    controls = DecodingControls(
+        max_new_tokens=tf.constant(allowed),
+        temperature=tf.constant(1.0),
+        top_k=tf.constant(0),
+        top_p=tf.constant(1.0),
+        seed=tf.constant(0),
+        do_sample=tf.constant(False),
+    )
     ids = tf.constant(prompt, tf.int32)
     state = prefill_fn(ids, tf.ones_like(ids))
     state = decode_fn(state, tf.constant(position - prompt.shape[1]), controls)  # reach the position
     timings = []
     for _ in range(repeat):
         start = time.perf_counter()
-        decode_fn(state, tf.constant(steps), controls)["logits"].numpy()
+        decode_fn(state, tf.constant(steps), controls).logits.numpy()
         timings.append(time.perf_counter() - start)
     return min(timings) / steps
 

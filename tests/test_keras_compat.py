@@ -103,3 +103,40 @@ def test_keras_calls_the_symbolic_build_override_with_the_epoch_iterator(monkeyp
     model.fit(data, batch_size=2, epochs=1, verbose=0)
     model.evaluate(data, batch_size=2, verbose=0)
     assert seen == [True, True]
+
+
+def test_resume_epoch_is_where_fit_starts():
+    model = TFOpenAIGPTLMHeadModel(tiny_config())
+    model.compile(optimizer="sgd")
+    ids = np.zeros((2, 4), "int32")
+    _keras_compat.set_resume_epoch(model, 2)
+    history = model.fit({"input_ids": ids, "labels": ids}, epochs=3, verbose=0)
+    assert history.epoch == [2]
+    _keras_compat.set_resume_epoch(model, None)
+    assert model.fit({"input_ids": ids, "labels": ids}, epochs=2, verbose=0).epoch == [0, 1]
+
+
+def test_optimizer_slot_index_and_weight_decay_exclusion():
+    optimizer = keras.optimizers.Adam()
+    variables = [keras.Variable(np.zeros((2, 2)), name="kernel"), keras.Variable(np.zeros(2), name="bias")]
+    optimizer.build(variables)
+    assert [_keras_compat.optimizer_variable_index(optimizer, v) for v in variables] == [0, 1]
+    optimizer.exclude_from_weight_decay(var_names=["bias"])
+    assert _keras_compat.uses_weight_decay(optimizer, variables[0])
+    assert not _keras_compat.uses_weight_decay(optimizer, variables[1])
+
+
+def test_gradient_clipping_hook_is_what_apply_calls():
+    # ReplicaConsistentClipping overrides Optimizer._clip_gradients: apply must still call it, and its
+    # single-replica path must be Keras' own global-norm clipping.
+    calls = []
+
+    class Recording(_keras_compat.ReplicaConsistentClipping, keras.optimizers.SGD):
+        def _clip_gradients(self, grads):
+            calls.append(len(grads))
+            return super()._clip_gradients(grads)
+
+    variable = keras.Variable(np.ones(3, "float32"))
+    Recording(learning_rate=1.0, global_clipnorm=1.0).apply([tf.constant([3.0, 0.0, 4.0])], [variable])
+    assert calls == [1]
+    np.testing.assert_allclose(np.asarray(variable), [1 - 0.6, 1.0, 1 - 0.8], rtol=1e-6)

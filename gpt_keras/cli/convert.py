@@ -58,7 +58,7 @@ def run(args):
         raise CommandLineError(f"SRC does not exist: {args.src}")
     if args.config is not None and not args.config.is_file():
         raise CommandLineError(f"--config: no such file: {args.config}")
-    from gpt_keras import checkpoints, models
+    from gpt_keras import checkpoints
     from gpt_keras.configuration import OpenAIGPTConfig
 
     directory = checkpoints.resolve_checkpoint_dir(args.src) if args.src.is_dir() else args.src.parent

@@ -20,8 +20,15 @@ class GenerationMixin:
         """How many times a generation program was traced (each trace is followed by an XLA compile)."""
         return self._compiled_programs().trace_count
 
+    def forget_compiled_programs(self):
+        """Drops the compiled generation programs, so that the next `generate` / `stream` traces anew.
+
+        Called after any change that a compiled program would not see (new variables, a resized table).
+        """
+        self.__dict__.pop("_generation_programs", None)
+
     def _compiled_programs(self):
-        # Kept out of Keras' attribute tracking; models.py drops it when the weights are replaced.
+        # Kept out of Keras' attribute tracking; forget_compiled_programs drops it.
         programs = self.__dict__.get("_generation_programs")
         if programs is None:
             programs = CompiledPrograms(self)

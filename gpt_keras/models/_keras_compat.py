@@ -102,3 +102,42 @@ class FirstReplicaSymbolicBuild:
                 break
             iterator = None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+
+def set_resume_epoch(model, epoch):
+    """Makes the next `model.fit` start at `epoch` (None: back to fit's own `initial_epoch`).
+
+    Keras 3's `fit` reads `Trainer._initial_epoch` in place of its `initial_epoch` argument when it is
+    set; `keras.callbacks.BackupAndRestore` resumes runs by setting it in `on_train_begin`.
+    """
+    model._initial_epoch = epoch
+
+
+def optimizer_variable_index(optimizer, variable):
+    """The index of `variable` in `optimizer`'s slot lists (`Optimizer._get_variable_index`, Keras 3.x),
+    the same for every slot made by `add_optimizer_variables`."""
+    return optimizer._get_variable_index(variable)
+
+
+def uses_weight_decay(optimizer, variable):
+    """Whether `exclude_from_weight_decay` leaves `variable` decayed (`Optimizer._use_weight_decay`)."""
+    return optimizer._use_weight_decay(variable)
+
+
+class ReplicaConsistentClipping:
+    """Optimizer mixin: global-norm clipping of the gradient summed over replicas, as one device clips.
+
+    Keras 3 clips inside `Optimizer._clip_gradients`, called by `apply` on each replica's gradients
+    before they are summed across replicas, which clips a different vector than one device would.
+    Scaling every replica's gradients by the factor of the summed gradient makes their sum exactly the
+    clipped global gradient.
+    """
+
+    def _clip_gradients(self, grads):
+        context = tf.distribute.get_replica_context()
+        if not self.global_clipnorm or context is None or context.num_replicas_in_sync == 1:
+            return super()._clip_gradients(grads)
+        dense = [None if g is None else tf.convert_to_tensor(g) for g in grads]
+        summed = context.all_reduce("SUM", [g for g in dense if g is not None])
+        scale = tf.minimum(1.0, self.global_clipnorm / tf.maximum(tf.linalg.global_norm(summed), 1e-12))
+        return [None if g is None else g * tf.cast(scale, g.dtype) for g in dense]

@@ -5,7 +5,7 @@ from keras import ops
 
 from gpt_keras import losses
 from gpt_keras.configuration import OpenAIGPTConfig
-from gpt_keras.generation import GenerationMixin
+from gpt_keras.decoding import GenerationMixin
 from gpt_keras.layers import SequenceSummary, check_ids_in_range
 from gpt_keras.models import _keras_compat
 from gpt_keras.models.base import TFOpenAIGPTPreTrainedModel, as_config

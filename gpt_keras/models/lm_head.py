@@ -2,7 +2,7 @@
 import keras
 
 from gpt_keras import losses
-from gpt_keras.generation import GenerationMixin
+from gpt_keras.decoding import GenerationMixin
 from gpt_keras.models.base import TFOpenAIGPTPreTrainedModel
 from gpt_keras.models.inputs import checked_labels
 from gpt_keras.models.outputs import ModelOutput, optional_outputs

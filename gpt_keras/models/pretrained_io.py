@@ -233,7 +233,8 @@ class PretrainedIOMixin:
         self.transformer.config.vocab_size = new_size
         # Traced train/predict functions and compiled generation programs captured the old table.
         self.train_function = self.test_function = self.predict_function = None
-        self.__dict__.pop("_generation_programs", None)
+        if self.has_tied_lm_head:
+            self.forget_compiled_programs()
         logger.info("Resized the token embedding of %s from %d to %d rows", self.name, old_size, new_size)
         return token_embedding
 

@@ -15,6 +15,7 @@ import tensorflow as tf
 from keras import ops
 
 from gpt_keras._fs import atomic_replace, atomic_write_json
+from gpt_keras.models import _keras_compat
 
 logger = logging.getLogger("gpt_keras")
 
@@ -159,7 +160,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             )
         self._load(state)
         # As keras.callbacks.BackupAndRestore does: fit reads this in place of its initial_epoch.
-        self.model._initial_epoch = state["epoch"]
+        _keras_compat.set_resume_epoch(self.model, state["epoch"])
         self._to_skip = state["step_in_epoch"]
         if self._to_skip:
             self._train_function = self.model.train_function
@@ -208,7 +209,7 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         self._save(epoch + 1, 0, loss)
 
     def on_train_end(self, logs=None):
-        self.model._initial_epoch = None
+        _keras_compat.set_resume_epoch(self.model, None)
         if self._train_function is not None:
             self.model.train_function = self._train_function
             self._train_function = None

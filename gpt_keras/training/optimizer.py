@@ -14,6 +14,7 @@ import tensorflow as tf
 from keras import ops
 
 from gpt_keras.configuration import OpenAIGPTConfig
+from gpt_keras.models import _keras_compat
 
 PAPER_RECIPE = {
     "learning_rate": 6.25e-5,
@@ -91,7 +92,7 @@ class WarmupLinearSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 
 @keras.saving.register_keras_serializable(package="gpt_keras")
-class OpenAIAdam(keras.optimizers.Optimizer):
+class OpenAIAdam(_keras_compat.ReplicaConsistentClipping, keras.optimizers.Optimizer):
     """Adam with the original GPT code's decoupled weight decay, applied to weights of rank > 1 only.
 
     For each variable, with t the step (from 1), g its gradient and lr the scheduled rate:
@@ -141,7 +142,7 @@ class OpenAIAdam(keras.optimizers.Optimizer):
 
     def decays(self, variable):
         """Whether `variable` is decayed: rank > 1 and not excluded by `exclude_from_weight_decay`."""
-        return self.decoupled_weight_decay > 0 and len(variable.shape) > 1 and self._use_weight_decay(variable)
+        return self.decoupled_weight_decay > 0 and len(variable.shape) > 1 and _keras_compat.uses_weight_decay(self, variable)
 
     def update_step(self, gradient, variable, learning_rate):
         dtype = variable.dtype
@@ -151,7 +152,7 @@ class OpenAIAdam(keras.optimizers.Optimizer):
         step_size = learning_rate * ops.sqrt(1 - ops.power(ops.cast(self.beta_2, dtype), step)) / (
             1 - ops.power(ops.cast(self.beta_1, dtype), step)
         )
-        index = self._get_variable_index(variable)
+        index = _keras_compat.optimizer_variable_index(self, variable)
         m, v = self._momentums[index], self._velocities[index]
         self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
         self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
@@ -159,18 +160,6 @@ class OpenAIAdam(keras.optimizers.Optimizer):
         if self.decays(variable):
             update = ops.add(update, ops.multiply(variable, ops.cast(self.decoupled_weight_decay, dtype)))
         self.assign_sub(variable, ops.multiply(update, step_size))
-
-    def _clip_gradients(self, grads):
-        # Keras clips each replica's gradients before they are summed across replicas, which clips a
-        # different vector than one device would. Scale every replica's gradients by the factor of the
-        # summed gradient instead: their sum is then exactly the clipped global gradient.
-        context = tf.distribute.get_replica_context()
-        if not self.global_clipnorm or context is None or context.num_replicas_in_sync == 1:
-            return super()._clip_gradients(grads)
-        dense = [None if g is None else tf.convert_to_tensor(g) for g in grads]
-        summed = context.all_reduce("SUM", [g for g in dense if g is not None])
-        scale = tf.minimum(1.0, self.global_clipnorm / tf.maximum(tf.linalg.global_norm(summed), 1e-12))
-        return [None if g is None else g * tf.cast(scale, g.dtype) for g in dense]
 
     def get_config(self):
         config = super().get_config()
