@@ -370,7 +370,7 @@ class _Commit:
     def run(self, replace):
         if self.staging.parent == self.directory:
             self._rename_in(self.staging)
-        elif os.path.lexists(self.directory):
+        elif replace and os.path.lexists(self.directory):
             self._swap()
         else:
             try:
@@ -495,6 +495,7 @@ class _Commit:
             if name not in self.written and self.superseded(name):
                 _remove(self.directory / name)
         fsync_path(self.directory)
+        at_step("removed superseded")
         shutil.rmtree(staging, ignore_errors=True)
 
 
