@@ -429,7 +429,7 @@ class _Commit:
         except OSError as error:
             if error.errno not in _RENAME_UNSUPPORTED:
                 raise _CannotRename(error) from error
-        aside = Path(_sibling_pattern(self.directory, "old", self.save_id))
+        aside = self.directory.parent / f".{self.directory.name}.old-{self.save_id}"
         try:
             os.rename(self.directory, aside)
         except OSError as error:

@@ -22,6 +22,12 @@ CONFIG = '{"n_layer": 6}'
 VOCAB = '{"a": 0}'
 
 
+def subprocess_environment():
+    """The environment for a Python subprocess that imports this checkout's gpt_keras and this module."""
+    here = Path(__file__).resolve().parent
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(here.parent), str(here)])}
+
+
 def tensors(version):
     return {f"layer.{i}.weight": np.full((4, 5), version * 10 + i, np.float32) for i in range(6)}
 

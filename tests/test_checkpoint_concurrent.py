@@ -2,18 +2,15 @@
 
 Issue 19, item 2: 24 of 30 loads during a concurrent save returned tensors of several saves (up to 8).
 """
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 import checkpoint_save_steps as steps
 from gpt_keras.checkpoints.safetensors import SafetensorsError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 # Long enough for a few hundred loads to meet a few hundred saves on a slow machine.
 LOAD_SECONDS = 4.0
 
@@ -37,7 +34,7 @@ def test_loads_during_repeated_saves_each_give_one_saved_version(tmp_path, layou
     stop = tmp_path / "stop"
     saver = subprocess.Popen(
         [sys.executable, "-c", SAVER, str(directory), layout, str(stop)],
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(Path(__file__).parent)])},
+        env=steps.subprocess_environment(),
         stderr=subprocess.PIPE,
         text=True,
     )

@@ -11,13 +11,11 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import checkpoint_save_steps as steps
 from gpt_keras import _fs, checkpoints
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CASES = [(route, old, new) for route in steps.ROUTES for old in steps.LAYOUTS for new in steps.LAYOUTS]
 
 
@@ -54,7 +52,7 @@ def test_a_save_killed_at_any_step_leaves_one_whole_checkpoint(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(script.parent)])},
+        env=steps.subprocess_environment(),
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout)
@@ -160,19 +158,6 @@ def test_repeated_saves_keep_every_file_another_thread_writes(tmp_path):
     assert [p.name for p in written if not p.is_file() or p.read_text() != p.name] == []
 
 
-def _run_killed(tmp_path, code):
-    """Runs `code` in a fresh interpreter that is expected to kill itself with SIGKILL."""
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )
-    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
-
-
 def _save_killed_after(tmp_path, rename, condition, *, in_place=False, max_shard_size=None):
     """Saves version 2 into tmp_path/ckpt in a fresh interpreter that SIGKILLs itself right after the first
     call of `rename` ("os.rename" or "os.replace") for which `condition` (on `source`, `target`) holds."""
@@ -207,7 +192,7 @@ def _save_killed_after(tmp_path, rename, condition, *, in_place=False, max_shard
         text=True,
         timeout=60,
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        env=steps.subprocess_environment(),
     )
     assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
 

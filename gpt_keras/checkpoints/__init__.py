@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 
 from gpt_keras import _fs
+# Every format module, so that `checkpoints.torch_bin` and the like work after `import gpt_keras.checkpoints`.
 from gpt_keras.checkpoints import original_release, safetensors, shards, tf_h5, torch_bin  # noqa: F401
 from gpt_keras.checkpoints.formats import (
     FORMATS,
@@ -77,15 +78,17 @@ def load_state_dict(path, *, lazy=False):
         ValueError: a file is truncated, corrupted, unsafe or inconsistent (the message names the file).
     """
     for attempt in range(1, _READ_ATTEMPTS + 1):
-        fmt, marker, directory, others = locate(path)
-        before = _fs.file_identity(marker)
+        before, marker = _fs.file_identity(path), None
         try:
+            fmt, marker, directory, others = locate(path)
+            marker_before = _fs.file_identity(marker)
             state_dict, files, metadata = fmt.read(marker)
             break
         except (FileNotFoundError, safetensors.CheckpointChangedError):
-            if attempt == _READ_ATTEMPTS or _fs.file_identity(marker) == before:
+            replaced = _fs.file_identity(path) != before or (marker is not None and _fs.file_identity(marker) != marker_before)
+            if attempt == _READ_ATTEMPTS or not replaced:
                 raise
-            logger.info("%s was replaced while it was read (a save is running); reading it again", marker)
+            logger.info("%s was replaced while it was read (a save is running); reading it again", marker or path)
     if others:
         logger.info(
             "Checkpoint %s holds %s too; reading %s (%s) by preference", directory, ", ".join(others), fmt.name, marker.name
@@ -166,6 +169,12 @@ def _commit_order(name):
 
 __all__ = [
     "FORMATS",
+    "ORIGINAL_RELEASE",
+    "PYTORCH_BIN",
+    "PYTORCH_BIN_SHARDED",
+    "SAFETENSORS",
+    "SAFETENSORS_SHARDED",
+    "TF_H5",
     "CheckpointInfo",
     "CheckpointMismatchError",
     "LazyStateDict",

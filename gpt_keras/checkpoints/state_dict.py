@@ -46,8 +46,8 @@ class CheckpointMismatchError(ValueError):
 class LazyStateDict(Mapping):
     """A read-only state dict over safetensors files that reads each tensor when it is looked up.
 
-    Looking a tensor up copies it out of its file's mapping into an array of its own, so a caller that
-    assigns tensors one at a time and drops them holds about one tensor at a time beyond its own copy.
+    Looking a tensor up reads it out of its open file into an array of its own, so a caller that assigns
+    tensors one at a time and drops them holds about one tensor at a time beyond its own copy.
     Shapes and dtypes are known without reading any data. The files stay open while the dict lives, so
     every tensor comes from the version of the checkpoint that was opened.
 
