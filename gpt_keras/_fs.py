@@ -67,8 +67,13 @@ def file_identity(path):
 
 def _temporary_sibling(path):
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    # mkstemp creates the file 0o600; a saved file gets the permissions an ordinary open would give.
-    os.chmod(temporary, 0o666 & ~current_umask())
+    try:
+        # mkstemp creates the file 0o600; a saved file gets the permissions an ordinary open would give.
+        os.chmod(temporary, 0o666 & ~current_umask())
+    except BaseException:
+        os.close(descriptor)
+        os.unlink(temporary)
+        raise
     return descriptor, Path(temporary)
 
 
