@@ -28,17 +28,6 @@ from gpt_keras.checkpoints.safetensors import (
 SAFE_WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
 
 
-def _read_index_file(index_path):
-    index = read_json_file(index_path, SafetensorsError, "checkpoint index")
-    weight_map = index.get("weight_map") if isinstance(index, dict) else None
-    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
-        raise SafetensorsError(
-            f"{index_path}: expected an object with a 'weight_map' of name → file, got {index!r:.200}"
-        )
-    metadata = index.get("metadata")
-    return weight_map, metadata if isinstance(metadata, dict) else {}
-
-
 def read_index(index_path):
     """Reads and checks a sharded checkpoint's index.
 
@@ -56,7 +45,14 @@ def read_index(index_path):
 
 
 def _read_index(index_path):
-    weight_map, metadata = _read_index_file(index_path)
+    """Returns (name → shard path, the save id the index records or None)."""
+    index = read_json_file(index_path, SafetensorsError, "checkpoint index")
+    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise SafetensorsError(
+            f"{index_path}: expected an object with a 'weight_map' of name → file, got {index!r:.200}"
+        )
+    metadata = index.get("metadata") if isinstance(index.get("metadata"), dict) else {}
     shard_paths = {}
     for shard_name in sorted(set(weight_map.values())):
         if Path(shard_name).name != shard_name:
