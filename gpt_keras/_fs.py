@@ -30,11 +30,7 @@ logger = logging.getLogger("gpt_keras")
 
 
 def at_step(step):
-    """Marks that a writer has finished `step` (a short name such as ``"swapped"``); does nothing.
-
-    Args:
-        step: the name of the step just done.
-    """
+    """Marks that a writer has finished `step` (a short name such as ``"swapped"``); does nothing."""
 
 
 def fsync_path(path):
@@ -54,10 +50,8 @@ def current_umask():
 
 
 def file_identity(path):
-    """Which file `path` names now: ``(device, inode)``, or None when nothing is there.
-
-    A save never rewrites a file in place, so two equal identities of one path are one version of it.
-    """
+    """Which file `path` names now, ``(device, inode)``, or None. A save never rewrites a file in place,
+    so two equal identities of one path are one version of it."""
     try:
         status = os.stat(path)
     except FileNotFoundError:
@@ -296,12 +290,9 @@ def _interrupted_swap_source(directory, *, abandoned_only):
 
 
 def _lock(path):
-    """Opens `path` and takes an exclusive ``flock`` on it, held until the descriptor is closed.
-
-    Returns:
-        ``(descriptor, taken)``: descriptor None when `path` cannot be opened; taken False when a running
-        save holds the lock (True also where there is no flock: then every leftover counts as abandoned).
-    """
+    """Opens `path` and takes an exclusive ``flock`` on it until the descriptor is closed. Returns
+    ``(descriptor or None when path cannot be opened, False when a running save holds the lock)``;
+    where there is no flock, every leftover counts as abandoned."""
     try:
         descriptor = os.open(path, os.O_RDONLY)
     except OSError:
