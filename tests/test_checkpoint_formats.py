@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpt_keras import checkpoints
+from gpt_keras import _fs, checkpoints
 from gpt_keras.checkpoints import original_release, safetensors, tf_h5
 
 ORIGINAL_FILES = ["params_shapes.json"] + [f"params_{n}.npy" for n in range(10)]
@@ -376,21 +376,23 @@ def test_interrupted_save_leaves_the_previous_checkpoint_untouched(tmp_path, lm_
     if route == "mount_point":
         monkeypatch.setattr(os.path, "ismount", lambda path: Path(path) == directory)
     before = directory_snapshot(directory)
-    real_write, calls = safetensors._write_array, []
+    real_save, calls = safetensors.save_file, []
+    failing_call = 1 if max_shard_size is None else 2  # the only file; the second shard, after a whole first one
 
-    def failing_write(handle, array):
-        calls.append(1)
-        if len(calls) == 5:
+    def failing_save(tensors, filename, metadata=None):
+        calls.append(filename)
+        if len(calls) == failing_call:
+            Path(filename).write_bytes(b"\0" * 1000)  # the disk filled up part of the way through
             raise OSError(28, "No space left on device")
-        real_write(handle, array)
+        real_save(tensors, filename, metadata=metadata)
 
-    monkeypatch.setattr(safetensors, "_write_array", failing_write)
+    monkeypatch.setattr(safetensors, "save_file", failing_save)
     changed = {name: array + 1 for name, array in lm_tensors.items()}
     with pytest.raises(OSError, match="No space left"):
         checkpoints.save_state_dict(
             changed, directory, max_shard_size=max_shard_size, extra_files={"config.json": "{}"}
         )
-    assert len(calls) == 5
+    assert len(calls) == failing_call
     assert directory_snapshot(directory) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
 
@@ -410,6 +412,24 @@ def test_overwriting_replaces_weights_and_keeps_other_files(tiny_dir, tmp_path, 
     assert_same_state_dict(state_dict, changed)
     checkpoints.save_state_dict(lm_tensors, directory)
     assert sorted(p.name for p in directory.iterdir()) == ["config.json", "model.safetensors", "vocab.json"]
+
+
+def refuse_renames_of(directory, monkeypatch):
+    """Makes `directory` refuse to be renamed or swapped, as a mount point the checks miss does (EBUSY)."""
+    real_rename, real_renameat2 = os.rename, _fs._renameat2
+
+    def rename(source, target):
+        if Path(source) == directory:
+            raise OSError(errno.EBUSY, "Device or resource busy")
+        real_rename(source, target)
+
+    def renameat2(source, target, flags):
+        if directory in (Path(source), Path(target)):
+            raise OSError(errno.EBUSY, "Device or resource busy")
+        real_renameat2(source, target, flags)
+
+    monkeypatch.setattr(os, "rename", rename)
+    monkeypatch.setattr(_fs, "_renameat2", renameat2)
 
 
 @pytest.mark.parametrize("how", ["mount_point", "working_directory", "unforeseen_rename_failure", "unwritable_parent"])
@@ -437,14 +457,7 @@ def test_a_directory_that_cannot_be_renamed_gets_its_saved_files_renamed_in(tmp_
 
         monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
     else:
-        real_rename = os.rename
-
-        def rename(source, target):
-            if Path(source) == directory:
-                raise OSError(errno.EBUSY, "Device or resource busy")
-            real_rename(source, target)
-
-        monkeypatch.setattr(os, "rename", rename)
+        refuse_renames_of(directory, monkeypatch)
     changed = {name: array * 3 for name, array in lm_tensors.items()}
     target = Path(".") if how == "working_directory" else directory
     checkpoints.save_state_dict(changed, target, extra_files={"config.json": "[]"})
@@ -461,12 +474,7 @@ def test_a_failed_copy_into_an_unrenamable_directory_leaves_it_untouched(tmp_pat
     directory = tmp_path / "ckpt"
     checkpoints.save_state_dict(lm_tensors, directory, max_shard_size=60_000, extra_files={"config.json": "{}"})
     before = directory_snapshot(directory)
-    real_rename, real_copy, copies = os.rename, shutil.copyfile, []
-
-    def rename(source, target):
-        if Path(source) == directory:
-            raise OSError(errno.EBUSY, "Device or resource busy")
-        real_rename(source, target)
+    real_copy, copies = shutil.copyfile, []
 
     def copyfile(source, target):
         copies.append(source)
@@ -474,7 +482,7 @@ def test_a_failed_copy_into_an_unrenamable_directory_leaves_it_untouched(tmp_pat
             raise OSError(errno.ENOSPC, "No space left on device")
         real_copy(source, target)
 
-    monkeypatch.setattr(os, "rename", rename)
+    refuse_renames_of(directory, monkeypatch)
     monkeypatch.setattr(shutil, "copyfile", copyfile)
     changed = {name: -array for name, array in lm_tensors.items()}
     with pytest.raises(OSError, match="No space left"):

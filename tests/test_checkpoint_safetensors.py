@@ -1,4 +1,4 @@
-"""The safetensors reader/writer: validation of damaged files, dtypes, sharding."""
+"""The safetensors reader/writer (validation of damaged files, dtypes) and sharding."""
 
 import json
 import struct
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpt_keras.checkpoints import safetensors
+from gpt_keras.checkpoints import safetensors, shards
 from gpt_keras.checkpoints.safetensors import SafetensorsError
 
 
@@ -180,31 +180,31 @@ def test_missing_file(tmp_path):
     ],
 )
 def test_parse_shard_size(size, expected):
-    assert safetensors.parse_shard_size(size) == expected
+    assert shards.parse_shard_size(size) == expected
 
 
 @pytest.mark.parametrize("size", ["12 parsecs", "MB", 0, -5, "1.5GB"])
 def test_parse_shard_size_refuses_nonsense(size):
     with pytest.raises(ValueError, match="max_shard_size"):
-        safetensors.parse_shard_size(size)
+        shards.parse_shard_size(size)
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.integers(0, 50), max_size=20), st.integers(1, 120))
 def test_plan_shards_keeps_order_and_respects_the_limit(sizes, limit):
     tensors = {f"t{i}": np.zeros(size, np.uint8) for i, size in enumerate(sizes)}
-    shards = safetensors.plan_shards(tensors, limit)
-    assert [name for shard in shards for name in shard] == list(tensors)
-    for shard in shards:
+    planned = shards.plan_shards(tensors, limit)
+    assert [name for shard in planned for name in shard] == list(tensors)
+    for shard in planned:
         total = sum(tensors[name].nbytes for name in shard)
         assert total <= limit or len(shard) == 1
-    for previous, following in zip(shards, shards[1:]):
+    for previous, following in zip(planned, planned[1:]):
         # A shard is closed only when the next tensor would not fit.
         assert sum(tensors[name].nbytes for name in previous) + tensors[following[0]].nbytes > limit
 
 
 def test_sharding_that_fits_one_shard_writes_a_single_file(tmp_path):
-    written = safetensors.save_sharded_safetensors({"a": np.zeros(4, np.float32)}, tmp_path, max_shard_size="1MB")
+    written = shards.save_sharded_safetensors({"a": np.zeros(4, np.float32)}, tmp_path, max_shard_size="1MB")
     assert written == ["model.safetensors"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
 
@@ -212,14 +212,14 @@ def test_sharding_that_fits_one_shard_writes_a_single_file(tmp_path):
 @pytest.fixture
 def sharded_dir(tmp_path):
     tensors = {f"t{i}": np.full((10,), i, np.float32) for i in range(5)}
-    written = safetensors.save_sharded_safetensors(tensors, tmp_path, max_shard_size=80)
+    written = shards.save_sharded_safetensors(tensors, tmp_path, max_shard_size=80)
     assert written[-1] == "model.safetensors.index.json" and len(written) == 4
     return tmp_path, tensors
 
 
 def test_open_sharded_reads_every_tensor(sharded_dir):
     directory, tensors = sharded_dir
-    locations = safetensors.open_sharded(directory / "model.safetensors.index.json")
+    locations = shards.open_sharded(directory / "model.safetensors.index.json")
     assert list(locations) == sorted(tensors)
     for name, (reader, stored_name) in locations.items():
         assert np.array_equal(reader.get_tensor(stored_name), tensors[name])
@@ -229,7 +229,7 @@ def test_missing_shard_is_named(sharded_dir):
     directory, _ = sharded_dir
     (directory / "model-00002-of-00003.safetensors").unlink()
     with pytest.raises(FileNotFoundError, match=r"lists shard 'model-00002-of-00003\.safetensors'"):
-        safetensors.open_sharded(directory / "model.safetensors.index.json")
+        shards.open_sharded(directory / "model.safetensors.index.json")
 
 
 def test_index_and_shard_must_agree(sharded_dir):
@@ -241,16 +241,16 @@ def test_index_and_shard_must_agree(sharded_dir):
     with pytest.raises(
         SafetensorsError, match=r"00003\.safetensors: the index .* puts tensors here that the shard lacks: \['t0'\]"
     ):
-        safetensors.open_sharded(index_path)
+        shards.open_sharded(index_path)
 
 
 def test_corrupted_index(tmp_path):
     (tmp_path / "model.safetensors.index.json").write_text('{"weight_map": [1]}')
     with pytest.raises(SafetensorsError, match="expected an object with a 'weight_map'"):
-        safetensors.read_index(tmp_path / "model.safetensors.index.json")
+        shards.read_index(tmp_path / "model.safetensors.index.json")
     (tmp_path / "model.safetensors.index.json").write_text('{"weight_map": {"a": "../x.safetensors"}}')
     with pytest.raises(SafetensorsError, match="must be a file name beside the index"):
-        safetensors.read_index(tmp_path / "model.safetensors.index.json")
+        shards.read_index(tmp_path / "model.safetensors.index.json")
 
 
 def test_unsupported_dtype_names_the_tensor(tmp_path):

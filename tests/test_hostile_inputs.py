@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from gpt_keras import TFOpenAIGPTLMHeadModel
+from gpt_keras import TFOpenAIGPTLMHeadModel, checkpoints
 from gpt_keras.checkpoints import tf_h5
 from gpt_keras.cli import main
 
@@ -149,3 +149,33 @@ def test_external_storage_never_reaches_the_weights(h5_checkpoint, tmp_path):
     finally:
         h5py.Dataset.__getitem__ = original
     assert read == []
+
+
+@pytest.fixture
+def shards_of_two_saves(tiny_dir, tmp_path):
+    """The tiny LM saved twice as shards (the second time with other weights); one shard of the second
+    save copied over its namesake in the first, as an interrupted in-place copy would leave them."""
+    state_dict, _ = checkpoints.load_state_dict(tiny_dir / "lm")
+    config = {"config.json": (tiny_dir / "lm" / "config.json").read_text()}
+    first, second = tmp_path / "first", tmp_path / "second"
+    checkpoints.save_state_dict(state_dict, first, max_shard_size=60_000, extra_files=config)
+    checkpoints.save_state_dict({k: v * 2 for k, v in state_dict.items()}, second, max_shard_size=60_000, extra_files=config)
+    shard = "model-00002-of-00003.safetensors"
+    shutil.copyfile(second / shard, first / shard)
+    return first, shard
+
+
+def test_shards_of_two_saves_are_refused_naming_the_shard(shards_of_two_saves):
+    directory, shard = shards_of_two_saves
+    with pytest.raises(ValueError, match=rf"{shard}: written by save '\w+', but the index .* is of save '\w+'"):
+        TFOpenAIGPTLMHeadModel.from_pretrained(directory)
+
+
+def test_convert_of_shards_of_two_saves_fails_and_writes_nothing(shards_of_two_saves, tmp_path, capsys):
+    directory, shard = shards_of_two_saves
+    destination = tmp_path / "out"
+    code = main(["convert", str(directory), str(destination)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert shard in err and "different saves" in err, err
+    assert not destination.exists()
