@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gpt_keras import _fs, checkpoints
+from gpt_keras import _dirs, _fs, checkpoints
 
 ROUTES = ("exchange", "two_renames", "mount_point", "working_directory")
 # Six tensors of 80 bytes: one file, or three shards of two.
@@ -59,7 +59,7 @@ def _renameat2_missing(source, target, flags):
 def route(name, directory):
     """Makes saves of `directory` take one route: swapped by exchange or by two renames, or in place."""
     patches = {
-        "two_renames": [(_fs, "_renameat2", _renameat2_missing)],
+        "two_renames": [(_dirs, "_renameat2", _renameat2_missing)],
         "mount_point": [(os.path, "ismount", lambda path: Path(path) == directory)],
     }.get(name, [])
     saved = [(owner, attribute, getattr(owner, attribute)) for owner, attribute, _ in patches]
@@ -123,7 +123,7 @@ def leftovers(directory):
 
 def state_after(directory, route_name, new):
     """What a stopped save left: the version a load gives, the vocabulary, and what the next save gives."""
-    readable = _fs.readable_directory(directory)
+    readable = _dirs.readable_directory(directory)
     state = {"loads": loaded_version(directory), "vocab": (readable / "vocab.json").read_text()}
     with route(route_name, directory):
         save(directory, 3, new)

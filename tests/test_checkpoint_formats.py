@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gpt_keras import _fs, checkpoints
+from gpt_keras import _dirs, checkpoints
 from gpt_keras.checkpoints import original_release, safetensors, tf_h5
 
 ORIGINAL_FILES = ["params_shapes.json"] + [f"params_{n}.npy" for n in range(10)]
@@ -416,7 +416,7 @@ def test_overwriting_replaces_weights_and_keeps_other_files(tiny_dir, tmp_path, 
 
 def refuse_renames_of(directory, monkeypatch):
     """Makes `directory` refuse to be renamed or swapped, as a mount point the checks miss does (EBUSY)."""
-    real_rename, real_renameat2 = os.rename, _fs._renameat2
+    real_rename, real_renameat2 = os.rename, _dirs._renameat2
 
     def rename(source, target):
         if Path(source) == directory:
@@ -429,7 +429,7 @@ def refuse_renames_of(directory, monkeypatch):
         real_renameat2(source, target, flags)
 
     monkeypatch.setattr(os, "rename", rename)
-    monkeypatch.setattr(_fs, "_renameat2", renameat2)
+    monkeypatch.setattr(_dirs, "_renameat2", renameat2)
 
 
 @pytest.mark.parametrize("how", ["mount_point", "working_directory", "unforeseen_rename_failure", "unwritable_parent"])

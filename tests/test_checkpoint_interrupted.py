@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import checkpoint_save_steps as steps
-from gpt_keras import _fs, checkpoints
+from gpt_keras import _dirs, _fs, checkpoints
 
 CASES = [(route, old, new) for route in steps.ROUTES for old in steps.LAYOUTS for new in steps.LAYOUTS]
 
@@ -80,7 +80,7 @@ def test_an_interrupted_two_rename_swap_is_read_by_a_load_and_finished_by_the_ne
     os.rename(new, tmp_path / ".ckpt.saving-0123456789ab-x1y2")
     assert steps.loaded_version(directory) == 2
     assert not directory.exists()  # a load only reads
-    _fs.finish_interrupted_swap(directory)  # what the next save does first
+    _dirs.finish_interrupted_swap(directory)  # what the next save does first
     assert steps.loaded_version(directory) == 2
     steps.save(directory, 3, "sharded")
     assert steps.loaded_version(directory) == 3 and (directory / "vocab.json").read_text() == steps.VOCAB
@@ -165,14 +165,14 @@ def _save_killed_after(tmp_path, rename, condition, *, in_place=False, max_shard
         import os, signal
         from pathlib import Path
         import numpy as np
-        from gpt_keras import _fs, checkpoints
+        from gpt_keras import _dirs, _fs, checkpoints
 
         directory = Path("ckpt").absolute()
 
         def renameat2_missing(*args):
             raise OSError(38, "renameat2 is not available")
 
-        _fs._renameat2 = renameat2_missing  # the two-rename swap, whose middle a kill can hit
+        _dirs._renameat2 = renameat2_missing  # the two-rename swap, whose middle a kill can hit
         if {in_place}:
             os.path.ismount = lambda path: Path(path) == directory
         real = {rename}
@@ -253,14 +253,14 @@ def test_a_save_over_shards_names_the_new_shards_by_its_save_id(tmp_path):
 
 def test_a_directory_is_never_swapped_over_an_existing_one_when_replace_is_false(tmp_path):
     target = tmp_path / "3"
-    with _fs.staged_directory(target, replace=False) as staging:
+    with _dirs.staged_directory(target, replace=False) as staging:
         (staging.path / "saved_model.pb").write_bytes(b"v1")
     assert (target / "saved_model.pb").read_bytes() == b"v1"
     with pytest.raises(FileExistsError):
-        with _fs.staged_directory(target, replace=False) as staging:
+        with _dirs.staged_directory(target, replace=False) as staging:
             pass
     with pytest.raises(FileExistsError, match="appeared during the save"):
-        with _fs.staged_directory(tmp_path / "4", replace=False) as staging:
+        with _dirs.staged_directory(tmp_path / "4", replace=False) as staging:
             (tmp_path / "4").mkdir()
             (staging.path / "saved_model.pb").write_bytes(b"v2")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["3", "4"]
@@ -281,7 +281,7 @@ def test_the_exchange_never_leaves_the_path_empty(tmp_path, monkeypatch):
 
 def test_renameat2_errors_name_both_paths(tmp_path):
     with pytest.raises(OSError) as raised:
-        _fs._renameat2(tmp_path / "missing", tmp_path / "other", _fs._RENAME_EXCHANGE)
+        _dirs._renameat2(tmp_path / "missing", tmp_path / "other", _dirs._RENAME_EXCHANGE)
     if raised.value.errno == errno.ENOSYS:
         pytest.skip("no renameat2 here")
     assert raised.value.errno == errno.ENOENT and "missing" in str(raised.value) and "other" in str(raised.value)

@@ -9,7 +9,7 @@ The formats are rows of one table (:mod:`~gpt_keras.checkpoints.formats`), in th
 :func:`load_state_dict` prefers them when a directory holds several: ``model.safetensors``,
 ``model.safetensors.index.json`` (+ shards), ``tf_model.h5``, ``pytorch_model.bin``,
 ``pytorch_model.bin.index.json`` (+ shards), and the original release (``params_shapes.json`` +
-``params_0.npy`` … ``params_9.npy``). Saving writes safetensors through :func:`gpt_keras._fs.staged_directory`.
+``params_0.npy`` … ``params_9.npy``). Saving writes safetensors through :func:`gpt_keras._dirs.staged_directory`.
 
 Example:
     >>> state_dict, info = load_state_dict("path/to/openai-gpt")  # doctest: +SKIP
@@ -22,7 +22,7 @@ import logging
 import uuid
 from pathlib import Path
 
-from gpt_keras import _fs
+from gpt_keras import _dirs, _fs
 # Every format module, so that `checkpoints.torch_bin` and the like work after `import gpt_keras.checkpoints`.
 from gpt_keras.checkpoints import original_release, safetensors, shards, tf_h5, torch_bin  # noqa: F401
 from gpt_keras.checkpoints.formats import (
@@ -107,7 +107,7 @@ def save_state_dict(state_dict, directory, *, max_shard_size=None, metadata=None
     """Writes a state dict as safetensors, atomically: a checkpoint that was there stays whole until replaced.
 
     Everything is written and flushed in a hidden staging directory that then takes the directory's place
-    in one step (see :func:`gpt_keras._fs.staged_directory`, which also says how a directory that cannot be
+    in one step (see :func:`gpt_keras._dirs.staged_directory`, which also says how a directory that cannot be
     swapped, such as a mount point or the working directory, is updated in place). Files of an existing
     directory that hold no weights (a tokenizer's files, a README, files written there during the save) are
     kept; weight files of any format are replaced, so no stale weights of another format stay behind to be
@@ -129,7 +129,7 @@ def save_state_dict(state_dict, directory, *, max_shard_size=None, metadata=None
     for name, content in extra_files.items():
         _check_extra_file(name, content)
     save_id = uuid.uuid4().hex[:12]
-    with _fs.staged_directory(directory, superseded=is_weight_file, commit_order=_commit_order) as staging:
+    with _dirs.staged_directory(directory, superseded=is_weight_file, commit_order=_commit_order) as staging:
         if max_shard_size is None:
             safetensors.save_safetensors(state_dict, staging.path / safetensors.SAFE_WEIGHTS_NAME, metadata=metadata)
             written = [safetensors.SAFE_WEIGHTS_NAME]

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from gpt_keras import _fs
+from gpt_keras import _dirs
 from gpt_keras.checkpoints import original_release, safetensors, shards, tf_h5, torch_bin
 from gpt_keras.checkpoints.state_dict import LazyStateDict
 
@@ -188,7 +188,7 @@ def locate(path):
     path = Path(path)
     if path.is_file():
         return _single_file_format(path), path, path.parent, ()
-    readable = _fs.readable_directory(path)
+    readable = _dirs.readable_directory(path)
     if readable is None:
         raise FileNotFoundError(f"checkpoint path does not exist: {path}")
     if readable != path:

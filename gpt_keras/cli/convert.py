@@ -2,7 +2,7 @@
 import argparse
 from pathlib import Path
 
-from gpt_keras.checkpoints.safetensors import parse_shard_size
+from gpt_keras.checkpoints.shards import parse_shard_size
 from gpt_keras.cli._args import CommandLineError, _positive_int
 from gpt_keras.cli._loading import MODEL_CLASSES, _model_class
 
