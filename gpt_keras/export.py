@@ -18,16 +18,15 @@ InvalidArgumentError instead of returning garbage. The decoding options and the 
 are those of `GenerationConfig`, as for `model.generate`.
 """
 import dataclasses
-import errno
 import json
-import os
 import shutil
 import time
-import uuid
 from pathlib import Path
 
 import tensorflow as tf
 
+from gpt_keras import _dirs
+from gpt_keras._fs import atomic_write_text
 from gpt_keras.decoding import FILLER_TOKEN_ID, Bound, DecodingControls, GenerationConfig, build_generate_fn
 from gpt_keras.models import is_model
 
@@ -197,6 +196,14 @@ class _ServingModule(tf.Module):
             setattr(self, name, function)
 
 
+def _remove_incomplete_exports(export_dir):
+    """Removes `.N-incomplete-*` directories: the staging names of exports made before gpt_keras staged
+    versions through `_dirs`, which only a killed export can have left behind."""
+    for leftover in export_dir.glob(".*-incomplete-*") if export_dir.is_dir() else ():
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
 def _next_version(export_dir):
     if not export_dir.is_dir():
         return 1
@@ -298,22 +305,16 @@ def export_saved_model(
         }
         for name, function in signatures.items()
     }
-    # TF Serving ignores directories whose names are not numbers, so it cannot load a partial version.
-    staging = export_dir / f".{version}-incomplete-{uuid.uuid4().hex[:12]}"
-    staging.mkdir(parents=True)
+    # The version is written in a hidden sibling (TF Serving ignores names that are not numbers, so it
+    # never loads a partial version) and appears under its number in one rename.
+    _remove_incomplete_exports(export_dir)
     try:
-        tf.saved_model.save(module, str(staging), signatures=signatures)
-        metadata["export_seconds"] = round(time.perf_counter() - started, 3)
-        (staging / "assets.extra").mkdir(exist_ok=True)
-        (staging / "assets.extra" / METADATA_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True))
-        try:
-            os.rename(staging, target)
-        except OSError as error:
-            if error.errno not in (errno.EEXIST, errno.ENOTEMPTY):
-                raise
-            # Another export took this version while ours was being written.
-            raise FileExistsError(f"version {version} appeared at {target} during this export; pass another version") from None
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        with _dirs.staged_directory(target, replace=False) as staging:
+            tf.saved_model.save(module, str(staging.path), signatures=signatures)
+            metadata["export_seconds"] = round(time.perf_counter() - started, 3)
+            (staging.path / "assets.extra").mkdir(exist_ok=True)
+            atomic_write_text(staging.path / "assets.extra" / METADATA_FILE, json.dumps(metadata, indent=2, sort_keys=True))
+    except FileExistsError:
+        # Another export took this version while ours was being written.
+        raise FileExistsError(f"version {version} appeared at {target} during this export; pass another version") from None
     return target

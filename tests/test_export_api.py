@@ -1,5 +1,6 @@
 """`export_saved_model` without a server: versioned layout, variables stored once, argument errors."""
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -55,6 +56,25 @@ def test_a_version_taken_during_the_export_is_not_overwritten(tmp_path, base_mod
         export_saved_model(base_model, tmp_path / "m")
     assert (tmp_path / "m" / "1" / "saved_model.pb").read_bytes() == b"theirs"
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["1"]
+
+
+def test_a_failed_export_leaves_nothing_and_the_next_removes_old_leftovers(tmp_path, base_model, monkeypatch):
+    export_dir = tmp_path / "m"
+    export_saved_model(base_model, export_dir)
+    stale = export_dir / ".2-incomplete-0123456789ab"  # left by a killed export of an earlier release
+    (stale / "variables").mkdir(parents=True)
+
+    def disk_full(module, path, signatures=None):
+        (Path(path) / "saved_model.pb").write_bytes(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tf.saved_model, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        export_saved_model(base_model, export_dir)
+    assert sorted(p.name for p in export_dir.iterdir()) == ["1"]
+    monkeypatch.undo()
+    assert export_saved_model(base_model, export_dir).name == "2"
+    assert sorted(p.name for p in export_dir.iterdir()) == ["1", "2"]
 
 
 def test_signatures_share_one_copy_of_the_variables(tmp_path, lm_model):
