@@ -8,9 +8,8 @@ Models keep the names of the reference implementation:
 Names are imported on first use, so that `gpt_keras.tokenizer` (and the CLI's tokenizer commands)
 do not pay for importing TensorFlow.
 """
-import importlib
-
 from gpt_keras._backend import ensure_tensorflow_backend
+from gpt_keras._lazy import lazy_exports
 
 ensure_tensorflow_backend()
 
@@ -25,20 +24,9 @@ _EXPORTS = {
     "TFOpenAIGPTLMHeadModel": "gpt_keras.models",
     "TFOpenAIGPTDoubleHeadsModel": "gpt_keras.models",
     "TFOpenAIGPTForSequenceClassification": "gpt_keras.models",
-    "OpenAIGPTTokenizer": "gpt_keras.tokenizer",
+    "OpenAIGPTTokenizer": "gpt_keras.tokenization",
     "export_saved_model": "gpt_keras.export",
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'gpt_keras' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,9 +10,7 @@ import pytest
 import tensorflow as tf
 from helpers import tiny_config
 
-import gpt_keras.generation
 from gpt_keras import TFOpenAIGPT
-from gpt_keras import decoding
 from gpt_keras.decoding import Bound, DecodingControls, DecodingOptions, GenerationConfig, GenerationMixin
 from gpt_keras.export import DECODING_OPTION_NAMES
 
@@ -174,13 +172,3 @@ def test_reorder_cache_takes_whole_sequences():
         assert tuple(key.shape) == (4 * heads, slots, width)
         np.testing.assert_array_equal(key.numpy()[:, 0, 0], want)
         np.testing.assert_array_equal(value.numpy()[:, 0, 0], want + 100)
-
-
-# === The old module path ===
-
-
-@pytest.mark.parametrize("name", gpt_keras.generation.__all__)
-def test_the_old_module_re_exports_the_decoding_names(name):
-    new_name = {"_forward_tokens": "forward_tokens"}.get(name, name)
-    home = decoding.request if name == "_keep_last_tokens" else decoding
-    assert getattr(gpt_keras.generation, name) is getattr(home, new_name)

@@ -352,18 +352,3 @@ def as_arrays(tensors, path):
             )
         arrays[name] = array
     return arrays
-
-
-
-
-# Sharding moved to gpt_keras.checkpoints.shards; these names stay importable from here.
-_MOVED_TO_SHARDS = ("SAFE_WEIGHTS_INDEX_NAME", "open_sharded", "parse_shard_size", "plan_shards", "read_index",
-                    "save_sharded_safetensors", "shard_file_name")
-
-
-def __getattr__(name):
-    if name in _MOVED_TO_SHARDS:
-        from gpt_keras.checkpoints import shards
-
-        return getattr(shards, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,8 +18,8 @@ Example:
     >>> features = multiple_choice_features(examples, tokenizer, max_length=77)  # doctest: +SKIP
     >>> model.fit(to_dataset(features, batch_size=8, shuffle_seed=0), epochs=3)  # doctest: +SKIP
 """
-import importlib
 
+from gpt_keras._lazy import lazy_exports
 from gpt_keras.data.readers import (
     ROCSTORIES_COLUMNS,
     ClassificationExample,
@@ -51,15 +51,4 @@ __all__ = sorted([
     "read_rocstories",
     *_LAZY,
 ])  # fmt: skip
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'gpt_keras.data' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

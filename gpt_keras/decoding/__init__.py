@@ -31,7 +31,7 @@ The rooms:
 
 Names are imported on first use, so that `gpt_keras.decoding.config` does not import TensorFlow.
 """
-import importlib
+from gpt_keras._lazy import lazy_exports
 
 _EXPORTS = {
     "GenerationConfig": "config",
@@ -59,15 +59,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, {name: f".{module}" for name, module in _EXPORTS.items()})

@@ -14,11 +14,8 @@ from gpt_keras.layers import SequenceSummary
 from gpt_keras.models.base import TFOpenAIGPTPreTrainedModel
 from gpt_keras.models.base_model import TFOpenAIGPTModel
 from gpt_keras.models.double_heads import TFOpenAIGPTDoubleHeadsModel
-from gpt_keras.models.fitting import _accelerators
-from gpt_keras.models.inputs import CALL_ARGUMENTS, _as_int_tensor, _check_rank, _check_same_shape
 from gpt_keras.models.lm_head import TFOpenAIGPTLMHeadModel
 from gpt_keras.models.outputs import ModelOutput
-from gpt_keras.models.pretrained_io import BACKBONE_PREFIX, HEAD_PREFIXES, _is_head_name, _read_config
 from gpt_keras.models.registry import ARCHITECTURES, MODEL_CLASSES, is_model, model_class_for
 from gpt_keras.models.sequence_classification import TFOpenAIGPTForSequenceClassification
 
