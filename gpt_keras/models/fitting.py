@@ -86,12 +86,13 @@ class KerasTrainingMixin(_keras_compat.FirstReplicaSymbolicBuild):
 
     def compile(self, *args, jit_compile="auto", **kwargs):
         """`keras.Model.compile`, with `jit_compile="auto"` chosen by what is faster for this model on
-        a machine without GPU or TPU (Keras' own "auto" never uses XLA there): XLA for float32
-        (8x128 training on 2 cores: 220-232 tokens/s with XLA, 201-226 without), but not for bfloat16,
-        since XLA's CPU backend does not use the bfloat16 matmul instructions that TensorFlow's oneDNN
-        kernels do (359-363 tokens/s without XLA, 220-230 with). With an accelerator, or inside a tf.distribute
-        strategy's scope, "auto" is Keras' own.
+        a machine without GPU or TPU (Keras' own "auto" never uses XLA there): XLA for float32, but not
+        for bfloat16, whose matmuls only TensorFlow's oneDNN kernels run with the CPU's bfloat16
+        instructions (README, "Benchmarks", has the figures). With an accelerator, or inside a
+        tf.distribute strategy's scope, "auto" is Keras' own.
         """
+        # Measured with benchmarks/bench_training.py, 8x128 on 2 Zen 5 cores: float32 220-232 tokens/s
+        # with XLA, 201-226 without; mixed_bfloat16 359-363 without XLA, 220-230 with.
         kwargs = dict(inspect.signature(keras.Model.compile).bind(self, *args, **kwargs).arguments)
         del kwargs["self"]
         if isinstance(kwargs.get("metrics"), (list, tuple)) and kwargs.get("loss") is None:
