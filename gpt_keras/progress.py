@@ -171,11 +171,15 @@ def activity(label, quiet=False, stream=None):
             yield stopwatch
         return
     finished = threading.Event()
+    drawn = []
 
     def tick():
         while not finished.wait(_TERMINAL_REDRAW_SECONDS):
-            stream.write(f"{label}: {clock(stopwatch.running)} elapsed\r")
-            stream.flush()
+            line = f"{label}: {clock(stopwatch.running)} elapsed"
+            if not drawn or drawn[-1] != line:  # a write per second, not five
+                drawn.append(line)
+                stream.write(line + "\r")
+                stream.flush()
 
     ticker = threading.Thread(target=tick, name="gpt_keras progress", daemon=True)
     ticker.start()
@@ -185,8 +189,9 @@ def activity(label, quiet=False, stream=None):
     finally:
         finished.set()
         ticker.join()
-        stream.write(" " * (len(label) + 20) + "\r")
-        stream.flush()
+        if drawn:
+            stream.write(" " * len(drawn[-1]) + "\r")
+            stream.flush()
 
 
 class Stopwatch:

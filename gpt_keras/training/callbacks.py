@@ -52,9 +52,10 @@ class ProgressBar(keras.callbacks.Callback):
     """A `gpt_keras.progress.Progress` line over `fit` (and over `evaluate` outside of `fit`).
 
     Training is counted in steps of the whole run (`epochs x steps per epoch`, from `fit`'s own
-    parameters), or, given a `TimeBudget`, in its seconds. The line shows the global step, the loss
-    (Keras' mean over the epoch so far) and the last `val_loss`. Pass `verbose=0` to `fit` so that
-    Keras' own bar does not draw too.
+    parameters; a resumed run starts at its global step), or, given a `TimeBudget`, in its seconds.
+    After the times the line shows the epoch (or, in seconds, the global step), the loss (Keras' mean
+    over the epoch so far) and the last `val_loss`. Pass `verbose=0` to `fit` so that Keras' own
+    display is off.
 
     Args:
         label: What the line says is done.
