@@ -25,7 +25,7 @@ from gpt_keras.quickstart_corpus import load_corpus
 from gpt_keras.tokenization.bpe_training import train_tokenizer
 from gpt_keras.training import LossHistory, ProgressBar, TimeBudget
 
-# Sizes of the full run (about 4 minutes on 2 CPU cores) and of the reduced run used by the tests.
+# Sizes of the full run (about 3 minutes on 2 CPU cores) and of the reduced run used by the tests.
 # The post-LayerNorm GPT stayed on the unigram plateau (loss 6.3) at a peak learning rate of 2e-3 until
 # early stopping ended it; at 1e-3 it leaves the plateau after about 200 steps and reaches held-out
 # perplexity 113 (unigram: 541) in 870 steps on a busy 2-core machine, still at 5e-4 on a cosine decay
