@@ -51,7 +51,7 @@ def smooth(values, span=None):
     return smoothed
 
 
-def plot_loss_curve(path, train, validation=None, title="Training loss", perplexity_axis=False):
+def plot_loss_curve(path, train, validation=None, title="Training loss", perplexity_axis=False, baselines=None):
     """Writes a loss curve: each step's training loss (light), its smoothed line, and validation losses.
 
     Args:
@@ -61,10 +61,12 @@ def plot_loss_curve(path, train, validation=None, title="Training loss", perplex
         title: The plot's title.
         perplexity_axis: Also label the loss axis in perplexity, exp(loss), on the right (for LMs, whose
             loss is the mean next-token log-likelihood in nats).
+        baselines: `{label: loss}` drawn as dashed horizontal lines (e.g. a unigram model's held-out
+            loss), or None.
 
     Returns:
-        A `CurveFile`: with matplotlib, the PNG; without it, a CSV (`series,step,loss`) at `path` with
-        a .csv suffix, and a note saying how to get the picture.
+        A `CurveFile`: with matplotlib, the PNG; without it, a CSV (`series,step,loss`; a baseline's
+        step is empty) at `path` with a .csv suffix, and a note saying how to get the picture.
 
     Raises:
         ValueError: `train` holds no point.
@@ -78,14 +80,15 @@ def plot_loss_curve(path, train, validation=None, title="Training loss", perplex
     series = {TRAIN: (steps, losses), SMOOTHED: (steps, smooth(losses))}
     if validation is not None and len(validation[0]):
         series[VALIDATION] = tuple(list(column) for column in validation)
+    baselines = dict(baselines or {})
     path.parent.mkdir(parents=True, exist_ok=True)
     drawing = _matplotlib()
     if drawing is None:
         csv_path = path.with_suffix(".csv")
-        _write_csv(csv_path, series)
+        _write_csv(csv_path, series, baselines)
         note = f"matplotlib is not installed: the loss curve is {csv_path}; {INSTALL_HINT} draws it as {path.name}"
         return CurveFile(csv_path, note)
-    _draw(drawing, path, series, title, perplexity_axis)
+    _draw(drawing, path, series, baselines, title, perplexity_axis)
     return CurveFile(path, None)
 
 
@@ -100,7 +103,7 @@ def _matplotlib():
     return Figure, FigureCanvasAgg
 
 
-def _draw(drawing, path, series, title, perplexity_axis):
+def _draw(drawing, path, series, baselines, title, perplexity_axis):
     import numpy as np
 
     Figure, FigureCanvasAgg = drawing
@@ -113,6 +116,8 @@ def _draw(drawing, path, series, title, perplexity_axis):
     axes.plot(*series[SMOOTHED], color="tab:blue", linewidth=2.0, label=SMOOTHED)
     if VALIDATION in series:
         axes.plot(*series[VALIDATION], color="tab:orange", marker="o", linewidth=1.5, label=VALIDATION)
+    for (label, loss), color in zip(baselines.items(), ("tab:gray", "tab:green", "tab:purple", "tab:brown")):
+        axes.axhline(loss, color=color, linestyle="--", linewidth=1.2, label=label)
     axes.set_xlabel("step")
     axes.set_ylabel("loss (nats per token)" if perplexity_axis else "loss")
     axes.set_title(title)
@@ -132,10 +137,11 @@ def _draw(drawing, path, series, title, perplexity_axis):
         figure.savefig(handle, format="png")
 
 
-def _write_csv(path, series):
+def _write_csv(path, series, baselines):
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(("series", "step", "loss"))
     for name, (steps, losses) in series.items():
         writer.writerows((name, step, repr(float(loss))) for step, loss in zip(steps, losses))
+    writer.writerows((label, "", repr(float(loss))) for label, loss in baselines.items())
     atomic_write_text(path, buffer.getvalue())

@@ -2,6 +2,7 @@
 `train-tokenizer`), `--help` everywhere, and errors: one line, exit 2 for usage, 1 for failures."""
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import pytest
 
 from gpt_keras import TFOpenAIGPTDoubleHeadsModel, TFOpenAIGPTLMHeadModel
 from gpt_keras.checkpoints import load_state_dict
-from gpt_keras.cli import main
+from gpt_keras.cli import _quiet, main
 
 # Eagerly our logits stay within 1e-5 of the reference's (see tests/test_models.py: logits_atol).
 ATOL = 1e-5
@@ -384,6 +385,46 @@ def test_finetune_plots_the_loss_curve_or_writes_its_csv(model_dir, tmp_path, mo
     assert len(note) == 1 and 'pip install "gpt-keras[plot]"' in note[0]
 
 
+
+def test_finetune_tensorboard_without_the_package_says_how_to_get_it_before_any_work(model_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # `import tensorboard` now fails, as when not installed
+    text = tmp_path / "text.txt"
+    text.write_text("a list is a sequence of items.\n" * 20)
+    code, out, err = run(capsys, "finetune", "lm", model_dir, text, tmp_path / "ft", "--tensorboard", tmp_path / "tb")
+    assert code == 2 and out == ""
+    assert_one_line_error(err, "--tensorboard needs the tensorboard package", 'pip install "gpt-keras[tensorboard]"')
+    assert not (tmp_path / "ft").exists() and not (tmp_path / "tb").exists()
+
+
+def test_finetune_tensorboard_hands_keras_callback_the_directory(model_dir, tmp_path, monkeypatch, capsys):
+    import keras
+
+    import gpt_keras.cli.finetune
+
+    # The package is not installed here, and TensorFlow's summaries need it: Keras' callback is
+    # replaced by one that records what it was given and which epochs it saw.
+    monkeypatch.setattr(gpt_keras.cli.finetune, "_tensorboard_installed", lambda: True)
+    made = []
+
+    class Recorder(keras.callbacks.Callback):
+        def __init__(self, log_dir, **options):
+            super().__init__()
+            self.log_dir, self.options, self.epochs = log_dir, options, []
+            made.append(self)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs.append((epoch, sorted(logs)))
+
+    monkeypatch.setattr(keras.callbacks, "TensorBoard", Recorder)
+    text = tmp_path / "text.txt"
+    text.write_text("a list is a sequence of items.\nthe class statement defines a class.\n" * 20)
+    argv = ["finetune", "lm", model_dir, text, tmp_path / "ft", "--max-length", "16", "--batch-size", "4", "--epochs", "2"]
+    code, out, err = run(capsys, *argv, "--validation", text, "--tensorboard", tmp_path / "tb")
+    assert code == 0, err
+    (callback,) = made
+    assert callback.log_dir == str(tmp_path / "tb") and callback.options == {"update_freq": 10}
+    assert callback.epochs == [(0, ["loss", "val_loss"]), (1, ["loss", "val_loss"])]
+
 STORIES = [
     ("Ben had a dog.", "Ben fed the dog.", "The dog was happy.", "Ben liked it.", "The dog smiled.", "The car flew.", "1"),
     ("Kim had a cat.", "Kim lost the cat.", "She looked around.", "She was sad.", "The moon sang.", "Kim found the cat.", "2"),
@@ -602,3 +643,48 @@ def test_console_script_runs_commands(model_dir, tmp_path):
     assert done.stdout == " ".join(map(str, OpenAIGPTTokenizer.from_pretrained(model_dir).encode(PROMPT))) + "\n"
     failed = subprocess.run([str(script), "generate", str(tmp_path / "nowhere"), "x"], capture_output=True, text=True)
     assert failed.returncode == 2 and failed.stderr.count("\n") == 1 and "Traceback" not in failed.stderr
+
+
+def test_a_command_prints_only_its_own_lines_in_a_clean_environment(model_dir):
+    # No TF_CPP_MIN_LOG_LEVEL, as a newcomer's shell has it: TensorFlow's C++ logging (CUDA probes,
+    # oneDNN notice, absl's line before its first) must not reach the terminal.
+    environment = {name: os.environ[name] for name in ("PATH", "HOME", "PYTHONPATH") if name in os.environ}
+    script = Path(sys.executable).with_name("gpt-keras")
+    argv = [str(script), "generate", str(model_dir), PROMPT, "--max-new-tokens", "3"]
+    done = subprocess.run(argv, capture_output=True, text=True, env=environment, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert len(done.stdout.splitlines()) == 1 and done.stdout.startswith(PROMPT)
+
+
+def test_the_quiet_terminal_leaves_debug_runs_and_the_users_log_level_alone(monkeypatch):
+    monkeypatch.delenv(_quiet.LOG_LEVEL_VARIABLE, raising=False)
+    finders = list(sys.meta_path)
+    with _quiet.quiet_tensorflow() as quiet:
+        assert quiet and os.environ[_quiet.LOG_LEVEL_VARIABLE] == "3"
+    assert _quiet.LOG_LEVEL_VARIABLE not in os.environ and sys.meta_path == finders  # as before the command
+    with _quiet.quiet_tensorflow(debug=True) as quiet:
+        assert not quiet and _quiet.LOG_LEVEL_VARIABLE not in os.environ
+    monkeypatch.setenv(_quiet.LOG_LEVEL_VARIABLE, "0")
+    with _quiet.quiet_tensorflow() as quiet:
+        assert not quiet and os.environ[_quiet.LOG_LEVEL_VARIABLE] == "0" and sys.meta_path == finders
+    assert os.environ[_quiet.LOG_LEVEL_VARIABLE] == "0"
+
+
+def test_absl_lines_logged_while_tensorflow_loads_are_dropped_and_others_kept(capfd):
+    absl = (
+        b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        b"I0000 00:00:1796116646.179509   28917 cudart_stub.cc:31] Could not find cuda drivers on your machine.\n"
+        b"E0000 00:00:1796116647.059301   24617 cuda_platform.cc:52] failed call to cuInit: UNKNOWN ERROR (303)\n"
+        b"W1126 09:12:01.000001    4242 assert_op.cc:39] Ignoring Assert operator model/Assert/Assert\n"
+    )
+    first, others = absl.split(b"\n", 1)
+    with _quiet._cpp_log_lines_dropped():
+        os.write(2, first + b"\na line of the program's own\n" + others + b"UserWarning: a Python warning\n")
+    assert capfd.readouterr().err == "a line of the program's own\nUserWarning: a Python warning\n"
+    with pytest.raises(ImportError):
+        with _quiet._cpp_log_lines_dropped():
+            os.write(2, absl)
+            raise ImportError("libtensorflow_framework.so.2: cannot open shared object file")
+    assert capfd.readouterr().err == absl.decode()  # a failed import shows everything it logged
+

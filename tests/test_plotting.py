@@ -63,3 +63,16 @@ def test_importing_gpt_keras_and_its_plotting_does_not_import_matplotlib():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_baselines_are_dashed_lines_in_the_png_and_rows_without_a_step_in_the_csv(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    baselines = {"unigram model, held-out": 6.3}
+    plain = plot_loss_curve(tmp_path / "plain.png", (STEPS, LOSSES), VALIDATION_POINTS)
+    drawn = plot_loss_curve(tmp_path / "drawn.png", (STEPS, LOSSES), VALIDATION_POINTS, baselines=baselines)
+    assert png_size(drawn.path.read_bytes()) == (800, 480)
+    assert drawn.path.read_bytes() != plain.path.read_bytes()  # the line and its legend entry are drawn
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    curve = plot_loss_curve(tmp_path / "curve.png", (STEPS, LOSSES), VALIDATION_POINTS, baselines=baselines)
+    with curve.path.open(newline="") as handle:
+        assert list(csv.reader(handle))[-1] == ["unigram model, held-out", "", "6.3"]

@@ -1,5 +1,8 @@
 """The paper's recipe (optimizer, schedule, weight-decay exclusions), learning with `fit` through the
 data pipelines, the fixtures' losses through `evaluate`, mixed precision, and the NaN stop."""
+import io
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -341,3 +344,75 @@ def test_finetune_records_every_step_and_each_epochs_validation_and_refuses_save
     assert result.final_loss == logged["loss"][-1] and logged["loss"][-1] < logged["loss"][0]
     with pytest.raises(ValueError, match="save_every_steps needs a checkpoint_dir"):
         training.finetune(model, features, save_every_steps=5)
+
+
+# === Progress and time budgets ===
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal, as `gpt_keras.progress` asks."""
+
+    def isatty(self):
+        return True
+
+
+def lm_features(rows=32, length=12):
+    ids = np.tile(np.arange(1, length + 1, dtype=np.int32), (rows, 1))
+    return {"input_ids": ids, "labels": ids}
+
+
+def test_finetune_shows_a_progress_line_of_steps_epochs_and_losses_instead_of_keras_epochs(capsys):
+    keras.utils.set_random_seed(0)
+    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    features = lm_features()
+    result = training.finetune(model, features, epochs=2, batch_size=8, learning_rate=1e-2, validation=features)
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" not in out and "ms/step" not in out  # Keras' own display is off
+    (line,) = out.splitlines()  # not a terminal, and too short for a line per quarter: the end only
+    val_loss = result.history.history["val_loss"][-1]
+    assert line.startswith("training: 8/8 steps (100%) in 0:")
+    assert line.endswith(f", epoch 2/2, loss {result.final_loss:.3f}, val_loss {val_loss:.3f}")
+
+
+def test_a_time_budget_stops_training_and_the_bar_counts_its_seconds_on_a_terminal():
+    keras.utils.set_random_seed(0)
+    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    budget = training.TimeBudget(1.5)
+    terminal = Terminal()
+    bar = training.ProgressBar(budget=budget, evaluation_label="held-out", stream=terminal)
+    history = model.fit(lm_features(), batch_size=4, epochs=10_000, callbacks=[budget, bar], verbose=0)
+    assert budget.elapsed >= 1.5 and budget.remaining == 0.0 and len(history.epoch) < 10_000
+    steps = int(model.optimizer.iterations.numpy())
+    assert budget.steps == steps
+    drawn = terminal.getvalue().split("\r")
+    assert drawn[0].startswith("training: 0% [") and drawn[0].rstrip().endswith("compiling the train step")
+    assert any(" elapsed, " in part and " left, step " in part and ", loss " in part for part in drawn[1:-1])
+    final = f", step {steps:,}, loss {history.history['loss'][-1]:.3f}"
+    assert drawn[-1].startswith("training: 100% in 0:0") and drawn[-1].rstrip().endswith(final) and drawn[-1][-1] == "\n"
+
+    # Outside fit, the same callback draws evaluate's batches.
+    terminal.seek(0), terminal.truncate()
+    loss = model.evaluate(lm_features(8), batch_size=4, callbacks=[bar], verbose=0)
+    assert re.fullmatch(rf"held-out: 2/2 batches \(100%\) in 0:\d\d, loss {loss:.3f} *\n", terminal.getvalue().split("\r")[-1])
+
+
+# === What XLA compiles ===
+
+
+@pytest.mark.xfail(
+    strict=True, reason="Assert ops still emitted by layers.check_ids_in_range; lead removes after the models merge"
+)
+def test_a_training_step_compiled_for_xla_holds_no_assert_op():
+    # XLA drops tf.debugging.Assert with one "Ignoring Assert operator" warning per op at every compile:
+    # a check that never runs where it is compiled. Unknown sizes, as fit traces them.
+    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(**TINY))
+    model(np.ones((1, 4), np.int32))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    model.optimizer.build(model.trainable_variables)
+    step = tf.function(model.train_step, jit_compile=True)
+    ids = tf.TensorSpec([None, None], tf.int32)
+    graph = step.get_concrete_function({"input_ids": ids, "labels": ids}).graph.as_graph_def()
+    nodes = list(graph.node) + [node for function in graph.library.function for node in function.node_def]
+    asserts = [node.name for node in nodes if node.op == "Assert"]
+    assert asserts == []

@@ -7,7 +7,7 @@ Commands:
     generate MODEL_DIR [PROMPT ...]  Continue prompts (arguments or stdin lines); one prompt is streamed.
     finetune lm|multiple-choice|classify MODEL_DIR DATA OUTPUT_DIR
                                      Fine-tune with the paper's recipe; OUTPUT_DIR gets model + tokenizer,
-                                     --plot PNG the loss curve.
+                                     --plot PNG the loss curve, --tensorboard DIR TensorBoard logs.
     evaluate perplexity|multiple-choice|classify MODEL_DIR DATA...
                                      Perplexity on text files, or multiple-choice / classification accuracy.
     export MODEL_DIR EXPORT_DIR      SavedModel for TF Serving (forward and generate signatures).
@@ -27,7 +27,10 @@ Errors print one line on stderr (`gpt-keras <command>: error: ...`) and exit wit
 (a wrong argument, a missing input file or directory) exit with 2; `--debug` shows the full traceback
 instead. The library's INFO log (what was loaded from where) goes to stdout, except for commands whose
 stdout is their result (`generate`, `tokenize`, `evaluate`), which log warnings only unless `--debug`.
-Long work shows progress on stderr (reading, tokenizing) or stdout (training).
+Long work shows progress on stderr (reading, tokenizing) or stdout (training): on a terminal a line
+with the elapsed and remaining time, redrawn in place; otherwise a few plain lines.
+TensorFlow's C++ logging (CUDA probes, XLA notices) is silenced unless `--debug` is given or
+TF_CPP_MIN_LOG_LEVEL is set (see `_quiet`).
 
 Example:
     $ gpt-keras convert openai-gpt-release/ openai-gpt/ --n-head 12
@@ -38,6 +41,7 @@ import sys
 
 from gpt_keras.cli import convert, evaluate, export, finetune, generate, quickstart, tokenize, train_tokenizer
 from gpt_keras.cli._args import FAILURE, USAGE_ERROR, CommandLineError, _add_hidden_debug, _Parser
+from gpt_keras.cli._quiet import quiet_tensorflow
 
 __all__ = ["COMMANDS", "CommandLineError", "build_parser", "main"]
 
@@ -90,7 +94,8 @@ def main(argv=None):
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if args.debug else getattr(args, "log_level", logging.INFO))
     try:
-        return args.run(args)
+        with quiet_tensorflow(debug=args.debug):
+            return args.run(args)
     except CommandLineError as error:
         if args.debug:
             raise

@@ -1,8 +1,16 @@
 """`gpt-keras finetune lm|multiple-choice|classify MODEL_DIR DATA OUTPUT_DIR`: the paper's recipe
 (`gpt_keras.training.finetune`) on a checkpoint, writing the model and its tokenizer."""
+import importlib.util
 from pathlib import Path
 
-from gpt_keras.cli._args import CommandLineError, _fraction, _non_negative_float, _positive_float, _positive_int
+from gpt_keras.cli._args import (
+    CommandLineError,
+    _fraction,
+    _non_negative_float,
+    _positive_float,
+    _positive_int,
+    _writable_dir,
+)
 from gpt_keras.cli._loading import _tokenizer_and_model
 from gpt_keras.cli._tasks import (
     _add_classification_keys,
@@ -13,6 +21,8 @@ from gpt_keras.cli._tasks import (
     _read_multiple_choice,
     _task_parser,
 )
+
+TENSORBOARD_HINT = 'pip install "gpt-keras[tensorboard]"'
 
 
 def add_parser(subparsers):
@@ -61,6 +71,9 @@ def add_parser(subparsers):
             "--validation", type=Path, metavar="FILE", help="held-out data in DATA's format, scored after each epoch"
         )
         task.add_argument("--plot", type=Path, metavar="PNG", help="write the loss curve there (CSV without matplotlib)")
+        task.add_argument(
+            "--tensorboard", type=Path, metavar="DIR", help=f"write TensorBoard logs there (needs {TENSORBOARD_HINT})"
+        )
         task.set_defaults(run=run)
     return parser
 
@@ -127,6 +140,15 @@ def _check_finetune_inputs(args):
     _check_inputs(args)
     if args.save_every is not None and args.checkpoint_dir is None:
         raise CommandLineError("--save-every needs --checkpoint-dir")
+    if args.tensorboard is not None:
+        _writable_dir(args.tensorboard, "--tensorboard")
+        if not _tensorboard_installed():
+            raise CommandLineError(f"--tensorboard needs the tensorboard package, which is not installed: {TENSORBOARD_HINT}")
+
+
+def _tensorboard_installed():
+    # Checked before any work: Keras writes the logs without the package, but nothing could show them.
+    return importlib.util.find_spec("tensorboard") is not None
 
 
 def _seed(seed):
@@ -138,8 +160,12 @@ def _seed(seed):
 def _train(args, model, tokenizer, features, train, validation):
     """Fine-tunes `model` on `features(train)` (scoring `features(validation)` unless it is None) with the
     paper's recipe, then writes the loss curve (--plot), the model and its tokenizer; returns the exit code."""
+    import keras
+
     from gpt_keras import training
 
+    # Every 10 steps: a curve of the step losses at the cost of one summary write per 10 steps.
+    tensorboard = [] if args.tensorboard is None else [keras.callbacks.TensorBoard(str(args.tensorboard), update_freq=10)]
     result = training.finetune(
         model,
         features(train),
@@ -151,7 +177,8 @@ def _train(args, model, tokenizer, features, train, validation):
         checkpoint_dir=args.checkpoint_dir,
         save_every_steps=args.save_every,
         validation=None if validation is None else features(validation),
-        log=print,
+        callbacks=tensorboard,
+        log=lambda line: print(line, flush=True),  # before the progress line and stderr's checkpoint lines
     )
     if args.plot is not None:
         _plot(args, type(model).__name__, result.loss_history)

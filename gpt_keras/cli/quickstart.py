@@ -11,7 +11,8 @@ def add_parser(subparsers):
         help="learn a tokenizer, train, evaluate, sample and serve a small GPT on Python's docs (no downloads)",
         description=(
             "The whole library in a few minutes on the CPU, with no downloads: learn a BPE vocabulary on "
-            "the documentation that ships with Python (pydoc_data), train a small GPT for a bounded time, "
+            "the English prose of the documentation that ships with Python (the pydoc topics and the "
+            "standard library's docstrings), train a small GPT for a bounded time, "
             "print its held-out perplexity next to a unigram baseline, write the loss curve (PNG; CSV without "
             "matplotlib), sample with the XLA-compiled generation, export a SavedModel and answer a request "
             "from it in a fresh process. Figures go to OUTPUT/figures.json."

@@ -4,6 +4,7 @@
   `PAPER_RECIPE`, `paper_config`, `mixed_precision_policy`.
 - `checkpoint`: `ResumableCheckpoint`, which resumes a killed run at the exact step.
 - `history`: `LossHistory`, every step's loss and every validation loss, for a loss curve.
+- `callbacks`: `ProgressBar` (elapsed and remaining time, the loss) and `TimeBudget` (stops after N seconds).
 - `recipe`: `finetune(model, features, ...)`, all of the above in one call.
 
     >>> model = TFOpenAIGPTDoubleHeadsModel(config, lm_coef=PAPER_RECIPE["lm_coef"])  # doctest: +SKIP
@@ -14,6 +15,7 @@ or, with the data, the restart epoch and the history handled:
 
     >>> result = finetune(model, features, checkpoint_dir="ckpt/", save_every_steps=100)  # doctest: +SKIP
 """
+from gpt_keras.training.callbacks import ProgressBar, TimeBudget
 from gpt_keras.training.checkpoint import STATE_FILE, ResumableCheckpoint
 from gpt_keras.training.history import LossHistory
 from gpt_keras.training.optimizer import (
@@ -32,7 +34,9 @@ __all__ = [
     "FinetuneResult",
     "LossHistory",
     "OpenAIAdam",
+    "ProgressBar",
     "ResumableCheckpoint",
+    "TimeBudget",
     "WarmupLinearSchedule",
     "finetune",
     "mixed_precision_policy",

@@ -1,6 +1,5 @@
 """`LossHistory`: the loss of every training step and of every evaluation during `fit`, for loss curves."""
 import keras
-from keras import ops
 
 
 class LossHistory(keras.callbacks.Callback):
@@ -55,9 +54,10 @@ class LossHistory(keras.callbacks.Callback):
             self.validation_losses.append(float(logs["val_loss"]))
 
     def _global_step(self):
-        return int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        # Variable.numpy(): converting the variable itself warns under NumPy 2 (no `copy` argument), every step.
+        return int(self.model.optimizer.iterations.numpy())
 
-    def plot(self, path, title="Training loss", perplexity_axis=False):
+    def plot(self, path, title="Training loss", perplexity_axis=False, baselines=None):
         """Draws the recorded curve with `gpt_keras.plotting.plot_loss_curve` (see there).
 
         Returns:
@@ -66,4 +66,6 @@ class LossHistory(keras.callbacks.Callback):
         from gpt_keras.plotting import plot_loss_curve
 
         validation = (self.validation_steps, self.validation_losses) if self.validation_steps else None
-        return plot_loss_curve(path, (self.steps, self.losses), validation, title=title, perplexity_axis=perplexity_axis)
+        return plot_loss_curve(
+            path, (self.steps, self.losses), validation, title=title, perplexity_axis=perplexity_axis, baselines=baselines
+        )

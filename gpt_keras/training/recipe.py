@@ -5,11 +5,11 @@ copied: the optimizer's total steps from the data, the restart epoch passed both
 `fit`, the per-epoch order that survives a restart, and the per-step loss history.
 """
 import dataclasses
-import sys
 
 import keras
 
 from gpt_keras import data
+from gpt_keras.training.callbacks import ProgressBar
 from gpt_keras.training.checkpoint import ResumableCheckpoint
 from gpt_keras.training.history import LossHistory
 from gpt_keras.training.optimizer import PAPER_RECIPE, paper_optimizer
@@ -74,7 +74,8 @@ def finetune(
         save_every_steps: With `checkpoint_dir`, also save every this many steps (else at epoch ends only).
         validation: Held-out features (or a dataset of batches) to evaluate at each epoch end; None for none.
         callbacks: More Keras callbacks.
-        verbose: `fit`'s verbosity; "auto": a progress bar on a terminal, one line per epoch otherwise.
+        verbose: "auto" for a `ProgressBar` on stdout (a bar with the elapsed and remaining time on a
+            terminal, a few lines otherwise); 0 for silence; 1 or 2 for Keras' own epoch display.
         log: Called with one line saying what is trained before training starts; None for silence.
 
     Returns:
@@ -88,8 +89,7 @@ def finetune(
     if save_every_steps is not None and checkpoint_dir is None:
         raise ValueError("save_every_steps needs a checkpoint_dir to save into")
     batch_size = batch_size or PAPER_RECIPE["batch_size"]
-    if verbose == "auto":
-        verbose = 1 if sys.stdout.isatty() else 2
+    progress = ProgressBar() if verbose == "auto" else None
     checkpoint = None
     if checkpoint_dir is not None:
         checkpoint = ResumableCheckpoint(checkpoint_dir, save_every_steps=save_every_steps, verbose=int(verbose != 0))
@@ -116,9 +116,9 @@ def finetune(
         initial_epoch=initial_epoch,
         validation_data=validation,
         # The checkpoint first: it loads the saved weights before the other callbacks start.
-        callbacks=[callback for callback in (checkpoint, loss_history) if callback is not None] + list(callbacks),
+        callbacks=[callback for callback in (checkpoint, loss_history, progress) if callback is not None] + list(callbacks),
         shuffle=False,  # epoch_stream shuffles, by epoch
-        verbose=verbose,
+        verbose=0 if progress is not None else verbose,
     )
     return FinetuneResult(
         history=history,
