@@ -79,7 +79,7 @@ def main(argv=None):
         checkpoint_dir=output / "checkpoints",
         save_every_steps=50,
         validation=valid_features,
-        verbose=0 if args.quiet else 2,
+        verbose=0 if args.quiet else "auto",
     )
     result = evaluation.classification_accuracy(model, valid_features)
     model.save_pretrained(output / "model")

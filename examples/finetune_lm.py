@@ -74,7 +74,7 @@ def main(argv=None):
         checkpoint_dir=output / "checkpoints",
         save_every_steps=50,
         validation=valid,
-        verbose=0 if args.quiet else 2,
+        verbose=0 if args.quiet else "auto",
     )
     after = evaluation.perplexity(model, valid)
     model.save_pretrained(output / "model")

@@ -80,7 +80,7 @@ def main(argv=None):
         checkpoint_dir=output / "checkpoints",
         save_every_steps=50,
         validation=valid_features,
-        verbose=0 if quiet else 2,
+        verbose=0 if quiet else "auto",
     )
     result = evaluation.multiple_choice_accuracy(model, valid_features)
     model.save_pretrained(output / "model")
