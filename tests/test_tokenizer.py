@@ -333,7 +333,8 @@ def test_save_and_load_round_trip(paper_tokenizers, tmp_path):
     tokenizer = paper_tokenizers["basic"]
     tokenizer.add_tokens(["zyxwv"])
     paths = tokenizer.save_pretrained(tmp_path / "saved")
-    assert sorted(os.path.basename(p) for p in paths) == ["merges.txt", "tokenizer_config.json", "vocab.json"]
+    names = ["merges.txt", "special_tokens_map.json", "tokenizer_config.json", "vocab.json"]
+    assert sorted(os.path.basename(p) for p in paths) == names
     loaded = OpenAIGPTTokenizer.from_pretrained(tmp_path / "saved")
     text = "_start_ Zyxwv and <pad> _classify_ text"
     assert loaded.pre_tokenizer == "basic"
@@ -412,7 +413,8 @@ def test_padding_truncation_and_tensors(paper_tokenizers):
     assert right["input_ids"][0] == tokenizer.encode(texts[0]) + [pad] * (max(lengths) - lengths[0])
     assert right["attention_mask"][0] == [1] * lengths[0] + [0] * (max(lengths) - lengths[0])
     left = tokenizer(texts, padding=True, padding_side="left", return_tensors="np")
-    assert left["input_ids"].shape == (2, max(lengths)) and left["input_ids"].dtype == np.int32
+    # int64, as the reference's (np.asarray of python ints); "tf" tensors are int32, as tf.constant makes them.
+    assert left["input_ids"].shape == (2, max(lengths)) and left["input_ids"].dtype == np.int64
     assert left["input_ids"][0].tolist() == [pad] * (max(lengths) - lengths[0]) + tokenizer.encode(texts[0])
     fixed = tokenizer(texts, padding="max_length", truncation=True, max_length=4, return_tensors="tf")
     assert tuple(fixed["input_ids"].shape) == (2, 4)
