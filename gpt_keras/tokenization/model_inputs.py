@@ -372,7 +372,7 @@ class ModelInputsMixin:
         if encoded_inputs[main] is None or len(encoded_inputs[main]) == 0:
             if return_attention_mask:
                 encoded_inputs["attention_mask"] = []
-            return BatchEncoding(encoded_inputs)
+            return encoded_inputs  # as the reference: nothing to pad, the fields as they came
         return_tensors = _lists_in_place(encoded_inputs, main, return_tensors)
         strategy, _, max_length = truncation.resolve(self, padding=padding, max_length=max_length, verbose=verbose)
         side = padding_side or self.padding_side
@@ -387,7 +387,7 @@ class ModelInputsMixin:
             strategy, max_length = "max_length", max(len(row) for row in required)
         batch = {}
         for position in range(len(required)):
-            example = {key: list(value[position]) for key, value in encoded_inputs.items()}
+            example = {key: value[position] for key, value in encoded_inputs.items()}
             packing.pad_example(example, max_length, strategy, self.pad_token_id, side, pad_to_multiple_of, return_attention_mask is not False)
             for key, value in example.items():
                 batch.setdefault(key, []).append(value)
