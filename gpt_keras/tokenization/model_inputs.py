@@ -400,7 +400,7 @@ def _lists_in_place(encoded_inputs, main, return_tensors):
     first = encoded_inputs[main][0]
     if isinstance(first, (list, tuple)):
         first = next((row[0] for row in encoded_inputs[main] if len(row)), first)
-    if isinstance(first, int):
+    if isinstance(first, (int, list, tuple)):
         return return_tensors
     kind = "np" if type(first).__module__ == "numpy" else "tf" if hasattr(first, "numpy") else None
     if kind is None:

@@ -7,8 +7,12 @@ As in the reference, a special token given to the constructor or to ``add_specia
 (``tokenizer.pad_token = tokenizer.unk_token``) only names a token: nothing is added, and its id is
 the one the vocabulary gives it (the unk id for an unknown token).
 """
+import logging
+
 from gpt_keras.tokenization.added_tokens import AddedToken, AddedVocabulary
 from gpt_keras.tokenization.inputs import to_id_list
+
+logger = logging.getLogger("gpt_keras.tokenizer")
 
 SPECIAL_TOKEN_ATTRIBUTES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
 ADDITIONAL = "additional_special_tokens"
@@ -34,6 +38,7 @@ class SpecialTokens:
         self.added = AddedVocabulary(vocab, added_tokens)
         self.named = dict.fromkeys(SPECIAL_TOKEN_ATTRIBUTES)
         self.additional = []
+        self.verbose = False
 
     def map_extended(self):
         """``special_tokens_map_extended``: the set names and their tokens (``AddedToken`` kept as they are)."""
@@ -83,9 +88,11 @@ class SpecialTokens:
                 index = self.added.next_id()
                 count += 1
             if token.special and token.content not in all_special:
-                self.additional.append(token)
+                self.additional = [*(self.additional or []), token]
                 all_special.add(token.content)
             self.added.put(token, index)
+            if self.verbose:
+                logger.info("Adding %s to the vocabulary", token)
         return count
 
     def add_special(self, special_tokens, replace_additional_special_tokens=True):

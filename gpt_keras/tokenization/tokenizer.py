@@ -58,6 +58,7 @@ class OpenAIGPTTokenizer(ModelInputsMixin, SpecialTokensMixin):
             nothing, as in the reference, and logs a warning saying so).
         max_cache_size: how many distinct words the word cache holds before it is emptied.
         name_or_path: where the tokenizer was loaded from (set by ``from_pretrained``).
+        verbose: log each added token (INFO), as the reference's flag does.
 
     Example:
         >>> tokenizer = OpenAIGPTTokenizer("vocab.json", "merges.txt", pre_tokenizer="basic")
@@ -91,6 +92,7 @@ class OpenAIGPTTokenizer(ModelInputsMixin, SpecialTokensMixin):
         do_lower_case=True,
         max_cache_size=100_000,
         name_or_path="",
+        verbose=False,
     ):
         self.init_kwargs = {key: value for key, value in locals().items() if key not in ("self", "__class__")}
         self.init_inputs = ()
@@ -107,6 +109,7 @@ class OpenAIGPTTokenizer(ModelInputsMixin, SpecialTokensMixin):
         self.clean_up_tokenization_spaces = clean_up_tokenization_spaces
         self.split_special_tokens = split_special_tokens
         self.name_or_path = str(name_or_path)
+        self.verbose = bool(verbose)
         self.deprecation_warnings = {}
         self._specials = SpecialTokens(self.encoder, added_tokens_decoder or added_tokens)
         named = {"unk_token": unk_token, "bos_token": bos_token, "eos_token": eos_token, "sep_token": sep_token}
@@ -117,6 +120,7 @@ class OpenAIGPTTokenizer(ModelInputsMixin, SpecialTokensMixin):
             self.additional_special_tokens = list(additional_special_tokens)
         # As the reference: every special token given here is added (kept whole, with an id).
         self._specials.add(self.all_special_tokens_extended, special_tokens=True)
+        self._specials.verbose = self.verbose
         self._clear_caches()
 
     def _clear_caches(self):
