@@ -8,20 +8,15 @@ The reference runs its class twice (with BERT's BasicTokenizer and with spaCy + 
 (``mode``). What is not ported, and why, is listed in ``NOT_PORTED`` (README, "Migrating from transformers").
 """
 import json
-import logging
-import os
 import pickle
 import re
-import shutil
-import tempfile
 from itertools import takewhile
 from pathlib import Path
 
-import numpy as np
 import pytest
 import reference_tokenizer_cases as cases
 
-from gpt_keras.tokenization import AddedToken, BatchEncoding, OpenAIGPTTokenizer
+from gpt_keras.tokenization import AddedToken, OpenAIGPTTokenizer
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reference_tokenizer.json"
 NOT_PORTED = {

@@ -32,6 +32,19 @@ from gpt_keras.tokenization.truncation import check_side
 logger = logging.getLogger("gpt_keras.tokenizer")
 
 
+def _side_property(name, meaning):
+    """A "right"/"left" attribute checked when set (as the reference checks it at construction)."""
+
+    def get(self):
+        return self.__dict__["_" + name]
+
+    def set_side(self, side):
+        check_side(side, name)
+        self.__dict__["_" + name] = side
+
+    return property(get, set_side, doc=f'{meaning}: "right" or "left".')
+
+
 # Longer than ~250 lines because it is the reference's public surface: some 30 methods and properties
 # beside those of SpecialTokensMixin and ModelInputsMixin, each a docstring over a few lines that call
 # encoding, special_tokens, files and decoding. Splitting it further would split one known API.
@@ -134,25 +147,8 @@ class OpenAIGPTTokenizer(ModelInputsMixin, SpecialTokensMixin):
         tokens = {content: added.decoder[index] for content, index in added.encoder.items()}
         self._text_encoder.reset(self._token_to_id, self._unk_id, tokens, self._specials.protected())
 
-    @property
-    def padding_side(self):
-        """The side padding goes on when a call does not say: "right" or "left"."""
-        return self._padding_side
-
-    @padding_side.setter
-    def padding_side(self, side):
-        check_side(side, "padding_side")
-        self._padding_side = side
-
-    @property
-    def truncation_side(self):
-        """The side truncation removes tokens from: "right" or "left"."""
-        return self._truncation_side
-
-    @truncation_side.setter
-    def truncation_side(self, side):
-        check_side(side, "truncation_side")
-        self._truncation_side = side
+    padding_side = _side_property("padding_side", "The side padding goes on when a call does not say")
+    truncation_side = _side_property("truncation_side", "The side truncation removes tokens from")
 
     @property
     def do_lower_case(self):

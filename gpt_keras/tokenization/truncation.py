@@ -11,7 +11,8 @@ import warnings
 
 logger = logging.getLogger("gpt_keras.tokenizer")
 
-TRUNCATION_STRATEGIES = ("only_first", "only_second", "longest_first", "do_not_truncate")
+# In the order _strategy reads them: what True means first, what False means last.
+TRUNCATION_STRATEGIES = ("longest_first", "only_first", "only_second", "do_not_truncate")
 PADDING_STRATEGIES = ("longest", "max_length", "do_not_pad")
 SIDES = ("right", "left")
 # The reference's "no limit" model_max_length is int(1e30); above LARGE a length counts as no limit.
@@ -31,26 +32,26 @@ def check_side(side, argument):
         raise ValueError(f"{argument} must be 'right' or 'left'; got {side!r}")
 
 
+def _strategy(value, argument, names):
+    """The strategy name a ``padding=`` / ``truncation=`` value means: True is the first of ``names``,
+    False and None the last; anything but those names is a ValueError naming ``argument``."""
+    if value is True:
+        return names[0]
+    if value is False or value is None:
+        return names[-1]
+    if value not in names:
+        raise ValueError(f"{argument} must be True, False or one of {list(names)}; got {value!r}")
+    return value
+
+
 def as_padding_strategy(padding):
     """"longest", "max_length" or "do_not_pad" for a ``padding=`` value (True is "longest")."""
-    if padding is True:
-        return "longest"
-    if padding is False or padding is None:
-        return "do_not_pad"
-    if padding not in PADDING_STRATEGIES:
-        raise ValueError(f"padding must be True, False or one of {list(PADDING_STRATEGIES)}; got {padding!r}")
-    return padding
+    return _strategy(padding, "padding", PADDING_STRATEGIES)
 
 
 def as_truncation_strategy(truncation):
     """One of ``TRUNCATION_STRATEGIES`` for a ``truncation=`` value (True is "longest_first")."""
-    if truncation is True:
-        return "longest_first"
-    if truncation is False or truncation is None:
-        return "do_not_truncate"
-    if truncation not in TRUNCATION_STRATEGIES:
-        raise ValueError(f"truncation must be True, False or one of {list(TRUNCATION_STRATEGIES)}; got {truncation!r}")
-    return truncation
+    return _strategy(truncation, "truncation", TRUNCATION_STRATEGIES)
 
 
 def resolve(tokenizer, padding=False, truncation=None, max_length=None, pad_to_multiple_of=None, verbose=True):
