@@ -8,7 +8,8 @@ same calls. Imports neither transformers nor gpt_keras.
 A case builds a tokenizer (``vocab``: "toy", the reference test's 21 symbols, or "released", the shared
 openai-gpt vocabulary; ``kwargs`` of ``from_pretrained``) and runs ``steps``:
 ``["call", method, args, kwargs]``, ``["set", attribute, value]``, ``["get", attribute]`` or
-``["saved", file]`` (save_pretrained, then the JSON of one file). ``{"added": {...}}`` stands for an
+``["saved", file]`` (save_pretrained, then the JSON of one file), ``["saved_config_entries", file]`` (the
+special-token entries of the saved config) or ``["saved_files"]`` (the names of the saved files). ``{"added": {...}}`` stands for an
 ``AddedToken``. Each step's result (or error type) and the warnings it logged are recorded.
 """
 import json
@@ -220,8 +221,38 @@ def _special_token_cases():
     }
 
 
-CASES = {**_truncation_cases(), **_padding_cases(), **_fields_cases(), **_special_token_cases()}
-CONFIG_ENTRIES = ("added_tokens_decoder", "additional_special_tokens", "bos_token", "eos_token", "unk_token", "pad_token", "cls_token")
+CHAT = [{"role": "system", "content": "system message"}, {"role": "user", "content": "User message"},
+        {"role": "assistant", "content": "assistant message "}]  # fmt: skip
+IM_TEMPLATE = ("{%- for message in messages %}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] | trim + "
+               "'<|im_end|>' + '\\n' }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
+
+
+def _chat_cases():
+    plain = "{% for message in messages %}{{ message['role'] + ': ' + message['content'] }}\n{% endfor %}{{ unk_token }}"
+    return {
+        "chat_templates": {
+            "steps": [
+                _call("apply_chat_template", CHAT, chat_template=plain, tokenize=False),
+                _call("apply_chat_template", CHAT, chat_template=plain),
+                _call("apply_chat_template", [CHAT, CHAT[:2]], chat_template=plain, return_dict=True, padding=False),
+                _call("apply_chat_template", CHAT, chat_template=IM_TEMPLATE, tokenize=False, continue_final_message=True),
+                _call("apply_chat_template", CHAT[:2], chat_template=IM_TEMPLATE, tokenize=False, add_generation_prompt=True),
+                _call("apply_chat_template", CHAT, chat_template="{{ raise_exception('no') }}", tokenize=False),
+                _call("apply_chat_template", CHAT, tokenize=False),
+                ["set", "chat_template", {"default": plain, "im": IM_TEMPLATE}],
+                _call("apply_chat_template", CHAT, tokenize=False),
+                _call("apply_chat_template", CHAT, chat_template="im", tokenize=False),
+                _call("apply_chat_template", CHAT, tokenize=False, return_dict=True),
+                ["saved_files"], ["saved_config_entries", "tokenizer_config.json"],
+                ["set", "chat_template", plain], ["saved_files"],
+            ]
+        },
+    }
+
+
+CASES = {**_truncation_cases(), **_padding_cases(), **_fields_cases(), **_special_token_cases(), **_chat_cases()}
+CONFIG_ENTRIES = ("added_tokens_decoder", "additional_special_tokens", "bos_token", "eos_token", "unk_token", "pad_token", "cls_token",
+                  "chat_template")  # fmt: skip
 
 
 def write_toy_vocab(directory):
@@ -312,10 +343,13 @@ def _run_step(tokenizer, step, added_token_class, directory):
         elif step[0] == "len":
             result = len(tokenizer)
         else:
-            saved = os.path.join(directory, "saved")
+            saved = tempfile.mkdtemp(dir=directory)
             tokenizer.save_pretrained(saved)
-            with open(os.path.join(saved, step[1]), encoding="utf-8") as handle:
-                result = json.load(handle)
+            if step[0] == "saved_files":
+                result = sorted(os.path.relpath(os.path.join(root, name), saved) for root, _, names in os.walk(saved) for name in names)
+            else:
+                with open(os.path.join(saved, step[1]), encoding="utf-8") as handle:
+                    result = json.load(handle)
             if step[0] == "saved_config_entries":
                 result = {key: result[key] for key in CONFIG_ENTRIES if key in result}
         return {"result": to_json(result)}

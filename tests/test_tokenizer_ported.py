@@ -5,7 +5,8 @@ name and assertions; ``transformers``'s logger becomes ``gpt_keras``'s, and test
 tokenizer with the fast one compare with the reference's recorded results instead.
 
 The reference runs its class twice (with BERT's BasicTokenizer and with spaCy + ftfy); so does this file
-(``mode``). What is not ported, and why, is listed in ``NOT_PORTED`` (README, "Migrating from transformers").
+(``mode``). Chat templates are in tests/test_tokenizer_ported_chat.py, encoding and padding in
+tests/test_tokenizer_ported_encoding.py. What is not ported, and why, is listed in ``NOT_PORTED`` (README, "Migrating from transformers").
 """
 import json
 import pickle
@@ -20,16 +21,13 @@ from gpt_keras.tokenization import AddedToken, OpenAIGPTTokenizer
 
 FIXTURE = Path(__file__).parent / "fixtures" / "reference_tokenizer.json"
 NOT_PORTED = {
-    "test_chat_template, test_chat_template_batched, test_chat_template_dict, test_chat_template_dict_saving, "
-    "test_chat_template_file_priority, test_jinja_loopcontrols, test_jinja_strftime, "
-    "test_continue_final_message (3 tests)": "chat templates: the original GPT has no chat format (see the report)",
     "test_separate_tokenizers": "passes random_argument=True; unknown keyword arguments are refused here (a typo must "
     "not pass silently), so the reference's storing of any keyword in init_kwargs is not reproduced",
     "test_rust_and_python_full_tokenizers, test_tokenization_python_rust_equals, test_alignment_methods, "
     "test_offsets_mapping, test_fast_only_inputs, test_is_fast, test_sequence_ids, test_save_pretrained, "
     "test_save_slow_from_fast_and_reload_fast, test_rust_tokenizer_signature, test_tokenizer_fast_store_full_signature, "
     "test_rust_tokenizer_add_prefix_space, test_padding_warning_message_fast_tokenizer, test_training_new_tokenizer*, "
-    "test_chat_template_return_assistant_tokens_mask*": "the Rust-backed fast tokenizer's (offsets, alignments, "
+    "test_chat_template_return_assistant_tokens_mask*, test_chat_template_save_loading": "the Rust-backed fast tokenizer's (offsets, alignments, "
     "tokenizer.json): no python tokenizer has them; the reference skips or loops over nothing for its slow one",
     "test_tokenizer_mismatch_warning, test_saving_tokenizer_trainer, test_local_files_only": "other classes of "
     "transformers (BertTokenizer, Trainer, AutoTokenizer); local_files_only is tested in tests/test_hub.py",

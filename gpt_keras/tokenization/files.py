@@ -11,6 +11,7 @@ import os
 from gpt_keras._fs import atomic_file
 from gpt_keras.tokenization.added_tokens import as_added_token
 from gpt_keras.tokenization.bpe import merges_text, vocab_text
+from gpt_keras.tokenization.chat import CHAT_TEMPLATE_DIR, CHAT_TEMPLATE_FILE
 from gpt_keras.tokenization.special_tokens import ADDITIONAL, SPECIAL_TOKEN_ATTRIBUTES
 
 VOCAB_FILES = ("vocab.json", "merges.txt")
@@ -52,6 +53,12 @@ def read_directory(directory):
         for name, value in _read_json(os.path.join(directory, SPECIAL_TOKENS_MAP_FILE)).items():
             config.setdefault(name, value)
     arguments = _config_arguments(config)
+    templates = _read_chat_templates(directory)
+    if templates:
+        # As the reference: template files win over a template in the config.
+        arguments["chat_template"] = templates["default"] if list(templates) == ["default"] else templates
+    elif config.get("chat_template") is not None:
+        arguments["chat_template"] = config["chat_template"]
     return os.path.join(directory, vocab_name), os.path.join(directory, merges_name), arguments
 
 
@@ -84,6 +91,20 @@ def _config_arguments(config):
         else:
             arguments[name] = by_content.get(_content(value), as_added_token(value, special=True) if isinstance(value, dict) else value)
     return arguments
+
+
+def _read_chat_templates(directory):
+    templates = {}
+    path = os.path.join(directory, CHAT_TEMPLATE_FILE)
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as handle:
+            templates["default"] = handle.read()
+    extra = os.path.join(directory, CHAT_TEMPLATE_DIR)
+    for name in sorted(os.listdir(extra)) if os.path.isdir(extra) else ():
+        if name.endswith(".jinja"):
+            with open(os.path.join(extra, name), encoding="utf-8") as handle:
+                templates[name[: -len(".jinja")]] = handle.read()
+    return templates
 
 
 def _content(value):
@@ -131,9 +152,39 @@ def _json_text(content):
     return json.dumps(content, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def save_pretrained(directory, vocab, merges, config, special_tokens_map, filename_prefix=None):
-    """Writes ``tokenizer_config.json``, ``special_tokens_map.json``, ``vocab.json`` and ``merges.txt``
-    into ``directory`` (created if needed), each name prefixed with ``filename_prefix-`` if given.
+def _chat_template_texts(directory, chat_template, save_jinja_files, filename_prefix, config):
+    """The chat template files to write (adding the templates to ``config`` when they go there instead)."""
+    if chat_template is None:
+        return {}
+    if not save_jinja_files:
+        named = isinstance(chat_template, dict)
+        config["chat_template"] = [{"name": k, "template": v} for k, v in chat_template.items()] if named else chat_template
+        return {}
+    templates = chat_template if isinstance(chat_template, dict) else {"default": chat_template}
+    texts = {}
+    for name, template in templates.items():
+        if name == "default":
+            texts[_prefixed(directory, CHAT_TEMPLATE_FILE, filename_prefix)] = template
+        else:
+            os.makedirs(_prefixed(directory, CHAT_TEMPLATE_DIR, filename_prefix), exist_ok=True)
+            texts[os.path.join(_prefixed(directory, CHAT_TEMPLATE_DIR, filename_prefix), f"{name}.jinja")] = template
+    return texts
+
+
+def _remove_stale_templates(directory, filename_prefix, written):
+    """Removes chat template files of an earlier save that this save does not write (they would win on load)."""
+    stale = [_prefixed(directory, CHAT_TEMPLATE_FILE, filename_prefix)]
+    extra = _prefixed(directory, CHAT_TEMPLATE_DIR, filename_prefix)
+    if os.path.isdir(extra):
+        stale += [os.path.join(extra, name) for name in os.listdir(extra) if name.endswith(".jinja")]
+    for path in stale:
+        if path not in written and os.path.isfile(path):
+            os.remove(path)
+
+
+def save_pretrained(directory, vocab, merges, config, special_tokens_map, filename_prefix=None, chat_template=None, save_jinja_files=True):
+    """Writes ``tokenizer_config.json``, ``special_tokens_map.json``, the chat templates, ``vocab.json`` and
+    ``merges.txt`` into ``directory`` (created if needed), each name prefixed with ``filename_prefix-``.
 
     Args:
         directory: the directory.
@@ -142,17 +193,25 @@ def save_pretrained(directory, vocab, merges, config, special_tokens_map, filena
         config: the content of ``tokenizer_config.json``.
         special_tokens_map: the content of ``special_tokens_map.json``.
         filename_prefix: optional prefix of the file names.
+        chat_template: None, a template or ``{name: template}``.
+        save_jinja_files: write templates as ``.jinja`` files (else into the config, as a str or a list of
+            ``{"name", "template"}``).
 
     Returns:
-        tuple of the paths, in the reference's order (config, special tokens map, vocab, merges).
+        tuple of the paths, in the reference's order (config, special tokens map, templates, vocab, merges).
     """
     directory = os.fspath(directory)
     if os.path.isfile(directory):
         raise NotADirectoryError(f"save_pretrained: {directory} is a file; give a directory")
     os.makedirs(directory, exist_ok=True)
+    config = dict(config)
+    templates = _chat_template_texts(directory, chat_template, save_jinja_files, filename_prefix, config)
     texts = {
         _prefixed(directory, CONFIG_FILE, filename_prefix): _json_text(config),
         _prefixed(directory, SPECIAL_TOKENS_MAP_FILE, filename_prefix): _json_text(special_tokens_map),
+        **templates,
     }
     texts.update(_vocabulary_texts(directory, vocab, merges, filename_prefix))
-    return _write_together(texts)
+    written = _write_together(texts)
+    _remove_stale_templates(directory, filename_prefix, written)
+    return written

@@ -20,6 +20,7 @@ import logging
 
 from gpt_keras.tokenization import decoding, files, packing
 from gpt_keras.tokenization.bpe import BPE, read_merges, read_vocab
+from gpt_keras.tokenization.chat import ChatTemplateMixin
 from gpt_keras.tokenization.encoding import TextEncoder
 from gpt_keras.tokenization.inputs import check_text, check_texts, to_id_list
 from gpt_keras.tokenization.model_inputs import ModelInputsMixin
@@ -46,9 +47,9 @@ def _side_property(name, meaning):
 
 
 # Longer than ~250 lines because it is the reference's public surface: some 30 methods and properties
-# beside those of SpecialTokensMixin and ModelInputsMixin, each a docstring over a few lines that call
+# beside those of SpecialTokensMixin, ModelInputsMixin and ChatTemplateMixin, each a docstring over a few lines that call
 # encoding, special_tokens, files and decoding. Splitting it further would split one known API.
-class OpenAIGPTTokenizer(ModelInputsMixin, SpecialTokensMixin):
+class OpenAIGPTTokenizer(ModelInputsMixin, SpecialTokensMixin, ChatTemplateMixin):
     """The original GPT's BPE tokenizer (40,478 symbols for the released model).
 
     Args:
@@ -72,6 +73,8 @@ class OpenAIGPTTokenizer(ModelInputsMixin, SpecialTokensMixin):
         max_cache_size: how many distinct words the word cache holds before it is emptied.
         name_or_path: where the tokenizer was loaded from (set by ``from_pretrained``).
         verbose: log each added token (INFO), as the reference's flag does.
+        chat_template: a Jinja chat template, ``{name: template}``, or the saved list of
+            ``{"name", "template"}`` (see ``apply_chat_template``); GPT has none of its own.
 
     Example:
         >>> tokenizer = OpenAIGPTTokenizer("vocab.json", "merges.txt", pre_tokenizer="basic")
@@ -106,6 +109,7 @@ class OpenAIGPTTokenizer(ModelInputsMixin, SpecialTokensMixin):
         max_cache_size=100_000,
         name_or_path="",
         verbose=False,
+        chat_template=None,
     ):
         self.init_kwargs = {key: value for key, value in locals().items() if key not in ("self", "__class__")}
         self.init_inputs = ()
@@ -123,6 +127,9 @@ class OpenAIGPTTokenizer(ModelInputsMixin, SpecialTokensMixin):
         self.split_special_tokens = split_special_tokens
         self.name_or_path = str(name_or_path)
         self.verbose = bool(verbose)
+        if isinstance(chat_template, (list, tuple)):
+            chat_template = {entry["name"]: entry["template"] for entry in chat_template}
+        self.chat_template = chat_template
         self.deprecation_warnings = {}
         self._specials = SpecialTokens(self.encoder, added_tokens_decoder or added_tokens)
         named = {"unk_token": unk_token, "bos_token": bos_token, "eos_token": eos_token, "sep_token": sep_token}
@@ -217,16 +224,18 @@ class OpenAIGPTTokenizer(ModelInputsMixin, SpecialTokensMixin):
         existing ``save_directory``; returns the two paths."""
         return files.save_vocabulary(save_directory, self.encoder, self._bpe.merges, filename_prefix)
 
-    def save_pretrained(self, save_directory, legacy_format=None, filename_prefix=None, push_to_hub=False):
+    def save_pretrained(self, save_directory, legacy_format=None, filename_prefix=None, push_to_hub=False, save_jinja_files=True):
         """Writes ``tokenizer_config.json`` (mode, sides, special and added tokens, in a layout the reference
-        reads too), ``special_tokens_map.json``, ``vocab.json`` and ``merges.txt`` into ``save_directory``
-        (created if needed). The old files are replaced only once all are written whole.
+        reads too), ``special_tokens_map.json``, the chat template (``chat_template.jinja``, the others in
+        ``additional_chat_templates/``), ``vocab.json`` and ``merges.txt`` into ``save_directory`` (created
+        if needed). The old files are replaced only once all are written whole.
 
         Args:
             save_directory: the directory.
             legacy_format: None or True (the slow tokenizer's files); False (``tokenizer.json``) is refused.
             filename_prefix: prefix of every file name (``prefix-vocab.json``, ...).
             push_to_hub: not supported (upload the directory with ``huggingface_hub``).
+            save_jinja_files: False puts the chat templates in ``tokenizer_config.json`` instead.
 
         Returns:
             tuple of the written paths.
@@ -242,8 +251,9 @@ class OpenAIGPTTokenizer(ModelInputsMixin, SpecialTokensMixin):
         config.update(truncation_side=self.truncation_side, clean_up_tokenization_spaces=self.clean_up_tokenization_spaces)
         config.update(split_special_tokens=self.split_special_tokens, **self._specials.to_config())
         return files.save_pretrained(
-            save_directory, self.encoder, self._bpe.merges, config, self._specials.to_map_file(), filename_prefix
-        )
+            save_directory, self.encoder, self._bpe.merges, config, self._specials.to_map_file(), filename_prefix,
+            chat_template=self.chat_template, save_jinja_files=save_jinja_files,
+        )  # fmt: skip
 
     # === Vocabulary ===
 
