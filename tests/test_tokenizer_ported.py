@@ -6,7 +6,8 @@ tokenizer with the fast one compare with the reference's recorded results instea
 
 The reference runs its class twice (with BERT's BasicTokenizer and with spaCy + ftfy); so does this file
 (``mode``). Chat templates are in tests/test_tokenizer_ported_chat.py, encoding and padding in
-tests/test_tokenizer_ported_encoding.py. What is not ported, and why, is listed in ``NOT_PORTED`` (README, "Migrating from transformers").
+tests/test_tokenizer_ported_encoding.py. What is not ported, and why, is listed in ``NOT_PORTED`` (README,
+"Migrating from transformers").
 """
 import json
 import pickle
@@ -27,14 +28,16 @@ NOT_PORTED = {
     "test_offsets_mapping, test_fast_only_inputs, test_is_fast, test_sequence_ids, test_save_pretrained, "
     "test_save_slow_from_fast_and_reload_fast, test_rust_tokenizer_signature, test_tokenizer_fast_store_full_signature, "
     "test_rust_tokenizer_add_prefix_space, test_padding_warning_message_fast_tokenizer, test_training_new_tokenizer*, "
-    "test_chat_template_return_assistant_tokens_mask*, test_chat_template_save_loading": "the Rust-backed fast tokenizer's (offsets, alignments, "
+    "test_chat_template_return_assistant_tokens_mask*": "the Rust-backed fast tokenizer's (offsets, alignments, "
     "tokenizer.json): no python tokenizer has them; the reference skips or loops over nothing for its slow one",
     "test_tokenizer_mismatch_warning, test_saving_tokenizer_trainer, test_local_files_only": "other classes of "
     "transformers (BertTokenizer, Trainer, AutoTokenizer); local_files_only is tested in tests/test_hub.py",
     "test_padding_different_model_input_name": "the openai test overrides it with an empty body (no pad token)",
-    "sentencepiece, seq2seq and torch/slow-marked tests": "skipped by the reference for this model",
+    "sentencepiece, seq2seq and torch/slow-marked tests, test_chat_template_save_loading, "
+    "test_batch_encode_dynamic_overflowing, test_padding_to_multiple_of "
+    "and test_padding_with_attention_mask (no pad token)": "skipped by the reference for this model (the last two run "
+    "here anyway, with a pad token)",
 }
-TORCH_ONLY = "return_tensors='pt' (no torch here): the np and tf kinds are checked"
 
 
 @pytest.fixture(scope="module")
