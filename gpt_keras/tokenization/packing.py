@@ -8,6 +8,7 @@ holds (the tokenizer's ``__call__`` and ``pad``), both put padding on the side t
 from gpt_keras.tokenization.inputs import check_texts
 from gpt_keras.tokenization.truncation import check_side
 
+
 def pad(rows, pad_id, width=None, side="right"):
     """Pads rows of ids to one width and gives their attention masks.
 
