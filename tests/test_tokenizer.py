@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -333,7 +334,8 @@ def test_save_and_load_round_trip(paper_tokenizers, tmp_path):
     tokenizer = paper_tokenizers["basic"]
     tokenizer.add_tokens(["zyxwv"])
     paths = tokenizer.save_pretrained(tmp_path / "saved")
-    assert sorted(os.path.basename(p) for p in paths) == ["merges.txt", "tokenizer_config.json", "vocab.json"]
+    names = ["merges.txt", "special_tokens_map.json", "tokenizer_config.json", "vocab.json"]
+    assert sorted(os.path.basename(p) for p in paths) == names
     loaded = OpenAIGPTTokenizer.from_pretrained(tmp_path / "saved")
     text = "_start_ Zyxwv and <pad> _classify_ text"
     assert loaded.pre_tokenizer == "basic"
@@ -412,7 +414,8 @@ def test_padding_truncation_and_tensors(paper_tokenizers):
     assert right["input_ids"][0] == tokenizer.encode(texts[0]) + [pad] * (max(lengths) - lengths[0])
     assert right["attention_mask"][0] == [1] * lengths[0] + [0] * (max(lengths) - lengths[0])
     left = tokenizer(texts, padding=True, padding_side="left", return_tensors="np")
-    assert left["input_ids"].shape == (2, max(lengths)) and left["input_ids"].dtype == np.int32
+    # int64, as the reference's (np.asarray of python ints); "tf" tensors are int32, as tf.constant makes them.
+    assert left["input_ids"].shape == (2, max(lengths)) and left["input_ids"].dtype == np.int64
     assert left["input_ids"][0].tolist() == [pad] * (max(lengths) - lengths[0]) + tokenizer.encode(texts[0])
     fixed = tokenizer(texts, padding="max_length", truncation=True, max_length=4, return_tensors="tf")
     assert tuple(fixed["input_ids"].shape) == (2, 4)
@@ -493,3 +496,56 @@ def test_batch_decode_decodes_each_row(tokenizers):
     with pytest.raises(ValueError, match="must be 2-D"):
         tokenizer.batch_decode(padded[0])
 
+
+
+# === The reference's truncation and padding, where they used to differ silently (issue 16) ===
+# Expected values: the reference's, recorded in tests/fixtures/reference_tokenizer.json.
+
+
+@pytest.fixture(scope="module")
+def reference_steps():
+    fixture = json.loads((Path(__file__).parent / "fixtures" / "reference_tokenizer.json").read_text(encoding="utf-8"))
+
+    def steps(case, mode="basic"):
+        return [step.get("result", step.get("error")) for step in fixture["cases"][mode][case]]
+
+    return steps
+
+
+PAIR = ["one two three", "four five six"]
+LONG = "the quick brown fox jumps over the lazy dog"
+
+
+@pytest.mark.parametrize("strategy", ["only_first", "only_second", "do_not_truncate", "longest_first"])
+def test_each_truncation_strategy_is_the_references(tokenizers, reference_steps, strategy):
+    # A pair of 3 + 3 tokens cut to 4: "only_first" keeps 1 + 3, "only_second" 3 + 1, "do_not_truncate" all.
+    expected = reference_steps(f"truncation_{strategy}_right")[0]["data"]["input_ids"]
+    assert tokenizers["basic"](*PAIR, truncation=strategy, max_length=4)["input_ids"] == expected
+
+
+def test_an_unknown_truncation_strategy_is_refused(tokenizers):
+    for name in ("longest", "only_third"):
+        with pytest.raises(ValueError, match="truncation must be"):
+            tokenizers["basic"](*PAIR, truncation=name, max_length=4)
+
+
+def test_padding_side_set_as_an_attribute_is_honoured(vocab_dir, reference_steps):
+    tokenizer = fresh(vocab_dir)
+    tokenizer.add_special_tokens({"pad_token": "<unk>"})
+    tokenizer.padding_side = "left"
+    texts = ["Testing batch encode plus", "Testing batch encode plus with different sequence lengths"]
+    assert tokenizer(texts, padding=True)["input_ids"] == reference_steps("padding_side_as_attribute_and_keyword")[2]["data"]["input_ids"]
+
+
+def test_truncation_side_set_as_an_attribute_is_honoured(vocab_dir, reference_steps):
+    tokenizer = fresh(vocab_dir)
+    tokenizer.truncation_side = "left"
+    assert tokenizer.encode(LONG, truncation=True, max_length=3) == reference_steps("truncation_side_as_attribute")[1]
+
+
+def test_max_length_alone_truncates_with_the_references_warning(vocab_dir, reference_steps, caplog):
+    tokenizer = fresh(vocab_dir)
+    with caplog.at_level("WARNING", logger="gpt_keras"):
+        output = tokenizer(LONG, max_length=3)
+    assert output["input_ids"] == reference_steps("max_length_alone_truncates_with_a_warning")[0]["data"]["input_ids"]
+    assert any("Truncation was not explicitly activated" in record.getMessage() for record in caplog.records)

@@ -13,6 +13,7 @@ from keras import ops
 
 from gpt_keras import checkpoints
 from gpt_keras.configuration import OpenAIGPTConfig
+from gpt_keras.hub import HUB_ARGUMENTS, resolve_pretrained
 
 logger = logging.getLogger("gpt_keras")
 
@@ -146,7 +147,9 @@ class PretrainedIOMixin:
         (what the reference's TF port computes) would shift them by ~5e-3.
 
         Args:
-            path: Checkpoint directory (a hub cache snapshot works too).
+            path: Checkpoint directory (a hub cache snapshot works too), or a Hub id such as
+                "openai-community/openai-gpt" (see `gpt_keras.hub`; `revision`, `cache_dir`,
+                `local_files_only`, `force_download`, `token` and `subfolder` say what to look up).
             config: `OpenAIGPTConfig` to use instead of the directory's `config.json` (required for the
                 original release unless its defaults fit).
             dtype: Optional Keras dtype policy.
@@ -161,7 +164,8 @@ class PretrainedIOMixin:
             FileNotFoundError: no checkpoint or no config.json at `path`.
             ValueError: a file is corrupted, or a tensor's shape disagrees with the config (named).
         """
-        path = Path(path)
+        lookup = {name: config_overrides.pop(name) for name in HUB_ARGUMENTS if name in config_overrides}
+        path = resolve_pretrained(path, **lookup)  # a directory, or a Hub id found in the cache or downloaded
         state_dict, info = checkpoints.load_state_dict(path, lazy=True)
         if config is None:
             config = _read_config(info, n_head=config_overrides.get("n_head"))

@@ -7,13 +7,14 @@ def tokens_to_string(tokens):
     return "".join(tokens).replace(END_OF_WORD, " ").strip()
 
 
-def tokens_to_text(tokens, set_apart):
+def tokens_to_text(tokens, set_apart, separator=" "):
     """The text of ``tokens``: runs of BPE tokens joined by ``tokens_to_string``, and each token of
-    ``set_apart`` (added tokens) standing alone, all separated by one space.
+    ``set_apart`` (added tokens) standing alone, all joined by ``separator``.
 
     Args:
         tokens: list of str.
         set_apart: the tokens that stand alone.
+        separator: what goes between the parts (the reference's ``spaces_between_special_tokens``).
 
     Returns:
         str.
@@ -30,7 +31,7 @@ def tokens_to_text(tokens, set_apart):
         current = []
     if current:
         texts.append(tokens_to_string(current))
-    return " ".join(texts)
+    return separator.join(texts)
 
 
 def clean_up_tokenization(text):

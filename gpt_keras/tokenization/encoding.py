@@ -32,39 +32,60 @@ class TextEncoder:
         self.max_cache_size = int(max_cache_size)
         self.reset({}, None, {}, [])
 
-    def reset(self, token_to_id, unk_id, never_split, protected):
+    def reset(self, token_to_id, unk_id, added_tokens, protected):
         """Takes a new vocabulary and empties the caches.
 
         Args:
-            token_to_id: every token's id, never-split tokens included.
+            token_to_id: every token's id, added tokens included.
             unk_id: the id of symbols outside the vocabulary (None when there is no unk token).
-            never_split: token -> id of the tokens kept whole wherever they stand.
+            added_tokens: content -> ``AddedToken`` of the tokens kept whole wherever they stand.
             protected: the tokens that lower-casing leaves as they are.
         """
         self.word_cache = {}
         self.bpe_cache = {}
-        self._token_to_id, self._unk_id, self._never_split = token_to_id, unk_id, never_split
-        self._never_split_pattern = _alternation(sorted(never_split, key=len, reverse=True))
+        self._token_to_id, self._unk_id, self._added = token_to_id, unk_id, added_tokens
+        self._never_split_pattern = _alternation(sorted(added_tokens, key=len, reverse=True))
         # The reference lower-cases one character at a time, except where a special (or non-special
         # added) token stands; this regex alternation is the reference's.
         self._protected_pattern = _alternation(protected)
 
-    def encode(self, text):
-        """The BPE tokens and ids of ``text``; never-split tokens are kept whole.
+    def encode(self, text, split_special_tokens=False):
+        """The BPE tokens and ids of ``text``; added tokens are kept whole (unless ``split_special_tokens``).
 
         Returns:
             ``(tokens, ids)``: two lists of the same length.
         """
         tokens, ids = [], []
         text = self._lowercase(text)
-        pieces = [text] if self._never_split_pattern is None else self._never_split_pattern.split(text)
-        for position, piece in enumerate(pieces):
-            if position % 2:
+        if split_special_tokens or self._never_split_pattern is None:
+            pieces = [text]
+        else:
+            pieces = self._strip_around_added(self._never_split_pattern.split(text))
+        for piece in pieces:
+            if piece in self._added and not split_special_tokens:
                 tokens.append(piece)
-                ids.append(self._never_split[piece])
+                ids.append(self._token_to_id[piece])
             elif piece:
                 self._encode_piece(piece, tokens, ids)
         return tokens, ids
+
+    def _strip_around_added(self, pieces):
+        """Applies the added tokens' ``lstrip``/``rstrip``/``single_word`` to the text around them, as the
+        reference does after splitting (odd positions hold added tokens)."""
+        for position in range(1, len(pieces), 2):
+            token = self._added[pieces[position]]
+            left, right = pieces[position - 1], pieces[position + 1]
+            if token.rstrip and right:
+                pieces[position + 1] = right.lstrip()
+            if token.lstrip and left:
+                pieces[position - 1] = left.rstrip()
+            if token.single_word and left and left[-1] != " ":
+                pieces[position - 1] += pieces[position]
+                pieces[position] = ""
+            elif token.single_word and right and right[0] != " ":
+                pieces[position + 1] = pieces[position] + pieces[position + 1]
+                pieces[position] = ""
+        return pieces
 
     def _lowercase(self, text):
         if self._protected_pattern is None:

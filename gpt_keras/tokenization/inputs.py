@@ -1,10 +1,14 @@
 """Checks of what callers pass the tokenizer: texts, batches of texts and token ids."""
 
 
+class TextInputError(TypeError, ValueError):
+    """Input of the wrong kind for the tokenizer: a TypeError, and a ValueError as the reference raises."""
+
+
 def check_text(value, name):
     """Raises TypeError unless ``value`` is a str; ``name`` is the argument named in the message."""
     if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str; got {type(value).__name__}")
+        raise TextInputError(f"{name} must be a str; got {type(value).__name__}")
 
 
 def check_texts(value, name):
@@ -24,7 +28,7 @@ def check_texts(value, name):
     got = type(value).__name__
     if isinstance(value, (list, tuple)):
         got = f"a {got} holding {type(next(v for v in value if not isinstance(v, str))).__name__}"
-    raise TypeError(f"{name} must be a str or a list of str; got {got}")
+    raise TextInputError(f"{name} must be a str or a list of str; got {got}")
 
 
 def to_id_list(ids, name="token_ids"):

@@ -1,51 +1,12 @@
-"""Batches of token ids: truncation, padding with attention masks, tensors, and the paper's
-multiple-choice layout ``_start_ context _delimiter_ ending _classify_``.
+"""Padding of token ids with attention masks, tensors, and the paper's multiple-choice layout
+``_start_ context _delimiter_ ending _classify_``.
 
-The one padding of the package: the tokenizer's ``__call__`` and ``encode_multiple_choice`` and the
-features of ``gpt_keras.data`` all pad with ``pad``.
+The one padding of the package: ``pad`` for rows of ids (``encode_multiple_choice``, the features of
+``gpt_keras.data``) and ``pad_example``, the reference's ``_pad`` of one encoding with every field it
+holds (the tokenizer's ``__call__`` and ``pad``), both put padding on the side they are given.
 """
 from gpt_keras.tokenization.inputs import check_texts
-
-PADDING_OPTIONS = (False, True, "longest", "max_length", "do_not_pad")
-
-
-def check_batch_options(padding, padding_side, return_tensors):
-    """Raises ValueError for a ``padding``, ``padding_side`` or ``return_tensors`` the tokenizer does not take."""
-    if padding not in PADDING_OPTIONS:
-        raise ValueError(f"padding must be False, True, 'longest' or 'max_length'; got {padding!r}")
-    if padding_side not in ("right", "left"):
-        raise ValueError(f"padding_side must be 'right' or 'left'; got {padding_side!r}")
-    if return_tensors not in (None, "np", "tf"):
-        raise ValueError(f"return_tensors must be None, 'np' or 'tf'; got {return_tensors!r}")
-
-
-def truncate_pair(ids, pair_ids, max_length):
-    """Cuts ids (and pair ids) to ``max_length`` in all, as the reference's "longest_first".
-
-    Args:
-        ids: list of int.
-        pair_ids: list of int, or None.
-        max_length: the length of the result.
-
-    Returns:
-        ``(ids, pair_ids)``: for a pair, tokens come off the longer one until both are as long, then
-        off both in turn.
-    """
-    if pair_ids is None:
-        return ids[:max_length], None
-    excess = len(ids) + len(pair_ids) - max_length
-    if excess <= 0:
-        return ids, pair_ids
-    difference = abs(len(ids) - len(pair_ids))
-    from_longer = min(excess, difference)
-    rest = excess - from_longer
-    if len(ids) > len(pair_ids):
-        cut_first, cut_second = from_longer + rest // 2, rest - rest // 2
-    else:
-        cut_first, cut_second = rest // 2, from_longer + rest - rest // 2
-    if cut_first > len(ids) or cut_second > len(pair_ids):
-        raise ValueError(f"cannot truncate a pair of {len(ids)} + {len(pair_ids)} tokens to {max_length}")
-    return ids[: len(ids) - cut_first], pair_ids[: len(pair_ids) - cut_second]
+from gpt_keras.tokenization.truncation import check_side
 
 
 def pad(rows, pad_id, width=None, side="right"):
@@ -79,6 +40,41 @@ def pad(rows, pad_id, width=None, side="right"):
     return padded, masks
 
 
+def pad_example(encoded, max_length, strategy, pad_id, side, pad_to_multiple_of=None, return_attention_mask=True):
+    """Pads one encoding (``{field: list}``) in place, as the reference's ``_pad``.
+
+    Args:
+        encoded: the fields of one example: ``input_ids`` and optionally ``attention_mask``,
+            ``token_type_ids`` (padded with 0) and ``special_tokens_mask`` (padded with 1).
+        max_length: the length of "max_length" padding.
+        strategy: "longest" (the example's own length: nothing to add), "max_length" or "do_not_pad".
+        pad_id: the id that pads ``input_ids``.
+        side: "right" or "left".
+        pad_to_multiple_of: round the length up to a multiple of this.
+        return_attention_mask: add ``attention_mask`` (ones) when missing.
+
+    Returns:
+        ``encoded``.
+    """
+    required = encoded["input_ids"]
+    if strategy == "longest":
+        max_length = len(required)
+    if max_length is not None and pad_to_multiple_of and max_length % pad_to_multiple_of:
+        max_length = (max_length // pad_to_multiple_of + 1) * pad_to_multiple_of
+    if return_attention_mask and "attention_mask" not in encoded:
+        encoded["attention_mask"] = [1] * len(required)
+    if strategy == "do_not_pad" or len(required) == max_length:
+        return encoded
+    check_side(side, "padding_side")
+    fillers = {"input_ids": pad_id, "attention_mask": 0, "token_type_ids": 0, "special_tokens_mask": 1}
+    extra = max(max_length - len(required), 0)
+    for key, filler in fillers.items():
+        if key in encoded and (key != "attention_mask" or return_attention_mask):
+            padding = [filler] * extra
+            encoded[key] = [*encoded[key], *padding] if side == "right" else [*padding, *encoded[key]]
+    return encoded
+
+
 def as_tensors(output, kind):
     """The values of ``output`` (lists of ids) as int32 numpy arrays (``kind="np"``) or tensors ("tf")."""
     import numpy as np
@@ -89,47 +85,6 @@ def as_tensors(output, kind):
 
         return {key: tf.constant(array) for key, array in arrays.items()}
     return arrays
-
-
-def batch(rows, padding, max_length, pad_id, padding_side="right", return_attention_mask=True, return_tensors=None, batched=True):
-    """The tokenizer's output for rows of ids: ``input_ids`` (and ``attention_mask``), padded as asked.
-
-    Args:
-        rows: lists of ids, one per text (already truncated).
-        padding: as ``OpenAIGPTTokenizer.__call__`` takes it.
-        max_length: the width of ``padding="max_length"``.
-        pad_id: the pad token's id, or None when the tokenizer has none (then padding is an error).
-        padding_side, return_attention_mask, return_tensors: as ``__call__`` takes them.
-        batched: False for one text: its lists (no batch axis) unless ``return_tensors`` is given.
-
-    Returns:
-        dict of lists, arrays or tensors.
-    """
-    masks = [[1] * len(row) for row in rows]
-    if padding in (True, "longest", "max_length"):
-        target = max_length if padding == "max_length" else max((len(row) for row in rows), default=0)
-        if pad_id is None and any(len(row) < target for row in rows):
-            raise ValueError(
-                "padding needs a pad token: for a model as released, reuse a token it knows, e.g. "
-                "tokenizer.add_special_tokens({'pad_token': '<unk>'}) (padding is masked, never read); a new "
-                "token ('<pad>', or tokenizer.add_paper_special_tokens()) needs model.resize_token_embeddings"
-            )
-        rows, masks = pad(rows, pad_id, target, padding_side)
-    output = {"input_ids": rows}
-    if return_attention_mask:
-        output["attention_mask"] = masks
-    if return_tensors is not None:
-        lengths = {len(row) for row in rows}
-        if len(lengths) > 1:
-            raise ValueError(
-                f"return_tensors={return_tensors!r} needs equal lengths, got lengths {sorted(lengths)}; "
-                "pass padding=True"
-            )
-        output = as_tensors(output, return_tensors)
-    if not batched and return_tensors is None:
-        # As the reference: one text gives lists, but tensors always keep the batch axis (1, seq).
-        output = {key: value[0] for key, value in output.items()}
-    return output
 
 
 def multiple_choice_inputs(context, endings, context_truncation_side):
