@@ -25,6 +25,8 @@ _EXPORTS = {
     "TFOpenAIGPTDoubleHeadsModel": "gpt_keras.models",
     "TFOpenAIGPTForSequenceClassification": "gpt_keras.models",
     "OpenAIGPTTokenizer": "gpt_keras.tokenization",
+    "AddedToken": "gpt_keras.tokenization",
+    "BatchEncoding": "gpt_keras.tokenization",
     "export_saved_model": "gpt_keras.export",
 }
 
