@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 
+from gpt_keras import _fs
 from gpt_keras._fs import atomic_file
 from gpt_keras.tokenization.bpe import merges_text, vocab_text
 from gpt_keras.tokenization.special_tokens import SPECIAL_TOKEN_ATTRIBUTES
@@ -80,8 +81,17 @@ def _write_together(texts):
     """Writes ``{path: text}``; the files replace the old ones only once every one is written whole."""
     with contextlib.ExitStack() as stack:
         for path, text in texts.items():
+            # Entered first, left after the file's rename (the stack unwinds in reverse).
+            stack.enter_context(_step_on_success(f"renamed {os.path.basename(path)}"))
             stack.enter_context(atomic_file(path, "w")).write(text)
+            _fs.at_step(f"wrote {os.path.basename(path)}")
     return tuple(texts)
+
+
+@contextlib.contextmanager
+def _step_on_success(step):
+    yield
+    _fs.at_step(step)
 
 
 def _vocabulary_texts(directory, vocab, merges, filename_prefix=None):
