@@ -3,19 +3,18 @@ tests/test_interrupted_writers.py.
 
 Imported by the tests (a stop is an exception), and run by them as a script (a stop is a SIGKILL):
 ``python interrupted_writers.py tokenizer ROOT`` kills a forked child at every step of a tokenizer save;
-``python interrupted_writers.py export|training ROOT STEP`` kills itself at STEP of an export or a
-training checkpoint. Each prints what it left, as JSON. The tokenizer part imports no TensorFlow (so it
-can fork); the others import it only when they run.
+``python interrupted_writers.py export ROOT STEP`` (a step name) and ``... training ROOT N`` (the N-th
+step of a run's saves) kill the process there. The tokenizer run prints what each kill left, as JSON;
+the others leave their directory for the test to inspect. The tokenizer part imports no TensorFlow (so
+it can fork); the others import it only when they run.
 """
 import json
 import os
 import signal
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 from checkpoint_save_steps import stopping_at, subprocess_environment  # noqa: F401  (used by the tests)
-from gpt_keras import _fs
 
 TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer_config.json")
 # Two vocabularies that differ in all three files (the second also has a special token).
@@ -132,23 +131,6 @@ def export_model():
 EXPORT_STEPS = ("wrote saved model", "staged", "renamed into place")
 
 
-@contextmanager
-def stopping_when(name, stop):
-    """Calls `stop(step)` when a writer reports the step `name`; records every step reported."""
-    real, calls = _fs.at_step, []
-
-    def at_step(step):
-        calls.append(step)
-        if step == name:
-            stop(step)
-
-    _fs.at_step = at_step
-    try:
-        yield calls
-    finally:
-        _fs.at_step = real
-
-
 def export_version(model, export_dir, stop_at=None, stop=None):
     """Exports `model` as the next version, stopped at `stop_at` (one of `EXPORT_STEPS`) by `stop(step)`;
     returns the version's path and the steps reported."""
@@ -157,13 +139,14 @@ def export_version(model, export_dir, stop_at=None, stop=None):
     real_write = export.atomic_write_text
 
     def write_metadata(*args, **kwargs):
-        if stop_at == EXPORT_STEPS[0]:
-            stop(stop_at)
+        stop(stop_at)
         return real_write(*args, **kwargs)
 
-    export.atomic_write_text = write_metadata
+    if stop_at == EXPORT_STEPS[0]:
+        export.atomic_write_text = write_metadata
+    number = EXPORT_STEPS.index(stop_at) - 1 if stop_at in EXPORT_STEPS[1:] else -1
     try:
-        with stopping_when(stop_at, stop) as calls:
+        with stopping_at(number, stop) as calls:
             return export.export_saved_model(model, export_dir), calls
     finally:
         export.atomic_write_text = real_write
@@ -199,7 +182,8 @@ def export_killed_at(root, step):
 
 # === ResumableCheckpoint saves ===
 
-TRAINING_EXAMPLES, TRAINING_BATCH, SAVE_EVERY = 8, 2, 2  # 4 steps: saves after steps 2 and 4
+# 4 steps: saves after steps 2 and 4, and at the end of the epoch (step 4 again).
+TRAINING_EXAMPLES, TRAINING_BATCH, SAVE_EVERY = 8, 2, 2
 
 
 def training_run(checkpoint_dir, stop_at_call=None, stop=None):

@@ -42,7 +42,9 @@ def test_a_tokenizer_save_reports_a_step_after_each_write_and_each_rename(tmp_pa
 
 def stopped_tokenizer_states(tmp_path):
     """(step, what is left) for a tokenizer save stopped by an exception at each of its steps."""
-    for number, step in enumerate(writers.tokenizer_steps(tmp_path / "steps")):
+    steps = writers.tokenizer_steps(tmp_path / "steps")
+    assert len(steps) == 2 * len(writers.TOKENIZER_FILES), steps
+    for number, step in enumerate(steps):
         where = tmp_path / str(number)
         with pytest.raises(Stopped):
             writers.stopped_tokenizer_save(where, number, stop)
@@ -65,7 +67,7 @@ def test_a_tokenizer_save_killed_at_any_step_leaves_every_file_whole(tmp_path):
     done = run_script("tokenizer", tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads(done.stdout)
-    assert [r["step"] for r in results] == writers.tokenizer_steps(tmp_path / "steps")
+    assert [r["step"] for r in results] == writers.tokenizer_steps(tmp_path / "steps") and len(results) == 6
     assert [r for r in results if not r["killed"] or r.get("error") or None in r["files"].values()] == []
     assert all(r["set"] == 1 and r["loads"] is True for r in results if r["step"].startswith("wrote "))
 

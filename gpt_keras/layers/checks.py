@@ -18,6 +18,7 @@ from keras import ops
 
 # The id each bad value becomes in an XLA program: outside every table, and not the ignore index.
 POISON_ID = -1
+MASK_VALUES = "only 0 (padding) and 1 (real token)"
 
 
 def in_xla_program():
@@ -57,24 +58,16 @@ def integer_values(value, argument, *, allow_bool=False, allow_float=False):
         return None
     if isinstance(value, (list, tuple)) or np.isscalar(value):
         value = np.asarray(value)
-    dtype = value.dtype
-    if isinstance(value, np.ndarray):
-        if dtype == object:
-            # Python ints beyond int64 (np.asarray keeps them as objects); anything else is refused.
-            if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in value.flat):
-                return value
-            kind = "object"
-        else:
-            kind = np.dtype(dtype).kind
-    elif isinstance(value, keras.KerasTensor):
-        kind = np.dtype(dtype).kind if dtype is not None else "i"
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        # Python ints beyond int64, which np.asarray keeps as objects, are checked as they are.
+        if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in value.flat):
+            return value
+        name = "object"
     else:
-        tf_dtype = tf.as_dtype(dtype)
-        kind = "b" if tf_dtype.is_bool else "f" if tf_dtype.is_floating else "i" if tf_dtype.is_integer else "other"
-    accepted = {"i", "u"} | ({"b"} if allow_bool else set()) | ({"f"} if allow_float else set())
-    if kind not in accepted:
+        name = keras.backend.standardize_dtype(value.dtype)
+    kind = "bool" if name == "bool" else "int" if "int" in name else "float" if "float" in name else name
+    if kind not in ("int",) + (("bool",) if allow_bool else ()) + (("float",) if allow_float else ()):
         what = "a numpy array" if isinstance(value, np.ndarray) else "a tensor"
-        name = "bool" if kind == "b" else getattr(dtype, "name", str(dtype))
         expected = "integers" + (" (or 0/1 booleans or floats)" if allow_bool and allow_float else "")
         raise TypeError(f"{argument} must hold {expected}, got {what} of {name}")
     return value
@@ -141,9 +134,6 @@ def check_ids_in_range(ids, limit, argument, ignore_index=None):
     ]
     with tf.control_dependencies(checks):
         return tf.cast(values, tf.int32)
-
-
-MASK_VALUES = "only 0 (padding) and 1 (real token)"
 
 
 def check_mask_values(mask, argument="attention_mask"):

@@ -30,7 +30,8 @@ HEAD_ARGUMENTS = ("labels", "mc_token_ids", "mc_labels")
 
 
 def _as_int_tensor(value, argument):
-    """`value` in its own integer dtype (a list becomes a numpy array); `check_ids_in_range` casts it."""
+    """`value` in its own integer dtype (a list becomes a numpy array), for heads that check it with
+    `check_ids_in_range`, which casts it (the double-heads model's `mc_token_ids`)."""
     return integer_values(value, argument)
 
 
