@@ -1,11 +1,21 @@
 """`OpenAIGPTConfig`: the hyper-parameters of a GPT model, compatible with the reference's `config.json`."""
 import copy
 import json
+import math
+import numbers
 from pathlib import Path
 
 from gpt_keras._fs import atomic_write_text
 
 SUMMARY_TYPES = ("last", "first", "mean", "cls_index")
+# Ids and positions are int32 in every program, so no size or id may pass 2**31 - 1.
+INT32_MAX = 2**31 - 1
+# config.json names every label twice (id2label, label2id): 10**5 labels are ~6 MB of JSON and dicts
+# (10**9, which a file once asked for, took 11 GB before failing). No GPT classifier has more.
+MAX_NUM_LABELS = 100_000
+SIZE_FIELDS = ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head")
+DROPOUT_FIELDS = ("resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout", "summary_last_dropout")
+TOKEN_ID_FIELDS = ("pad_token_id", "bos_token_id", "eos_token_id")
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
 
 # The reference's names for the same fields; both spellings read and write the same attribute.
@@ -23,6 +33,35 @@ def _activation_names():
     from gpt_keras.layers.activations import ACTIVATIONS
 
     return tuple(ACTIVATIONS)
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _check_num_labels(value):
+    if not _is_int(value) or not 1 <= value <= MAX_NUM_LABELS:
+        raise ValueError(f"OpenAIGPTConfig.num_labels must be an integer in [1, {MAX_NUM_LABELS}], got {value!r}")
+
+
+def _checked_id2label(id2label):
+    """`id2label` with int keys (config.json writes them as strings), or ValueError naming it."""
+    if id2label is None:
+        return None
+    if not isinstance(id2label, dict):
+        raise ValueError(f"OpenAIGPTConfig.id2label must be a dict of label id -> name, got {type(id2label).__name__}")
+    _check_num_labels(len(id2label))
+    checked = {}
+    for key in id2label:
+        try:
+            checked[int(key)] = id2label[key]
+        except (TypeError, ValueError):
+            raise ValueError(f"OpenAIGPTConfig.id2label keys must be label ids (integers), got {key!r}") from None
+    return checked
 
 
 def __getattr__(name):
@@ -111,10 +150,11 @@ class OpenAIGPTConfig:
         self.summary_proj_to_labels = summary_proj_to_labels
         self.summary_first_dropout = summary_first_dropout
         self.summary_last_dropout = summary_last_dropout
-        if id2label is not None:
-            id2label = {int(key): value for key, value in id2label.items()}
+        # Checked before the label dicts are built: their size is what a bad num_labels costs.
+        id2label = _checked_id2label(id2label)
         if num_labels is None:
             num_labels = len(id2label) if id2label else 2
+        _check_num_labels(num_labels)
         if id2label is None or len(id2label) != num_labels:
             id2label = {i: f"LABEL_{i}" for i in range(num_labels)}
         if label2id is None or len(label2id) != num_labels:
@@ -136,6 +176,7 @@ class OpenAIGPTConfig:
 
     @num_labels.setter
     def num_labels(self, value):
+        _check_num_labels(value)
         if value != self.num_labels:
             self.id2label = {i: f"LABEL_{i}" for i in range(value)}
             self.label2id = {label: i for i, label in self.id2label.items()}
@@ -158,18 +199,20 @@ class OpenAIGPTConfig:
 
     def validate(self):
         """Raises ValueError naming the field when the configuration cannot describe a model."""
-        for name in ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head"):
+        for name in SIZE_FIELDS:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not _is_int(value) or value < 1:
                 raise ValueError(f"OpenAIGPTConfig.{name} must be an integer >= 1, got {value!r}")
+            if value > INT32_MAX:
+                raise ValueError(f"OpenAIGPTConfig.{name} must be an integer in [1, {INT32_MAX}] (int32), got {value!r}")
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"OpenAIGPTConfig.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
             )
         activations = _activation_names()
-        if self.afn not in activations:
+        if not isinstance(self.afn, str) or self.afn not in activations:
             raise ValueError(f"OpenAIGPTConfig.afn must be one of {activations}, got {self.afn!r}")
-        if self.summary_type not in SUMMARY_TYPES:
+        if not isinstance(self.summary_type, str) or self.summary_type not in SUMMARY_TYPES:
             extra = " ('attn' is not implemented by the reference either)" if self.summary_type == "attn" else ""
             raise ValueError(
                 f"OpenAIGPTConfig.summary_type must be one of {SUMMARY_TYPES}, got {self.summary_type!r}{extra}"
@@ -178,16 +221,39 @@ class OpenAIGPTConfig:
             raise ValueError(
                 f"OpenAIGPTConfig.summary_activation must be None or 'tanh', got {self.summary_activation!r}"
             )
+        for name in ("summary_use_proj", "summary_proj_to_labels"):
+            if getattr(self, name) not in (True, False):
+                raise ValueError(f"OpenAIGPTConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if self.problem_type not in (None,) + PROBLEM_TYPES:
             raise ValueError(
                 f"OpenAIGPTConfig.problem_type must be None or one of {PROBLEM_TYPES}, got {self.problem_type!r}"
             )
-        for name in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout", "summary_last_dropout"):
+        for name in DROPOUT_FIELDS:
             value = getattr(self, name)
-            if not 0.0 <= float(value) < 1.0:
+            if not _is_real(value) or not 0.0 <= value < 1.0:
                 raise ValueError(f"OpenAIGPTConfig.{name} must be in [0, 1), got {value!r}")
-        if not float(self.layer_norm_epsilon) > 0.0:
-            raise ValueError(f"OpenAIGPTConfig.layer_norm_epsilon must be > 0, got {self.layer_norm_epsilon!r}")
+        # An infinite epsilon makes every normalized value 0 (and every logit 0.0); NaN, every value NaN.
+        if not _is_real(self.layer_norm_epsilon) or not 0.0 < self.layer_norm_epsilon < math.inf:
+            raise ValueError(f"OpenAIGPTConfig.layer_norm_epsilon must be a finite number > 0, got {self.layer_norm_epsilon!r}")
+        if not _is_real(self.initializer_range) or not 0.0 <= self.initializer_range < math.inf:
+            raise ValueError(f"OpenAIGPTConfig.initializer_range must be a finite number >= 0, got {self.initializer_range!r}")
+        for name in TOKEN_ID_FIELDS:
+            value = getattr(self, name)
+            # The reference lets eos_token_id be a list of ids.
+            ids = value if name == "eos_token_id" and isinstance(value, (list, tuple)) else [value]
+            if value is not None and not all(_is_int(i) and 0 <= i <= INT32_MAX for i in ids):
+                expected = "an id" + (" or a list of ids" if name == "eos_token_id" else "")
+                raise ValueError(f"OpenAIGPTConfig.{name} must be None or {expected} in [0, {INT32_MAX}], got {value!r}")
+
+    def num_parameters(self):
+        """The number of backbone weights this configuration describes: what building it allocates.
+
+        Returns:
+            An int: token and position tables plus `n_layer` blocks of 12 n_embd**2 + 13 n_embd (the
+            attention and MLP projections with their biases, and two LayerNorms).
+        """
+        n = self.n_embd
+        return (self.vocab_size + self.n_positions) * n + self.n_layer * (12 * n * n + 13 * n)
 
     def to_dict(self):
         """The configuration as the reference writes it in `config.json` (extra keys included)."""
@@ -226,7 +292,9 @@ class OpenAIGPTConfig:
             raise FileNotFoundError(f"config file not found: {path}")
         try:
             config_dict = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        except RecursionError:
+            raise ValueError(f"{path} is not a config: its JSON is nested too deeply") from None
+        except ValueError as error:  # invalid JSON, not UTF-8, or an integer of more than 4300 digits
             raise ValueError(f"{path} is not valid JSON: {error}") from None
         if not isinstance(config_dict, dict):
             raise ValueError(f"{path} must hold a JSON object, got {type(config_dict).__name__}")

@@ -44,6 +44,7 @@ from gpt_keras.checkpoints.state_dict import (
     LazyStateDict,
     canonical_name,
     canonicalize,
+    check_config_fits,
     check_state_dict,
     drop_tied_lm_head,
 )
@@ -179,6 +180,7 @@ __all__ = [
     "CheckpointMismatchError",
     "LazyStateDict",
     "canonical_name",
+    "check_config_fits",
     "check_state_dict",
     "detect_format",
     "load_state_dict",

@@ -21,8 +21,21 @@ def read_json_file(path, error_type, what):
     """
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(f"{what} not found: {path}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise error_type(f"{path}: corrupted {what}: not valid JSON ({error})") from None
+    return parse_json(data, error_type, f"{path}: corrupted {what}")
+
+
+def parse_json(data, error_type, where):
+    """Decodes UTF-8 JSON bytes; `error_type` naming `where` for anything that is not plain JSON.
+
+    Besides invalid JSON and bytes that are not UTF-8, that is JSON nested too deeply for the parser
+    (a RecursionError) and integers of more than Python's 4300 digits (a ValueError that names nothing).
+    """
+    try:
+        return json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise error_type(f"{where}: not valid JSON (nested too deeply)") from None
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, an integer of too many digits
+        raise error_type(f"{where}: not valid UTF-8 JSON ({error})") from None

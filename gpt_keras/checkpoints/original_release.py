@@ -66,15 +66,19 @@ def read_shapes(directory):
     """
     path = Path(directory) / SHAPES_NAME
     shapes = read_json_file(path, OriginalReleaseError, SHAPES_NAME)
-    if not (
-        isinstance(shapes, list) and all(isinstance(s, list) and all(isinstance(d, int) for d in s) for s in shapes)
-    ):
-        raise OriginalReleaseError(f"{path}: expected a list of shapes (lists of ints), got {shapes!r:.200}")
+    is_size = lambda d: isinstance(d, int) and not isinstance(d, bool) and d >= 0
+    if not (isinstance(shapes, list) and all(isinstance(s, list) and all(map(is_size, s)) for s in shapes)):
+        raise OriginalReleaseError(f"{path}: expected a list of shapes (lists of ints >= 0), got {shapes!r:.200}")
     if len(shapes) < 2 or (len(shapes) - 2) % len(_LAYER_PARAMS):
         raise OriginalReleaseError(
             f"{path}: expected 2 embedding tables plus {len(_LAYER_PARAMS)} parameters per layer, "
             f"got {len(shapes)} shapes"
         )
+    for index, table in ((0, "positions"), (1, "tokens")):
+        if len(shapes[index]) != 2:
+            raise OriginalReleaseError(
+                f"{path}: shape {index} (the {table} table) must be [rows, n_embd], got {shapes[index]}"
+            )
     return [tuple(s) for s in shapes]
 
 

@@ -28,6 +28,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from gpt_keras import _fs
+from gpt_keras.checkpoints import _files
 
 SAFE_WEIGHTS_NAME = "model.safetensors"
 
@@ -207,10 +208,7 @@ def _read_header(handle, path):
             f"but only {file_size - 8} bytes follow it"
         )
     raw_header = handle.read(header_size)
-    try:
-        header = json.loads(raw_header.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SafetensorsError(f"{path}: corrupted safetensors header: not valid UTF-8 JSON ({error})") from None
+    header = _files.parse_json(raw_header, SafetensorsError, f"{path}: corrupted safetensors header")
     if not isinstance(header, dict):
         raise SafetensorsError(
             f"{path}: corrupted safetensors header: expected a JSON object, got {type(header).__name__}"
@@ -231,7 +229,7 @@ def _validate_entries(path, header, data_size):
                 f"{path}: tensor {name!r}: expected an object with dtype, shape and data_offsets, got {entry!r}"
             )
         code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
-        if code not in _DTYPES:
+        if not isinstance(code, str) or code not in _DTYPES:
             raise SafetensorsError(
                 f"{path}: tensor {name!r}: unknown dtype {code!r}, expected one of {sorted(_DTYPES)}"
             )

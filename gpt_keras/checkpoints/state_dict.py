@@ -7,10 +7,13 @@ Every name is the PyTorch head models' (``transformer.tokens_embed.weight``, ``t
 
 import dataclasses
 import logging
+import math
+import re
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 
 logger = logging.getLogger("gpt_keras")
@@ -149,13 +152,8 @@ def check_state_dict(state_dict, expected_shapes, *, optional=(), source="checkp
         CheckpointMismatchError: some expected tensors are missing or have another shape; the message lists
             every missing name and every mismatch with both shapes.
     """
-    if isinstance(source, CheckpointInfo):
-        source = f"{source.format} checkpoint {source.directory}"
-    shapes = (
-        state_dict.shapes()
-        if isinstance(state_dict, LazyStateDict)
-        else {k: np.shape(v) for k, v in state_dict.items()}
-    )
+    source = _source_name(source)
+    shapes, dtypes = _shapes_and_dtypes(state_dict)
     missing = sorted(name for name in expected_shapes if name not in shapes and name not in optional)
     mismatched = [
         f"{name}: checkpoint has {tuple(shapes[name])}, model expects {tuple(shape)}"
@@ -167,6 +165,13 @@ def check_state_dict(state_dict, expected_shapes, *, optional=(), source="checkp
         warnings.warn(
             f"{source}: ignoring {len(unexpected)} unexpected tensors: {unexpected}", UserWarning, stacklevel=2
         )
+    # A cast would change the values silently: a BOOL token table would become 0/1 embeddings.
+    not_float = [f"{name} ({dtypes[name]})" for name in expected_shapes if name in dtypes and not _is_float(dtypes[name])]
+    if not_float:
+        raise CheckpointMismatchError(
+            f"{source}: expected floating-point weights, but {len(not_float)} tensors are stored otherwise: "
+            + ", ".join(not_float)
+        )
     if missing or mismatched:
         problems = []
         if missing:
@@ -175,3 +180,70 @@ def check_state_dict(state_dict, expected_shapes, *, optional=(), source="checkp
             problems.append(f"{len(mismatched)} shape mismatches: " + "; ".join(mismatched))
         raise CheckpointMismatchError(f"{source} does not fit the model: " + "; ".join(problems))
     return unexpected
+
+
+def check_config_fits(state_dict, config, *, source="checkpoint"):
+    """Checks that a model configuration describes a checkpoint's tensors, from their shapes alone.
+
+    Called before a model of `config` is built: building allocates what the config says (100000
+    layers, 10**7 positions), whatever the checkpoint holds, and only then would the shapes disagree.
+    A config with fewer layers than the checkpoint fits (the others are unexpected tensors).
+
+    Args:
+        state_dict: a mapping name → array with canonical names (a :class:`LazyStateDict` is checked
+            from its headers alone).
+        config: an `OpenAIGPTConfig`.
+        source: where the state dict came from, for the messages (a path or a :class:`CheckpointInfo`).
+
+    Raises:
+        CheckpointMismatchError: a size field of `config` disagrees with the checkpoint's tensors; the
+            message names the field, the tensor, and what the described model would need.
+    """
+    shapes, dtypes = _shapes_and_dtypes(state_dict)
+    problems = []
+    tables = (("transformer.tokens_embed.weight", "vocab_size"), ("transformer.positions_embed.weight", "n_positions"))
+    for name, rows_field in tables:
+        shape = shapes.get(name)
+        if shape is None or len(shape) != 2:
+            continue  # missing or malformed: check_state_dict names it
+        for field, stored in ((rows_field, shape[0]), ("n_embd", shape[1])):
+            if getattr(config, field) != stored:
+                problems.append(f"{field}={getattr(config, field)}, but {name} has shape {tuple(shape)}")
+    layers = {int(match.group(1)) for match in map(_LAYER_NAME.match, shapes) if match}
+    stored_layers = max(layers) + 1 if layers else 0
+    if config.n_layer > stored_layers:
+        held = f"transformer.h.0 … transformer.h.{stored_layers - 1}" if layers else "no transformer.h.* tensors"
+        problems.append(f"n_layer={config.n_layer}, but the checkpoint holds {stored_layers} layers ({held})")
+    if problems:
+        needed = config.num_parameters() * 4  # float32 weights
+        held = sum(math.prod(shape) * np.dtype(dtypes[name]).itemsize for name, shape in shapes.items())
+        raise CheckpointMismatchError(
+            f"{_source_name(source)} does not fit its config: {'; '.join(dict.fromkeys(problems))}. The model the config "
+            f"describes would need {_size(needed)} for its weights; the checkpoint holds {_size(held)}"
+        )
+
+
+_LAYER_NAME = re.compile(r"^transformer\.h\.(\d+)\.")
+
+
+def _source_name(source):
+    return f"{source.format} checkpoint {source.directory}" if isinstance(source, CheckpointInfo) else source
+
+
+def _shapes_and_dtypes(state_dict):
+    """Every tensor's shape and dtype (from the headers for a :class:`LazyStateDict`)."""
+    if isinstance(state_dict, LazyStateDict):
+        return state_dict.shapes(), state_dict.dtypes()
+    arrays = {name: value if isinstance(value, np.ndarray) else np.asarray(value) for name, value in state_dict.items()}
+    return {name: np.shape(a) for name, a in arrays.items()}, {name: np.dtype(a.dtype) for name, a in arrays.items()}
+
+
+def _is_float(dtype):
+    return np.dtype(dtype).kind == "f" or np.dtype(dtype) == np.dtype(ml_dtypes.bfloat16)
+
+
+def _size(nbytes):
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if nbytes >= scale:
+            return f"{nbytes / scale:,.1f} {unit}"
+    return f"{nbytes} bytes"

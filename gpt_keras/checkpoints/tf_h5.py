@@ -97,13 +97,13 @@ def _read_weights(path, handle):
         raise TFH5CheckpointError(f"{path}: expected a Keras weights file with a 'layer_names' attribute, got none")
     # Every dataset is checked before any is read, so that a refused file has had nothing read from it.
     datasets = {}
-    for layer_name in _strings(handle.attrs["layer_names"]):
+    for layer_name in _strings(handle.attrs["layer_names"], f"{path}: the 'layer_names' attribute"):
         group = _walk(path, handle, layer_name, f"{path}: layer group {layer_name!r}")
         if not isinstance(group, h5py.Group) or "weight_names" not in group.attrs:
             raise TFH5CheckpointError(
                 f"{path}: layer group {layer_name!r} or its 'weight_names' attribute is missing"
             )
-        for weight_name in _strings(group.attrs["weight_names"]):
+        for weight_name in _strings(group.attrs["weight_names"], f"{path}: layer group {layer_name!r}'s 'weight_names'"):
             dataset = _checked_dataset(path, group, weight_name)
             name, transpose = tf_weight_name_to_state_dict_name(weight_name)
             if name in datasets:
@@ -165,5 +165,8 @@ def _checked_dataset(path, group, weight_name):
     return node
 
 
-def _strings(values):
-    return [value.decode("utf-8") if isinstance(value, bytes) else str(value) for value in values]
+def _strings(values, where):
+    try:
+        return [value.decode("utf-8") if isinstance(value, bytes) else str(value) for value in values]
+    except UnicodeDecodeError as error:
+        raise TFH5CheckpointError(f"{where} holds a name that is not UTF-8 ({error})") from None

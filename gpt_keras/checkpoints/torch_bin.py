@@ -11,9 +11,13 @@ untrusted file never runs its code.
 """
 
 import collections
+import io
+import numbers
 import pickle
+import pickletools
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import ml_dtypes
@@ -21,6 +25,14 @@ import numpy as np
 
 WEIGHTS_NAME = "pytorch_model.bin"
 WEIGHTS_INDEX_NAME = "pytorch_model.bin.index.json"
+
+# A state dict's pickle holds names, shapes and storage keys, not data: the reference's 147 tensors
+# take 25 kB. A bigger one is not a state dict, and is refused before it is read into memory.
+_MAX_PICKLE_BYTES = 100_000_000
+# numpy's limit is 64; a weight has at most 4 dimensions.
+_MAX_DIMENSIONS = 32
+# Copyreg extension codes name globals through a process-wide registry; torch.save never writes them.
+_EXTENSION_OPCODES = ("EXT1", "EXT2", "EXT4")
 
 # The first bytes of the legacy (torch < 1.6) format: a pickled magic number.
 _LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
@@ -91,14 +103,15 @@ class _AllowedCallable(_Unbuildable):
 
 
 class _Tensor:
-    """What ``_rebuild_tensor_v2`` returns while unpickling: a view to cut from a storage afterwards."""
+    """What ``_rebuild_tensor_v2`` returns while unpickling: a view to cut from a storage afterwards
+    (its arguments are checked then, by `_check_view`, when the tensor's name is known)."""
 
     def __init__(self, storage, storage_offset, size, stride):
         self.storage, self.storage_offset, self.size, self.stride = storage, storage_offset, size, stride
 
 
 def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
-    return _Tensor(storage, storage_offset, tuple(size), tuple(stride))
+    return _Tensor(storage, storage_offset, size, stride)
 
 
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None, state=None):
@@ -155,6 +168,10 @@ class _RestrictedUnpickler(pickle.Unpickler):
                 f"key, location, numel)"
             )
         _, storage_type, key, _, numel = pid
+        if not isinstance(key, (str, int)) or isinstance(key, bool) or not _is_count(numel):
+            raise TorchCheckpointError(
+                f"{self._path}: persistent id {pid!r:.200}: expected a str key and an integer element count >= 0"
+            )
         return self._load_storage(storage_type.dtype, str(key), numel)
 
 
@@ -220,13 +237,7 @@ def _load_from_archive(path, archive):
             storages[key] = _Storage(array, key, dtype)
         return storages[key]
 
-    with archive.open(pickles[0]) as handle:
-        try:
-            state = _RestrictedUnpickler(handle, path, load_storage).load()
-        except UnsafeCheckpointError as error:
-            if str(path) in str(error):
-                raise
-            raise UnsafeCheckpointError(f"{path}: {error}") from None
+    state = _unpickle(path, pickles[0], _read_pickle(path, archive, pickles[0]), load_storage)
     if not isinstance(state, dict):
         raise TorchCheckpointError(f"{path}: expected the pickle to hold a dict of tensors, got {type(state).__name__}")
     for name, value in state.items():
@@ -234,6 +245,7 @@ def _load_from_archive(path, archive):
             raise TorchCheckpointError(
                 f"{path}: expected a flat dict name → tensor, but {name!r} holds {type(value).__name__}"
             )
+        _check_view(path, name, value)
     # Unmap each storage once its last tensor is copied out, so the file is not held twice in memory.
     uses = collections.Counter(value.storage.key for value in state.values())
     storages.clear()
@@ -246,11 +258,68 @@ def _load_from_archive(path, archive):
     return tensors
 
 
+def _read_member(path, archive, record):
+    """The bytes of one archive record, with the errors of a damaged or odd record named."""
+    try:
+        return archive.read(record)
+    except (RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error, EOFError) as error:
+        # RuntimeError: an encrypted record; NotImplementedError: a compression zipfile cannot read.
+        raise TorchCheckpointError(f"{path}: record {record!r} cannot be read ({error})") from None
+
+
+def _read_pickle(path, archive, record):
+    size = archive.getinfo(record).file_size
+    if size > _MAX_PICKLE_BYTES:
+        raise TorchCheckpointError(
+            f"{path}: {record!r} says it holds {size:,} bytes; a state dict's pickle holds names and shapes "
+            f"only (expected at most {_MAX_PICKLE_BYTES:,})"
+        )
+    return _read_member(path, archive, record)
+
+
+def _scan_pickle(path, record, data):
+    """Reads every opcode of the pickle without running it: a count that claims more bytes than follow
+    (a BINBYTES8 of 64 GiB) would make the unpickler allocate it first."""
+    try:
+        for opcode, _, _ in pickletools.genops(io.BytesIO(data)):
+            if opcode.name in _EXTENSION_OPCODES:
+                raise UnsafeCheckpointError(
+                    f"{path}: {record} uses a copyreg extension code ({opcode.name}), which a torch.save state "
+                    "dict never does; the file was not executed"
+                )
+    except UnicodeDecodeError as error:
+        raise TorchCheckpointError(f"{path}: {record} holds a name that is not UTF-8 ({error})") from None
+    except (ValueError, EOFError) as error:
+        raise TorchCheckpointError(f"{path}: {record} is not a readable pickle ({error})") from None
+
+
+def _unpickle(path, record, data, load_storage):
+    _scan_pickle(path, record, data)
+    try:
+        return _RestrictedUnpickler(io.BytesIO(data), path, load_storage).load()
+    except (UnsafeCheckpointError, TorchCheckpointError) as error:
+        if str(path) in str(error):
+            raise
+        raise type(error)(f"{path}: {error}") from None
+    except (pickle.UnpicklingError, ValueError, TypeError, AttributeError, IndexError, KeyError, EOFError) as error:
+        # What the opcodes of a hostile pickle make the unpickler raise (a REDUCE with the wrong arguments,
+        # a SETITEMS on a list, ...): none of them was a state dict.
+        raise TorchCheckpointError(f"{path}: {record} is not a torch state dict ({type(error).__name__}: {error})") from None
+
+
+def _is_count(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+
+
 def _read_byteorder(path, archive, prefix):
     try:
-        byteorder = archive.read(f"{prefix}byteorder").decode("ascii").strip()
+        archive.getinfo(f"{prefix}byteorder")
     except KeyError:
         return "little"
+    try:
+        byteorder = _read_member(path, archive, f"{prefix}byteorder").decode("ascii").strip()
+    except UnicodeDecodeError:
+        byteorder = "not ASCII"
     if byteorder not in ("little", "big"):
         raise TorchCheckpointError(f"{path}: byteorder record says {byteorder!r}, expected 'little' or 'big'")
     return byteorder
@@ -267,6 +336,8 @@ def _storage_array(path, archive, record, dtype, byteorder, numel):
         raise TorchCheckpointError(
             f"{path}: storage record {record!r} holds {info.file_size} bytes, expected {numel} × {dtype.itemsize}"
         )
+    if info.flag_bits & 0x1:
+        raise TorchCheckpointError(f"{path}: storage record {record!r} is encrypted; torch.save writes plain records")
     if byteorder == "big" and dtype.itemsize > 1:
         dtype = np.dtype(f">u{dtype.itemsize}")
     if numel == 0:
@@ -274,7 +345,13 @@ def _storage_array(path, archive, record, dtype, byteorder, numel):
     if info.compress_type == zipfile.ZIP_STORED:
         # torch writes storages uncompressed: map them in place instead of reading them into memory.
         return np.memmap(path, dtype=dtype, mode="r", offset=_member_data_offset(path, info), shape=(numel,))
-    return np.frombuffer(archive.read(record), dtype=dtype)
+    file_bytes = path.stat().st_size
+    if info.file_size > file_bytes:
+        raise TorchCheckpointError(
+            f"{path}: storage record {record!r} would need {info.file_size:,} bytes once decompressed, more than the "
+            f"whole file's {file_bytes:,}; expected uncompressed storages (as torch.save writes them)"
+        )
+    return np.frombuffer(_read_member(path, archive, record), dtype=dtype)
 
 
 def _member_data_offset(path, info):
@@ -287,6 +364,27 @@ def _member_data_offset(path, info):
     return info.header_offset + 30 + name_length + extra_length
 
 
+def _check_view(path, name, tensor):
+    """Checks the arguments a pickle gave `_rebuild_tensor_v2` for tensor `name` (and makes size and
+    stride tuples)."""
+    where = f"{path}: tensor {name!r}"
+    if not isinstance(tensor.storage, _Storage):
+        raise TorchCheckpointError(f"{where}: expected a storage, got {type(tensor.storage).__name__}")
+    for argument in ("size", "stride"):
+        value = getattr(tensor, argument)
+        if not isinstance(value, (tuple, list)) or not all(_is_count(n) or argument == "stride" and _is_int(n) for n in value):
+            raise TorchCheckpointError(f"{where}: {argument} must be a tuple of integers, got {value!r:.200}")
+        setattr(tensor, argument, tuple(int(n) for n in value))
+    if len(tensor.size) > _MAX_DIMENSIONS:
+        raise TorchCheckpointError(f"{where}: {len(tensor.size)} dimensions, expected at most {_MAX_DIMENSIONS}")
+    if not _is_count(tensor.storage_offset):
+        raise TorchCheckpointError(f"{where}: storage offset must be an integer >= 0, got {tensor.storage_offset!r:.100}")
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _cut_view(path, name, tensor):
     storage = tensor.storage.array
     if len(tensor.size) != len(tensor.stride):
@@ -295,8 +393,16 @@ def _cut_view(path, name, tensor):
         )
     if 0 in tensor.size:
         return np.zeros(tensor.size, tensor.storage.dtype)
+    numel = int(np.prod(tensor.size, dtype=object))
+    if numel > storage.size:
+        # Only a stride of 0 repeats elements: a tensor of a state dict never holds more than its storage,
+        # and copying one that does could take any amount of memory (10**10 elements from 4 bytes).
+        raise TorchCheckpointError(
+            f"{path}: tensor {name!r}: size {tensor.size} has {numel:,} elements, more than its storage "
+            f"{tensor.storage.key!r} holds ({storage.size:,}): it would need {numel * storage.itemsize:,} bytes"
+        )
     last = tensor.storage_offset + sum((n - 1) * s for n, s in zip(tensor.size, tensor.stride))
-    if tensor.storage_offset < 0 or min(tensor.stride, default=0) < 0 or last >= storage.size:
+    if min(tensor.stride, default=0) < 0 or last >= storage.size:
         raise TorchCheckpointError(
             f"{path}: tensor {name!r}: offset {tensor.storage_offset}, size {tensor.size} and stride {tensor.stride} "
             f"reach element {last}, but its storage {tensor.storage.key!r} has {storage.size}"

@@ -76,6 +76,7 @@ def run(args):
     config = model.config
     print("config: " + ", ".join(f"{field}={getattr(config, field)}" for field in CONFIG_FIELDS))
     print(f"model: {model_class.__name__}, {model.count_params():,} parameters")
+    _refuse_non_finite_weights(model, args.src)
 
     info = model.save_pretrained(args.dst, max_shard_size=args.max_shard_size)
     print(f"wrote: {info.directory} ({info.format}: {', '.join(path.name for path in info.files)} + config.json)")
@@ -86,6 +87,20 @@ def run(args):
         raise RuntimeError(f"{info.directory} loads but its outputs differ from the source's by {difference:g}")
     print(f"verified: {info.directory} loads as {model_class.__name__} with identical outputs")
     return 0
+
+
+def _refuse_non_finite_weights(model, source):
+    """Raises ValueError naming every tensor that holds NaN or infinity: a converted copy of it would
+    load, but give NaN outputs, so nothing is written."""
+    import numpy as np
+
+    bad = []
+    for name, value in model.get_state_dict().items():
+        count = int(value.size - np.isfinite(value).sum())
+        if count:
+            bad.append(f"{name} ({count} of {value.size} values)")
+    if bad:
+        raise ValueError(f"{source} holds weights that are NaN or infinite, so nothing was written: {'; '.join(bad)}")
 
 
 def _probe_inputs(model_class, config):

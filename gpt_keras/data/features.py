@@ -9,10 +9,12 @@ labels included. Padding is the tokenizer's (`gpt_keras.tokenization.packing`).
 
 Tokenizing shows its progress on stderr (`quiet=True` to silence it).
 """
+import numbers
 from pathlib import Path
 
 import numpy as np
 
+from gpt_keras.configuration import MAX_NUM_LABELS
 from gpt_keras.data.readers import read_lines
 from gpt_keras.losses import IGNORE_INDEX
 from gpt_keras.progress import Progress
@@ -157,5 +159,11 @@ def classification_features(examples, tokenizer, max_length=None, quiet=False):
     features = packing.as_tensors({"input_ids": input_ids, "attention_mask": attention_mask}, "np")
     labels = [example.label for example in examples]
     if all(label is not None for label in labels):
+        for example in examples:
+            label = example.label
+            if isinstance(label, bool) or not isinstance(label, numbers.Integral) or not 0 <= label < MAX_NUM_LABELS:
+                raise ValueError(
+                    f"{example.source or 'example'}: label {example.label!r} is not a class index in [0, {MAX_NUM_LABELS})"
+                )
         features["labels"] = np.asarray(labels, dtype=np.int32)
     return features

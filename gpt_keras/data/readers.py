@@ -22,6 +22,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpt_keras.configuration import MAX_NUM_LABELS
+
 ROCSTORIES_COLUMNS = (
     "InputSentence1",
     "InputSentence2",
@@ -200,8 +202,9 @@ def _text_field(row, key, path, line):
     return value.strip()
 
 
-def _class_index(value, label_names, path, line, key):
-    """A label as an int in range: an int, an int-like string, or one of `label_names`."""
+def _class_index(value, label_names, path, line, key, num_labels=None):
+    """A label as an int in range: an int, an int-like string, or one of `label_names`; below
+    `num_labels` when given, and never more than a classifier can have (`MAX_NUM_LABELS`)."""
     if label_names is not None and isinstance(value, str) and value.strip() in label_names:
         return label_names.index(value.strip())
     if isinstance(value, bool) or value is None:
@@ -217,6 +220,13 @@ def _class_index(value, label_names, path, line, key):
         raise DataFormatError(path, line, f"{key!r} must be >= 0, got {index}")
     if label_names is not None and index >= len(label_names):
         raise DataFormatError(path, line, f"{key!r} is {index}, but there are {len(label_names)} label names")
+    if num_labels is not None and index >= num_labels:
+        raise DataFormatError(path, line, f"{key!r} is {index}, but there are {num_labels} classes (num_labels)")
+    if index >= MAX_NUM_LABELS:
+        # A class index sizes the classifier made for it: one of 99999999 would ask for 10**8 classes.
+        raise DataFormatError(
+            path, line, f"{key!r} is {index}: a classifier has at most {MAX_NUM_LABELS} classes (indices 0 to {MAX_NUM_LABELS - 1})"
+        )
     return int(index)
 
 
@@ -288,7 +298,9 @@ def read_multiple_choice_jsonl(path, context_key="context", endings_key="endings
     return _collect(path, _jsonl_rows(path), parse, on_error)
 
 
-def read_classification(path, text_key="text", text_pair_key=None, label_key="label", label_names=None, on_error="raise"):
+def read_classification(
+    path, text_key="text", text_pair_key=None, label_key="label", label_names=None, on_error="raise", num_labels=None
+):
     """Reads classification examples from a CSV (with a header) or JSON-lines file.
 
     Args:
@@ -299,6 +311,8 @@ def read_classification(path, text_key="text", text_pair_key=None, label_key="la
         label_names: Optional list of class names: a label equal to a name becomes its index, and
             indices must be below `len(label_names)`.
         on_error: "raise" or "skip" (see `read_rocstories`).
+        num_labels: Optional number of classes: indices must be below it. Without it (and without
+            `label_names`) they must be below `gpt_keras.configuration.MAX_NUM_LABELS`.
 
     Returns:
         A list of `ClassificationExample`.
@@ -311,7 +325,7 @@ def read_classification(path, text_key="text", text_pair_key=None, label_key="la
         pair = _text_field(row, text_pair_key, path, line) if text_pair_key else None
         if label_key not in row:
             raise DataFormatError(path, line, f"no {label_key!r}")
-        label = _class_index(row[label_key], label_names, path, line, label_key)
+        label = _class_index(row[label_key], label_names, path, line, label_key, num_labels)
         return ClassificationExample(text, label, pair, f"{path}:{line}")
 
     return _collect(path, _rows(path, required), parse, on_error)

@@ -5,6 +5,7 @@ runtime tensors).
 No TensorFlow here: the options can be checked before TensorFlow is imported.
 """
 import dataclasses
+import math
 import numbers
 import secrets
 from typing import NamedTuple
@@ -65,7 +66,7 @@ class Bound:
     def check(self, value, name):
         """`value` as a Python number (an int when `integer`), or ValueError naming `name`."""
         value = as_number(value, name)
-        if not self.holds(value) or (self.integer and not float(value).is_integer()):
+        if not (_is_finite(value) and self.holds(value)) or (self.integer and not _is_whole(value)):
             raise ValueError(f"{name} must be {self}, got {value!r}")
         return int(value) if self.integer else value
 
@@ -77,6 +78,46 @@ def as_number(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a number, got {value!r}")
     return value
+
+
+def as_finite_number(value, name):
+    """`value` as a Python number that is not infinite or NaN: no option means anything there (a NaN
+    length_penalty makes every beam score NaN)."""
+    value = as_number(value, name)
+    if not _is_finite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return value
+
+
+def _is_finite(value):
+    # An int of any size is finite (math.isfinite of a 400-digit int overflows).
+    return isinstance(value, numbers.Integral) or math.isfinite(value)
+
+
+def _is_whole(value):
+    return isinstance(value, numbers.Integral) or float(value).is_integer()
+
+
+def as_integer(value, name):
+    """`value` as a Python int: a whole number (2.0 is 2; 1.2 is refused, not truncated)."""
+    value = as_finite_number(value, name)
+    if not _is_whole(value):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def token_ids(value, name):
+    """An id or a list of ids (`eos_token_id`) as a tuple of ints that fit the int32 sequences."""
+    if isinstance(value, (str, bytes)) or np.ndim(value) > 1:
+        raise ValueError(f"{name} must be an int or a list of ints, got {value!r}")
+    ids = (value,) if np.ndim(value) == 0 else tuple(np.asarray(value, dtype=object).reshape(-1))
+    return tuple(TOKEN_ID.check(i, name) for i in ids)
+
+
+# Generated sequences are int32: an id written into them (EOS, pad) must fit.
+TOKEN_ID = Bound(-(2**31), 2**31 - 1, integer=True, note="an id of the int32 sequences")
+# The program's int32 top_k: a larger one keeps every token, as this does (2**32 + 2 would wrap to 2).
+INT32_MAX = 2**31 - 1
 
 
 def check_early_stopping(value):
@@ -167,7 +208,7 @@ class GenerationConfig:
     repetition_penalty: float = _option(1.0, "program", Bound(0, exclusive_minimum=True))
     no_repeat_ngram_size: int = _option(0, "program", Bound(0, integer=True))
     eos_token_id: object = _option(None, "program", number=False)
-    pad_token_id: int = _option(None, "program")
+    pad_token_id: int = _option(None, "program", TOKEN_ID)
     seed: int = _option(None, "runtime")
     truncate_prompt: bool = _option(False, "request", number=False)
 
@@ -212,8 +253,13 @@ class GenerationConfig:
             if value is None or not f.metadata["number"]:
                 continue
             applies = bound is not None and (bound.when is None or values[bound.when])
-            values[f.name] = bound.check(value, f.name) if applies else as_number(value, f.name)
+            values[f.name] = bound.check(value, f.name) if applies else as_finite_number(value, f.name)
         check_early_stopping(values["early_stopping"])
+        if values["eos_token_id"] is not None:
+            values["eos_token_id"] = token_ids(values["eos_token_id"], "eos_token_id")
+        if values["seed"] is not None:
+            # 1.2 and 1.9 would sample alike if the seed were truncated.
+            values["seed"] = as_integer(values["seed"], "seed")
         beams, returned = values["num_beams"], values["num_return_sequences"]
         if beams > 1 and returned > beams:
             raise ValueError(f"num_return_sequences ({returned}) must be <= num_beams ({beams}) in beam search")
@@ -234,7 +280,7 @@ class GenerationConfig:
         if self.max_new_tokens is not None:
             return self.max_new_tokens
         new_tokens = (DEFAULT_MAX_LENGTH if self.max_length is None else self.max_length) - prompt_width
-        if not float(new_tokens).is_integer() or new_tokens < 1:
+        if not _is_whole(new_tokens) or new_tokens < 1:
             raise ValueError(
                 f"max_length leaves {new_tokens} new tokens for a prompt of width {prompt_width}; need at least 1"
             )
@@ -265,7 +311,7 @@ class GenerationConfig:
         return DecodingControls(
             max_new_tokens=max_new_tokens,
             temperature=self.temperature if self.do_sample else 1.0,
-            top_k=self.top_k,
+            top_k=min(self.top_k, INT32_MAX),
             top_p=self.top_p,
             seed=secrets.randbelow(2**31) if self.seed is None else int(self.seed) % 2**31,
             do_sample=self.do_sample,

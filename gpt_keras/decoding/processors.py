@@ -83,6 +83,22 @@ def process_scores(scores, options, history=(), lengths=None, step=0):
     return scores
 
 
+def _divide_by_temperature(scores, temperature):
+    """`scores / temperature`, whose limit as the temperature goes to 0 is greedy.
+
+    Divided as they are, tiny temperatures (1e-38) overflow every positive logit to +inf (every
+    negative one to -inf), and the tie goes to the lowest id; 1e-45, flushed to 0, gives NaN. A row
+    where that happens is divided after shifting its best score to 0 instead: the best stays 0, the
+    others go to -inf, as they do in the limit.
+    """
+    plain = scores / temperature
+    finite = tf.math.is_finite(scores)
+    overflowed = tf.reduce_any(finite & ~tf.math.is_finite(plain), axis=-1, keepdims=True)
+    best = tf.reduce_max(tf.where(finite, scores, -math.inf), axis=-1, keepdims=True)
+    shifted = scores - best
+    return tf.where(overflowed, tf.where(shifted == 0.0, 0.0, shifted / temperature), plain)
+
+
 def warp_scores(scores, temperature, top_k, top_p, min_tokens_to_keep=1):
     """Temperature, then top-k, then top-p (nucleus) filtering; filtered entries become -inf.
 
@@ -97,7 +113,7 @@ def warp_scores(scores, temperature, top_k, top_p, min_tokens_to_keep=1):
         The warped (rows, vocab) scores.
     """
     vocab_size = scores.shape[-1]
-    scores = scores / tf.cast(temperature, scores.dtype)
+    scores = _divide_by_temperature(scores, tf.cast(temperature, scores.dtype))
     ranked = tf.sort(scores, axis=-1, direction="DESCENDING")
     k = tf.clip_by_value(tf.maximum(tf.cast(top_k, tf.int32), min_tokens_to_keep), 1, vocab_size)
     kth = tf.where(top_k > 0, ranked[:, k - 1], -math.inf)[:, None]

@@ -1,13 +1,15 @@
 """A generation call made ready for a compiled program: checked prompts, bucketed widths, the options.
 
 Prompts are padded (on the left) to a bucket length and the cache to a bucket of new tokens, so calls
-whose lengths fall in the same buckets run the same compiled program. Numpy only.
+whose lengths fall in the same buckets run the same compiled program. Numpy only (the value checks
+are the models' own, `gpt_keras.layers.checks`).
 """
 import dataclasses
 
 import numpy as np
 
 from gpt_keras.decoding.config import FILLER_TOKEN_ID, DecodingControls, DecodingOptions
+from gpt_keras.layers.checks import MASK_VALUES, integer_values, out_of_range
 
 MIN_BUCKET = 8
 
@@ -77,27 +79,32 @@ def prepare_request(model_config, input_ids, attention_mask, generation_config):
     )
 
 
-def _as_numpy_ids(value, argument):
-    array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
-    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer):
-        raise TypeError(f"{argument} must hold integers, got {array.dtype}")
+def _as_numpy_values(value, argument, **allowed):
+    array = integer_values(value.numpy() if hasattr(value, "numpy") else value, argument, **allowed)
+    array = np.asarray(array)
     if array.ndim != 2:
         raise ValueError(f"{argument} must have shape (batch, seq), got shape {array.shape}")
-    return array.astype(np.int32)
+    return array
 
 
 def _checked_prompts(model_config, input_ids, attention_mask):
-    """int32 numpy (ids, mask), or ValueError / TypeError naming what is wrong with them."""
-    input_ids = _as_numpy_ids(input_ids, "input_ids")
+    """int32 numpy (ids, mask), or ValueError / TypeError naming what is wrong with them.
+
+    Both are checked in the dtype they were given in, before the cast to int32 (which would make an
+    int64 id 2**32 + 5 id 5, and a mask value 2**32 + 1 a 1).
+    """
+    input_ids = _as_numpy_values(input_ids, "input_ids")
     if attention_mask is None:
-        attention_mask = np.ones_like(input_ids)
-    attention_mask = _as_numpy_ids(attention_mask, "attention_mask")
+        attention_mask = np.ones(input_ids.shape, np.int32)
+    # Booleans and 0.0 / 1.0 floats are masks too, as in the models' forward pass.
+    attention_mask = _as_numpy_values(attention_mask, "attention_mask", allow_bool=True, allow_float=True)
     if attention_mask.shape != input_ids.shape:
         raise ValueError(
             f"attention_mask has shape {attention_mask.shape} but input_ids has shape {input_ids.shape}; they must match"
         )
-    if not np.isin(attention_mask, (0, 1)).all():
-        raise ValueError("attention_mask must hold only 0 (padding) and 1 (real token)")
+    if not ((attention_mask == 0) | (attention_mask == 1)).all():
+        raise ValueError(f"attention_mask must hold {MASK_VALUES}")
+    attention_mask = attention_mask.astype(np.int32)
     if input_ids.shape[0] == 0:
         raise ValueError("input_ids is an empty batch: give at least one prompt")
     prompt_lengths = attention_mask.sum(axis=1)
@@ -105,10 +112,12 @@ def _checked_prompts(model_config, input_ids, attention_mask):
         empty = [int(i) for i in np.flatnonzero(prompt_lengths == 0)] if input_ids.shape[1] else "all"
         raise ValueError(f"input_ids has an empty prompt (rows {empty}): every prompt needs at least one token")
     vocab_size = model_config.vocab_size
-    if input_ids.min() < 0 or input_ids.max() >= vocab_size:
-        bad = sorted(set(input_ids[(input_ids < 0) | (input_ids >= vocab_size)].tolist()))[:8]
-        raise ValueError(f"input_ids must be in [0, {vocab_size}) (padding included), got {bad}")
-    return input_ids, attention_mask
+    bad = out_of_range(input_ids, vocab_size)
+    if bad.any():
+        raise ValueError(
+            f"input_ids must be in [0, {vocab_size}) (padding included), got {sorted(set(input_ids[bad].tolist()))[:8]}"
+        )
+    return input_ids.astype(np.int32), attention_mask
 
 
 def _keep_last_tokens(input_ids, attention_mask, keep):

@@ -3,6 +3,7 @@ import keras
 from keras import ops
 
 from gpt_keras.configuration import OpenAIGPTConfig
+from gpt_keras.layers.checks import index_is_valid
 from gpt_keras.layers.dense import normal_initializer
 
 
@@ -54,8 +55,9 @@ class SequenceSummary(keras.layers.Layer):
             seq_len = ops.shape(hidden_states)[-2]
             if cls_index is None:
                 cls_index = ops.full(ops.shape(hidden_states)[:-2], seq_len - 1, dtype="int32")
+            # Checked before the cast: an int64 index 2**32 + 1 must not pass as 1.
+            valid = index_is_valid(cls_index, seq_len)
             cls_index = ops.cast(cls_index, "int32")
-            valid = ops.logical_and(cls_index >= 0, cls_index < seq_len)
             index = ops.expand_dims(ops.expand_dims(ops.where(valid, cls_index, 0), -1), -1)
             output = ops.squeeze(ops.take_along_axis(hidden_states, index, axis=-2), -2)
             # XLA clamps out-of-range gathers; a NaN makes a bad index visible instead.

@@ -1,16 +1,16 @@
 """Input checking shared by the four models: dtypes, ranks, shapes and ranges, before any computation.
 
 Every check says what was expected, what was given and which argument it was; eagerly it raises at
-once, in a traced graph it asserts when the graph runs (XLA drops assertions: bad ids then poison the
-outputs with NaN, see `gpt_keras.layers.check_ids_in_range`).
+once, in a traced graph it asserts when the graph runs. Values are range-checked in their own dtype
+before they are cast, and an XLA program gets no assertions (it would drop them): there bad values
+poison the outputs with NaN (see `gpt_keras.layers.checks`).
 """
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from gpt_keras import losses
-from gpt_keras.layers import check_ids_in_range
+from gpt_keras.layers.checks import assertions_run, check_ids_in_range, check_mask_values, integer_values
 
 CALL_ARGUMENTS = (
     "input_ids",
@@ -30,19 +30,9 @@ HEAD_ARGUMENTS = ("labels", "mc_token_ids", "mc_labels")
 
 
 def _as_int_tensor(value, argument):
-    if value is None:
-        return None
-    if isinstance(value, (list, tuple)):
-        value = np.asarray(value)
-    if isinstance(value, np.ndarray):
-        if not np.issubdtype(value.dtype, np.integer) and not np.issubdtype(value.dtype, np.bool_):
-            raise TypeError(f"{argument} must hold integers, got a numpy array of {value.dtype}")
-    dtype = getattr(value, "dtype", None)
-    if dtype is not None and not isinstance(value, np.ndarray):
-        dtype = tf.as_dtype(dtype) if not isinstance(value, keras.KerasTensor) else None
-        if dtype is not None and not (dtype.is_integer or dtype.is_bool):
-            raise TypeError(f"{argument} must hold integers, got a tensor of {dtype.name}")
-    return ops.cast(value, "int32")
+    """`value` in its own integer dtype (a list becomes a numpy array), for heads that check it with
+    `check_ids_in_range`, which casts it (the double-heads model's `mc_token_ids`)."""
+    return integer_values(value, argument)
 
 
 def _check_rank(tensor, rank, argument, layout):
@@ -56,7 +46,7 @@ def _check_same_shape(tensor, reference, argument):
     if len(static_a) != len(static_b) or any(a is not None and b is not None and a != b for a, b in zip(static_a, static_b)):
         raise ValueError(f"{argument} has shape {static_a} but input_ids has shape {static_b}; they must match")
     symbolic = isinstance(tensor, keras.KerasTensor) or isinstance(reference, keras.KerasTensor)
-    if None in static_a + static_b and not symbolic and not tf.executing_eagerly():
+    if None in static_a + static_b and not symbolic and assertions_run():
         check = tf.debugging.assert_equal(
             tf.shape(tensor), tf.shape(reference), message=f"{argument} must have the shape of input_ids"
         )
@@ -99,7 +89,7 @@ def prepare_inputs(config, inputs, input_rank):
         The keyword arguments of `TFOpenAIGPT.forward`: `input_ids`, `inputs_embeds`, `head_mask`
         and, when given, `attention_mask`, `token_type_ids`, `position_ids`.
     """
-    input_ids = _as_int_tensor(inputs.get("input_ids"), "input_ids")
+    input_ids = integer_values(inputs.get("input_ids"), "input_ids")
     inputs_embeds = inputs.get("inputs_embeds")
     if (input_ids is None) == (inputs_embeds is None):
         raise ValueError("pass exactly one of input_ids and inputs_embeds")
@@ -118,7 +108,7 @@ def prepare_inputs(config, inputs, input_rank):
     seq_len = shape_source.shape[-1]
     if seq_len is not None and seq_len > config.n_positions:
         raise ValueError(f"sequence length {seq_len} is longer than the model's n_positions={config.n_positions}")
-    if seq_len is None and input_ids is not None:
+    if seq_len is None and input_ids is not None and assertions_run():
         # Traced with a dynamic length: checked when the graph runs (under XLA the position
         # lookup's NaN rows flag it instead).
         check = tf.debugging.assert_less_equal(tf.shape(input_ids)[-1], config.n_positions, message=f"sequence length is longer than n_positions={config.n_positions}")
@@ -129,11 +119,9 @@ def prepare_inputs(config, inputs, input_rank):
         value = inputs.get(name)
         if value is None:
             continue
-        value = _as_int_tensor(value, name)
+        value = integer_values(value, name, allow_bool=limit is None, allow_float=limit is None)
         value = _check_same_shape(value, shape_source, name)
-        if limit is not None:
-            value = check_ids_in_range(value, limit, name)
-        prepared[name] = value
+        prepared[name] = check_mask_values(value, name) if limit is None else check_ids_in_range(value, limit, name)
 
     flatten = lambda x: None if x is None else ops.reshape(x, (-1,) + tuple(ops.shape(x)[input_rank - 1 :]))
     prepared = {name: flatten(value) for name, value in prepared.items()}
@@ -164,4 +152,4 @@ def unflatten_choices(outputs, leading):
 
 def checked_labels(value, argument, limit):
     """Integer class labels, checked to be in [0, limit) or -100 (ignored)."""
-    return check_ids_in_range(_as_int_tensor(value, argument), limit, argument, ignore_index=losses.IGNORE_INDEX)
+    return check_ids_in_range(value, limit, argument, ignore_index=losses.IGNORE_INDEX)

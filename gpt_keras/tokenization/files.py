@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 
+from gpt_keras import _dirs, _fs
 from gpt_keras._fs import atomic_file
 from gpt_keras.tokenization.added_tokens import as_added_token
 from gpt_keras.tokenization.bpe import merges_text, vocab_text
@@ -115,12 +116,21 @@ def _write_together(texts):
     """Writes ``{path: text}``; the files replace the old ones only once every one is written whole."""
     with contextlib.ExitStack() as stack:
         for path, text in texts.items():
+            # Entered first, left after the file's rename (the stack unwinds in reverse).
+            stack.enter_context(_step_on_success(f"renamed {os.path.basename(path)}"))
             stack.enter_context(atomic_file(path, "w")).write(text)
+            _fs.at_step(f"wrote {os.path.basename(path)}")
     return tuple(texts)
 
 
 def _prefixed(directory, name, filename_prefix):
     return os.path.join(directory, f"{filename_prefix}-{name}" if filename_prefix else name)
+
+
+@contextlib.contextmanager
+def _step_on_success(step):
+    yield
+    _fs.at_step(step)
 
 
 def _vocabulary_texts(directory, vocab, merges, filename_prefix=None):
@@ -166,20 +176,8 @@ def _chat_template_texts(directory, chat_template, save_jinja_files, filename_pr
         if name == "default":
             texts[_prefixed(directory, CHAT_TEMPLATE_FILE, filename_prefix)] = template
         else:
-            os.makedirs(_prefixed(directory, CHAT_TEMPLATE_DIR, filename_prefix), exist_ok=True)
             texts[os.path.join(_prefixed(directory, CHAT_TEMPLATE_DIR, filename_prefix), f"{name}.jinja")] = template
     return texts
-
-
-def _remove_stale_templates(directory, filename_prefix, written):
-    """Removes chat template files of an earlier save that this save does not write (they would win on load)."""
-    stale = [_prefixed(directory, CHAT_TEMPLATE_FILE, filename_prefix)]
-    extra = _prefixed(directory, CHAT_TEMPLATE_DIR, filename_prefix)
-    if os.path.isdir(extra):
-        stale += [os.path.join(extra, name) for name in os.listdir(extra) if name.endswith(".jinja")]
-    for path in stale:
-        if path not in written and os.path.isfile(path):
-            os.remove(path)
 
 
 def save_pretrained(directory, vocab, merges, config, special_tokens_map, filename_prefix=None, chat_template=None, save_jinja_files=True):
@@ -203,7 +201,6 @@ def save_pretrained(directory, vocab, merges, config, special_tokens_map, filena
     directory = os.fspath(directory)
     if os.path.isfile(directory):
         raise NotADirectoryError(f"save_pretrained: {directory} is a file; give a directory")
-    os.makedirs(directory, exist_ok=True)
     config = dict(config)
     templates = _chat_template_texts(directory, chat_template, save_jinja_files, filename_prefix, config)
     texts = {
@@ -212,6 +209,16 @@ def save_pretrained(directory, vocab, merges, config, special_tokens_map, filena
         **templates,
     }
     texts.update(_vocabulary_texts(directory, vocab, merges, filename_prefix))
-    written = _write_together(texts)
-    _remove_stale_templates(directory, filename_prefix, written)
-    return written
+    # Chat templates of an earlier save that this one does not write would win on load: they go too.
+    stale = {os.path.basename(_prefixed(directory, name, filename_prefix)) for name in (CHAT_TEMPLATE_FILE, CHAT_TEMPLATE_DIR)}
+    # One directory swap: a reader, or a save stopped at any point, sees the old files or the new ones
+    # together (a new merges.txt beside an old vocab.json would not load); the directory's other files
+    # (a model's weights) stay.
+    with _dirs.staged_directory(directory, superseded=stale.__contains__) as staging:
+        for path, text in texts.items():
+            target = os.path.join(staging.path, os.path.relpath(path, directory))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text)
+            _fs.at_step(f"wrote {os.path.basename(path)}")
+    return tuple(texts)

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from gpt_keras import _fs
 from gpt_keras._fs import atomic_replace, atomic_write_json
 from gpt_keras.models import _keras_compat
 
@@ -119,7 +120,9 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         name = f"step-{global_step:09d}.weights.h5"
         partial = self.directory / f"partial-{name}"
         self.model.save_weights(partial)  # Keras writes to a path: fill a sibling, then rename it in
+        _fs.at_step("wrote weights")
         atomic_replace(partial, self.directory / name)
+        _fs.at_step("renamed weights")
         state = {
             "epoch": epoch,
             "step_in_epoch": step_in_epoch,
@@ -129,9 +132,11 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             "steps_per_epoch": (self.params or {}).get("steps"),
         }
         atomic_write_json(self.directory / STATE_FILE, state, indent=1)
+        _fs.at_step("wrote state")
         for old in self.directory.glob("*step-*.weights.h5"):
             if old.name != name:
                 old.unlink()
+        _fs.at_step("removed old weights")
         self._say(f"saved {self.directory / name} (epoch {epoch}, step {step_in_epoch}, global step {global_step})")
 
     def _say(self, message):
