@@ -416,7 +416,6 @@ def test_config_sizes_are_checked_against_the_checkpoint_headers(tiny_dir, tiny_
     checkpoints.check_config_fits(state_dict, OpenAIGPTConfig.from_dict({**tiny_lm[1], "n_layer": 1}), source=info)
 
 
-@pytest.mark.xfail(strict=True, reason="needs from_pretrained (models/pretrained_io.py) to call checkpoints.check_config_fits before building")
 def test_from_pretrained_builds_nothing_before_the_config_fits(tmp_path, tiny_lm, monkeypatch):
     from gpt_keras.backbone import TFOpenAIGPT
 

@@ -175,6 +175,8 @@ class PretrainedIOMixin:
         model_arguments = {name: config_overrides.pop(name) for name in cls.model_arguments if name in config_overrides}
         if config_overrides:
             config = OpenAIGPTConfig.from_dict({**config.to_dict(), **config_overrides})
+        # From the checkpoint's headers alone, before a config of 100000 layers allocates anything.
+        checkpoints.check_config_fits(state_dict, config, source=info)
         model = cls(config, dtype=dtype, **model_arguments)
         model.load_state_dict(state_dict, source=f"{info.format} checkpoint {info.directory}")
         logger.info("Loaded %s from %s (%s)", cls.__name__, info.directory, info.format)
