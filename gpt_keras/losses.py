@@ -17,8 +17,13 @@ def sparse_cross_entropy(logits, labels, ignore_index=IGNORE_INDEX):
     labels, counted = counted_targets(labels, ignore_index)
     # The fused kernel's gradient is softmax - one_hot, written in one pass; picking log-probabilities
     # with a gather would scatter its gradient into a dense (tokens x vocabulary) buffer instead.
-    per_item = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=ops.cast(logits, "float32"))
-    return ops.sum(per_item * counted) / ops.sum(counted)
+    # Flattened to (items, classes) first: for other ranks with unknown sizes the op adds a shape
+    # Assert, which XLA drops with a warning at every compile (the flattening shapes agree by design).
+    classes = ops.shape(logits)[-1]
+    per_item = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=ops.reshape(labels, (-1,)), logits=ops.reshape(ops.cast(logits, "float32"), (-1, classes))
+    )
+    return ops.sum(per_item * ops.reshape(counted, (-1,))) / ops.sum(counted)
 
 
 def causal_lm_loss(logits, labels):

@@ -400,9 +400,6 @@ def test_a_time_budget_stops_training_and_the_bar_counts_its_seconds_on_a_termin
 # === What XLA compiles ===
 
 
-@pytest.mark.xfail(
-    strict=True, reason="Assert ops still emitted by layers.check_ids_in_range; lead removes after the models merge"
-)
 def test_a_training_step_compiled_for_xla_holds_no_assert_op():
     # XLA drops tf.debugging.Assert with one "Ignoring Assert operator" warning per op at every compile:
     # a check that never runs where it is compiled. Unknown sizes, as fit traces them.
