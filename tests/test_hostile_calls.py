@@ -256,3 +256,10 @@ def test_sampling_at_a_tiny_temperature_is_greedy(lm, temperature):
     for seed in (0, 1):
         sampled = lm.generate(prompts, max_new_tokens=5, do_sample=True, temperature=temperature, seed=seed)
         np.testing.assert_array_equal(sampled.numpy(), greedy)
+
+
+@pytest.mark.parametrize("chunk_size", [float("inf"), float("nan"), 0, 2.5])
+def test_a_bad_streaming_chunk_size_is_named(chunk_size):
+    model = TFOpenAIGPTLMHeadModel(tiny_config(**SIZES))
+    with pytest.raises(ValueError, match="chunk_size must be"):
+        next(model.stream(np.ones((1, 3), "int32"), chunk_size=chunk_size, max_new_tokens=2))

@@ -74,5 +74,6 @@ def _read_classification(args, path):
     from gpt_keras import data
 
     return data.read_classification(
-        path, args.text_key, args.text_pair_key, args.label_key, label_names=args.label_names
+        path, args.text_key, args.text_pair_key, args.label_key, label_names=args.label_names,
+        num_labels=getattr(args, "num_labels", None),
     )

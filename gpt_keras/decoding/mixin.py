@@ -5,7 +5,7 @@ the model's `CompiledPrograms` (`decoding.programs`); text goes through `decodin
 """
 import tensorflow as tf
 
-from gpt_keras.decoding.config import GenerationConfig
+from gpt_keras.decoding.config import Bound, GenerationConfig
 from gpt_keras.decoding.programs import CompiledPrograms
 from gpt_keras.decoding.request import prepare_request
 from gpt_keras.decoding.text import decode_continuations, encode_prompts, stream_pieces, with_tokenizer_eos
@@ -138,7 +138,7 @@ class GenerationMixin:
             rows that finished are filled with the pad id). Stops after max_new_tokens or when every row
             has finished.
         """
-        _check_streaming(chunk_size, kwargs)
+        chunk_size = _check_streaming(chunk_size, kwargs)
         generation_config = GenerationConfig.from_keywords(kwargs, "stream")
         request = prepare_request(self.config, input_ids, attention_mask, generation_config)
         yield from self._compiled_programs().stream(request, chunk_size)
@@ -188,7 +188,7 @@ class GenerationMixin:
             raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
         if kwargs.get("num_return_sequences", 1) != 1:
             raise ValueError("num_return_sequences must be 1 for stream_text")
-        _check_streaming(chunk_size, kwargs)
+        chunk_size = _check_streaming(chunk_size, kwargs)
         input_ids, attention_mask = encode_prompts(tokenizer, [prompt])
         kwargs = with_tokenizer_eos(self.config, tokenizer, kwargs)
         generation_config = GenerationConfig.from_keywords(kwargs, "stream_text")
@@ -198,7 +198,8 @@ class GenerationMixin:
 
 
 def _check_streaming(chunk_size, kwargs):
-    if int(chunk_size) != chunk_size or chunk_size < 1:
-        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size}")
+    """`chunk_size` as an int, once it and the options are known to stream."""
+    chunk_size = Bound(1, integer=True).check(chunk_size, "chunk_size")
     if kwargs.get("num_beams", 1) != 1:
         raise ValueError(f"num_beams must be 1 for streaming (beam search decides at the end), got {kwargs['num_beams']}")
+    return chunk_size
