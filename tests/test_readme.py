@@ -1,7 +1,8 @@
 """Every Python snippet of README.md runs as written, in order, in one namespace (as a reader pastes them
 into one session), against a directory laid out like the released model: the real vocabulary from
-../shared and a small random model of the release's vocabulary size and positions. Only paths change:
-the released model's directory, the ROCStories file and TF Serving's model root."""
+../shared and a small random model of the release's vocabulary size and positions, also as a Hugging
+Face cache entry for Hub ids. Only paths change: the released model's directory, the ROCStories file
+and TF Serving's model root."""
 import re
 import shutil
 from pathlib import Path
@@ -50,9 +51,21 @@ def test_readme_has_the_snippets_this_test_knows():
         assert any(marker in block for block in blocks), f"README no longer has the block with {marker!r}"
 
 
+def _hub_cache(root, model_dir):
+    """A Hugging Face cache holding the release as `openai-community/openai-gpt` at branch main."""
+    repo = root / "hf" / "hub" / "models--openai-community--openai-gpt"
+    commit = "0" * 40
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(model_dir, repo / "snapshots" / commit)
+    return root / "hf"
+
+
 def test_every_python_snippet_runs_as_written(released_layout, monkeypatch, capsys):
     root, model_dir = released_layout
     monkeypatch.chdir(root)
+    monkeypatch.setenv("HF_HOME", str(_hub_cache(root, model_dir)))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     paths = {
         '"path/to/openai-gpt"': repr(str(model_dir)),
         '"openai-gpt/"': repr(str(model_dir)),
