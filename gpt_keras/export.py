@@ -12,6 +12,9 @@ The exported directory needs TensorFlow only (no Python code of ours) and follow
   `seed`, `do_sample`) and returning `sequences`: each prompt as given followed by its new tokens, the
   same ids as `model.generate` with the same arguments.
 
+With a tokenizer (`tokenizer=`), text signatures come too (`tokenize`, `generate_text`, `classify_text`,
+`score_choices`: see `gpt_keras.export_text`), tokenized inside the graph.
+
 XLA drops assertions, so every request is validated by an ordinary graph around the compiled program:
 out-of-range ids, a malformed mask or a `max_new_tokens` above the exported maximum fail with
 InvalidArgumentError instead of returning garbage. The decoding options and the ranges of the controls
@@ -186,6 +189,35 @@ def _generate_function(model, max_length, max_new_tokens_limit, options):
     return generate
 
 
+def _add_text_signatures(model, tokenizer, functions, metadata, truncate_prompt, decoding_options):
+    """Adds the text signatures of `gpt_keras.export_text` to `functions`; returns the tokenizer layer."""
+    from gpt_keras.decoding.text import with_tokenizer_eos
+    from gpt_keras.export_text import resolve_tokenizer, text_functions
+    from gpt_keras.tokenization import OpenAIGPTTokenizerLayer
+
+    tokenizer = resolve_tokenizer(tokenizer, model)
+    layer = OpenAIGPTTokenizerLayer(tokenizer)
+    generate, prompt_slots, eos_token_ids = None, None, ()
+    if truncate_prompt and GENERATE_SIGNATURE not in functions:
+        raise ValueError("truncate_prompt configures the generate_text signature, which is not exported")
+    if GENERATE_SIGNATURE in functions:
+        # As `model.generate_text`: the tokenizer's EOS ends sequences when neither the call nor the config gives one.
+        text_options = _decoding_options(model.config, with_tokenizer_eos(model.config, tokenizer, decoding_options))
+        limits = metadata["generate"]
+        prompt_slots, eos_token_ids = limits["max_prompt_length"], text_options.eos_token_ids
+        generate = functions[GENERATE_SIGNATURE]
+        if dataclasses.asdict(text_options) != limits["options"]:
+            generate = _generate_function(model, limits["max_length"], limits["max_new_tokens"], text_options)
+    functions.update(text_functions(model, layer, generate, prompt_slots, bool(truncate_prompt), eos_token_ids))
+    metadata["text"] = {
+        "pre_tokenizer": "basic",
+        "vocabulary_size": layer.vocabulary_size,
+        "truncate_prompt": bool(truncate_prompt),
+        "eos_token_ids": list(eos_token_ids),
+    }
+    return layer
+
+
 class _ServingModule(tf.Module):
     """What is saved: the model's variables (once) and the signature functions that read them."""
 
@@ -218,6 +250,8 @@ def export_saved_model(
     generate=True,
     max_length=None,
     max_new_tokens=None,
+    tokenizer=None,
+    truncate_prompt=False,
     **decoding_options,
 ):
     """Exports `model` as a SavedModel for TF Serving, in the versioned layout `export_dir/<version>/`.
@@ -237,6 +271,10 @@ def export_saved_model(
             `config.n_positions` (its default).
         max_new_tokens: The exported maximum of `max_new_tokens` (default `max_length // 2`); prompts
             may then be up to `max_length - max_new_tokens` tokens wide.
+        tokenizer: An `OpenAIGPTTokenizer` in basic mode (or a tokenizer directory, read in basic mode):
+            adds the text signatures (`gpt_keras.export_text`), tokenized in the graph.
+        truncate_prompt: `generate_text` keeps the last tokens of a prompt longer than the exported
+            maximum instead of refusing it (the id `generate` signature is not affected).
         **decoding_options: Static settings of `model.generate` fixed in the program: `num_beams`,
             `num_return_sequences` (beam search), `length_penalty`, `early_stopping`,
             `repetition_penalty`, `no_repeat_ngram_size`, `min_new_tokens`, `eos_token_id`,
@@ -247,7 +285,8 @@ def export_saved_model(
 
     Raises:
         TypeError: `model` is not one of the four models, or an unknown decoding option is given.
-        ValueError: `version`, `max_length` or `max_new_tokens` is out of range.
+        ValueError: `version`, `max_length` or `max_new_tokens` is out of range, or the tokenizer does not
+            fit the model (another mode, more ids than the embedding has rows).
         FileExistsError: `export_dir/<version>` exists already.
 
     Example:
@@ -295,8 +334,14 @@ def export_saved_model(
             "options": dataclasses.asdict(options),
         }
 
+    if tokenizer is not None:
+        layer = _add_text_signatures(model, tokenizer, functions, metadata, truncate_prompt, decoding_options)
+    elif truncate_prompt:
+        raise ValueError("truncate_prompt configures the generate_text signature, which needs tokenizer=")
     started = time.perf_counter()
     module = _ServingModule(model, functions)
+    if tokenizer is not None:
+        module.tokenizer_layer = layer  # its lookup tables are saved with the signatures that read them
     signatures = {name: function.get_concrete_function() for name, function in functions.items()}
     metadata["signatures"] = {
         name: {
