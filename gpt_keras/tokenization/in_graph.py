@@ -122,7 +122,8 @@ class OpenAIGPTTokenizerLayer(keras.layers.Layer):
         self, tokenizer, sequence_length=None, padding_side="right", truncation_side="right", pad_token_id=None, **kwargs
     ):
         kwargs.setdefault("dtype", "int32")
-        super().__init__(trainable=False, **kwargs)
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
         self._data = TokenizerData.of(tokenizer)
         data = self._data
         if sequence_length is not None and (int(sequence_length) != sequence_length or sequence_length < 1):
