@@ -134,7 +134,7 @@ def main(argv=None):
     parser.add_argument("--vocab-dir", type=Path, default=DEFAULT_VOCAB)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (best is kept)")
     parser.add_argument("--modes", nargs="+", default=["basic", "spacy_ftfy"])
-    parser.add_argument("--batch-size", type=int, default=128, help="texts per batch of the in-graph tokenizer")
+    parser.add_argument("--batch-size", type=int, default=1024, help="texts per batch of the in-graph tokenizer")
     parser.add_argument("--no-in-graph", action="store_true", help="do not time the in-graph tokenizer")
     parser.add_argument(
         "--reference-python",

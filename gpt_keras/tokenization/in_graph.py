@@ -5,7 +5,7 @@ so a SavedModel that holds it runs in any ``tensorflow_model_server`` and any ``
 It gives the ids of ``OpenAIGPTTokenizer(pre_tokenizer="basic")`` for every text::
 
     layer = OpenAIGPTTokenizerLayer(OpenAIGPTTokenizer.from_pretrained("openai-gpt/", pre_tokenizer="basic"))
-    layer.tokenize(tf.constant(["Hello, world!"]))      # <tf.RaggedTensor [[3570, 240, 1089, 257]]>
+    layer.tokenize(tf.constant(["Hello, world!"]))      # <tf.RaggedTensor [[3570, 240, 1276, 267]]>
     dataset.map(layer, num_parallel_calls=tf.data.AUTOTUNE)   # {"input_ids", "attention_mask"}
 
 The work is done in ``in_graph_words`` (texts to words, with ``unicode_tables``), ``in_graph_bpe`` (words
