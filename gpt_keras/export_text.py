@@ -30,14 +30,6 @@ TOKENIZE_SIGNATURE = "tokenize"
 GENERATE_TEXT_SIGNATURE = "generate_text"
 CLASSIFY_TEXT_SIGNATURE = "classify_text"
 SCORE_CHOICES_SIGNATURE = "score_choices"
-CONTROL_SPECS = (
-    tf.TensorSpec([], tf.int32, name="max_new_tokens"),
-    tf.TensorSpec([], tf.float32, name="temperature"),
-    tf.TensorSpec([], tf.int32, name="top_k"),
-    tf.TensorSpec([], tf.float32, name="top_p"),
-    tf.TensorSpec([], tf.int32, name="seed"),
-    tf.TensorSpec([], tf.bool, name="do_sample"),
-)
 
 
 def _texts_spec(name, rank=1):
@@ -131,7 +123,8 @@ def _generate_text_function(layer, generate, prompt_slots, truncate_prompt, eos_
         "prompt's last tokens)"
     )
 
-    @tf.function(input_signature=[_texts_spec("prompts"), *CONTROL_SPECS])
+    # The scalar controls of `generate` (its inputs after input_ids and attention_mask), as they are there.
+    @tf.function(input_signature=[_texts_spec("prompts"), *generate.input_signature[2:]])
     def generate_text(prompts, max_new_tokens, temperature, top_k, top_p, seed, do_sample):
         ids = layer.tokenize(prompts, "prompts")
         with tf.control_dependencies(_checked_lengths(ids, "prompts", limit, limit_name)):

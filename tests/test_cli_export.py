@@ -1,20 +1,17 @@
 """`gpt-keras export` and the text signatures: the tokenizer found in MODEL_DIR (or --tokenizer), --no-text."""
-import json
 import shutil
 
 import pytest
 import tensorflow as tf
 
 from gpt_keras.cli import main
-from gpt_keras.tokenization.bpe_training import train_tokenizer
+from text_serving import learn_tokenizer
 
 
 @pytest.fixture(scope="module")
 def tokenizer_dir(shared_dir, tmp_path_factory):
-    with open(shared_dir / "fixtures" / "tokenizer" / "cases.jsonl", encoding="utf-8") as handle:
-        texts = [json.loads(line)["text"] for line in handle]
     directory = tmp_path_factory.mktemp("tokenizer")
-    train_tokenizer(texts, 500, directory)
+    learn_tokenizer(shared_dir, 500, directory)
     return directory
 
 

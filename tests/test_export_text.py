@@ -3,9 +3,7 @@ fresh process that cannot import gpt_keras: equal to the Python path on the fixt
 seeded sampling), bad requests refused, 8 threads x 50 mixed requests answered as one thread answers."""
 import base64
 import json
-import os
 import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -16,7 +14,7 @@ from gpt_keras import TFOpenAIGPTDoubleHeadsModel, TFOpenAIGPTForSequenceClassif
 from gpt_keras.decoding.text import encode_prompts
 from gpt_keras.export import METADATA_FILE, export_saved_model
 from gpt_keras.tokenization import OpenAIGPTTokenizer
-from gpt_keras.tokenization.bpe_training import train_tokenizer
+from text_serving import isolated_python, learn_tokenizer
 
 LM_MAX_LENGTH, LM_MAX_NEW_TOKENS = 64, 24  # prompts of up to 40 tokens; longer ones keep their last 40
 DH_MAX_LENGTH, DH_MAX_NEW_TOKENS = 32, 8  # prompts of up to 24 tokens; longer ones are refused
@@ -31,17 +29,8 @@ ENDINGS = [["Karen became good friends with her roommate.", "Karen hated her roo
 # Runs in the fresh process: no gpt_keras (refused on import), every request once, then the load.
 SERVING_PROCESS = textwrap.dedent(
     """
-    import base64, json, sys, threading
+    import base64, json, threading
 
-
-    class RefuseGptKeras:
-        def find_spec(self, name, path=None, target=None):
-            if name.partition(".")[0] == "gpt_keras":
-                raise ModuleNotFoundError(f"No module named {name!r} (refused in this process)", name=name)
-            return None
-
-
-    sys.meta_path.insert(0, RefuseGptKeras())
     import numpy as np
     import tensorflow as tf
 
@@ -122,11 +111,8 @@ def _request(export, signature, **inputs):
 
 @pytest.fixture(scope="module")
 def tokenizer_dir(shared_dir, tmp_path_factory):
-    """A BPE learned from the fixture's texts, small enough for the fixture models' 1000 ids."""
-    with open(shared_dir / "fixtures" / "tokenizer" / "cases.jsonl", encoding="utf-8") as handle:
-        texts = [json.loads(line)["text"] for line in handle]
     directory = tmp_path_factory.mktemp("tokenizer")
-    train_tokenizer(texts, 990, directory)
+    learn_tokenizer(shared_dir, 990, directory)
     return directory
 
 
@@ -213,15 +199,8 @@ def served(exports, tmp_path_factory):
         "report": str(work / "report.json"),
     }
     (work / "plan.json").write_text(json.dumps(plan))
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME")}
-    process = subprocess.run(
-        [sys.executable, "-I", "-c", SERVING_PROCESS, str(work / "plan.json")],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    argv, env = isolated_python(SERVING_PROCESS, work / "plan.json")
+    process = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert process.returncode == 0, process.stderr[-4000:]
     return json.loads((work / "report.json").read_text())
 

@@ -2,11 +2,9 @@
 under tf.function, in tf.data and from a SavedModel loaded where gpt_keras cannot be imported; every code
 point against Python's unicodedata; bad input; padding, multiple choice, decoding; Keras save/load."""
 import json
-import os
 import queue
 import random
 import subprocess
-import sys
 import textwrap
 import unicodedata
 
@@ -22,6 +20,7 @@ from gpt_keras.export import export_saved_model
 from gpt_keras.tokenization import OpenAIGPTTokenizer, OpenAIGPTTokenizerLayer
 from gpt_keras.tokenization.bpe_training import pre_tokenize
 from helpers import tiny_config
+from text_serving import isolated_python
 
 HYPOTHESIS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 # Any text: every code point but surrogates (not str-encodable), with the tokens the tokenizer keeps whole.
@@ -282,17 +281,8 @@ def test_inside_a_functional_model_through_keras_save_and_load(tokenizer, layer,
 # Runs in a fresh process: gpt_keras refused; tokenizes the texts of each stdin line, one reply line each.
 SERVER = textwrap.dedent(
     """
-    import base64, json, sys
+    import base64, json
 
-
-    class RefuseGptKeras:
-        def find_spec(self, name, path=None, target=None):
-            if name.partition(".")[0] == "gpt_keras":
-                raise ModuleNotFoundError(f"No module named {name!r} (refused in this process)", name=name)
-            return None
-
-
-    sys.meta_path.insert(0, RefuseGptKeras())
     import tensorflow as tf
 
     tokenize = tf.saved_model.load(sys.argv[1]).signatures["tokenize"]
@@ -313,15 +303,8 @@ def served_tokenize(tokenizer, tmp_path_factory):
 
     model = TFOpenAIGPTModel(tiny_config(vocab_size=len(tokenizer), n_embd=8, n_head=1, n_layer=1))
     version = export_saved_model(model, tmp_path_factory.mktemp("export") / "base", tokenizer=tokenizer)
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME")}
-    process = subprocess.Popen(
-        [sys.executable, "-I", "-c", SERVER, str(version)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=str(version.parent),
-        env=env,
-    )
+    argv, env = isolated_python(SERVER, version)
+    process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=version.parent, env=env)
     assert json.loads(process.stdout.readline()) == []
 
     def tokenize(texts):

@@ -1,10 +1,10 @@
 """Byte-pair encoding of a batch of words in TensorFlow ops: ``BPE.encode_word`` on every word at once.
 
-A symbol is its token id (one past the largest for a character outside the vocabulary: no merge holds it). One step of
-a ``tf.while_loop`` finds, in every word still merging, its adjacent pair of lowest merge rank (one table
-lookup of all pairs of the batch) and merges every occurrence of that pair, left to right without
-overlaps, as ``bpe.merge_pair`` does; a word without a ranked pair leaves the loop, so each step works
-on the words that still merge only.
+A symbol is its token id (one past the largest id for a character outside the vocabulary, which no
+merge holds). One step of a ``tf.while_loop`` finds, in every word still merging, its adjacent pair of
+lowest merge rank (one table lookup of all pairs of the batch) and merges every occurrence of that
+pair, left to right without overlaps, as ``bpe.merge_pair`` does; a word without a ranked pair leaves
+the loop, so each step works on the words that still merge only.
 
 The Python tokenizer caches each word it has seen; a graph cannot keep such a cache, so the words that
 BPE makes one token (32,581 of the released vocabulary's 40,478 tokens: most of the words of English

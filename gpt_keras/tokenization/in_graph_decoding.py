@@ -7,6 +7,7 @@ tokens after the vocabulary) stand alone; the pieces are joined by single spaces
 import tensorflow as tf
 
 from gpt_keras.tokenization.bpe import END_OF_WORD
+from gpt_keras.tokenization.in_graph_packing import row_starts, shifted
 from gpt_keras.tokenization.unicode_tables import character_tables
 
 
@@ -40,8 +41,7 @@ class GraphDecoder(tf.Module):
             values, rows = values[kept], rows[kept]
         tokens = self._tokens.lookup(values)
         apart = self._set_apart.lookup(tokens) > 0
-        first = rows != _shifted(rows, -1)
-        starts = apart | _shifted(apart, False) | first
+        starts = apart | shifted(apart, False) | row_starts(rows)
         run = tf.cumsum(tf.cast(starts, tf.int64)) - 1
         count = tf.reduce_sum(tf.cast(starts, tf.int64))
         texts = tf.strings.unsorted_segment_join(tokens, run, count)
@@ -53,11 +53,6 @@ class GraphDecoder(tf.Module):
         kept = run_apart | (texts != "") | last
         per_text = tf.RaggedTensor.from_value_rowids(texts[kept], run_rows[kept], ids.nrows(), validate=False)
         return tf.strings.reduce_join(per_text, axis=1, separator=" ")
-
-
-def _shifted(values, first):
-    """``values`` moved one place on: ``first``, then all but the last (empty stays empty)."""
-    return tf.concat([[first], values], 0)[:-1]
 
 
 def _flags(keys):

@@ -13,6 +13,16 @@ def check_side(side, name):
     return side
 
 
+def shifted(values, first):
+    """``values`` moved one place on: ``first``, then all but the last (empty stays empty)."""
+    return tf.concat([[first], values], 0)[:-1]
+
+
+def row_starts(rows):
+    """[n] bool: whether each element of a flat ragged tensor (its row ids ``rows``) starts its row."""
+    return rows != shifted(rows, -1)
+
+
 def positions(ids):
     """[batch, None] int64: each element's position in its row."""
     starts = tf.gather(ids.row_starts(), ids.value_rowids())

@@ -3,19 +3,23 @@
 The steps are the Python tokenizer's, in its order, on a whole batch at once:
 
 1. UTF-8 check (the Python tokenizer takes ``str``; bytes that are not UTF-8 are refused, by index);
-2. lower-casing, except where a special or added token stands (one RE2 pass marks those spans);
-3. the split at never-split tokens (a second RE2 pass on the lower-cased text), which become ids;
-4. the pre-tokenizer on each remaining piece, per code point through ``unicode_tables`` (clean-up, CJK
-   spacing, lower-casing, NFD, accent stripping, punctuation split), giving words as code points.
+2. lower-casing, except where a special or added token stands (an RE2 pass marks those spans, when
+   lower-casing would change one of them);
+3. the split at never-split tokens (an RE2 pass on the lower-cased text), which become ids;
+4. the pre-tokenizer on each remaining piece through ``unicode_tables`` (clean-up, CJK spacing,
+   lower-casing, NFD, accent stripping, punctuation split), giving its words as strings.
 
-The two regex passes insert the byte 0xFF, which valid UTF-8 never holds, around each match, so that one
+The token passes insert the byte 0xFF, which valid UTF-8 never holds, around each match, so that one
 ``tf.strings.split`` cuts a text into (piece, token, piece, ...), as ``re.split`` with a group does.
+Step 4 is three RE2 passes and a whitespace split for a piece whose characters the tables map to
+themselves, a space or nothing (English prose); the others take the code point by code point path.
 """
 import functools
 
 import tensorflow as tf
 
 from gpt_keras.tokenization import unicode_tables as kinds
+from gpt_keras.tokenization.in_graph_packing import row_starts, shifted
 
 _MARKER = b"\xff"
 
@@ -35,8 +39,7 @@ def check_utf8(texts, input_name):
     others = tf.where(~ascii)[:, 0]
     subset = tf.gather(texts, others)
     bad = tf.where(tf.strings.unicode_transcode(subset, "UTF-8", "UTF-8", errors="replace") != subset)[:, 0]
-    first_bad = tf.gather(tf.concat([others, [-1]], 0), tf.concat([bad, [tf.size(others, out_type=tf.int64)]], 0)[0])
-    message = tf.strings.format(f"{input_name}[{{}}] is not valid UTF-8 text", first_bad)
+    message = tf.strings.format(f"{input_name}[{{}}] is not valid UTF-8 text", tf.reduce_min(tf.gather(others, bad)))
     with tf.control_dependencies([tf.debugging.Assert(tf.size(bad) == 0, [message])]):
         return tf.identity(texts)
 
@@ -140,14 +143,14 @@ class WordSplitter(tf.Module):
         codes = tf.strings.unicode_decode(pieces, "UTF-8")
         values, rows = codes.flat_values, codes.value_rowids()
         values, kind, rows = self._expand(values, tf.gather(self._kinds, values), rows)
-        first = _firsts(rows)
+        first = row_starts(rows)
         values, kind = tf.cond(
             tf.reduce_any(kind == kinds.MARK), lambda: self._reorder_marks(values, kind, first), lambda: (values, kind)
         )
         kept = kind != kinds.GONE_STARTER
         values, kind, rows = values[kept], kind[kept], rows[kept]
         wordy = (kind == kinds.LETTER) | (kind == kinds.MARK)
-        after_wordy = _shifted(wordy, False) & ~_firsts(rows)
+        after_wordy = shifted(wordy, False) & ~row_starts(rows)
         starts = (kind == kinds.ISOLATED) | (wordy & ~after_wordy)
         word_index = tf.cumsum(tf.cast(starts, tf.int64)) - 1
         in_word = kind != kinds.SPACE
@@ -192,16 +195,6 @@ def _merge_rows(chosen, first_fn, second_fn, values):
 def _class(ranges):
     """An RE2 character class of code point ranges."""
     return "[" + "".join(f"\\x{{{first:x}}}-\\x{{{last:x}}}" for first, last in ranges) + "]"
-
-
-def _firsts(rows):
-    """[n] bool: whether each element of a flat ragged tensor (row ids ``rows``) starts its row."""
-    return rows != _shifted(rows, -1)
-
-
-def _shifted(values, first):
-    """``values`` moved one place on: ``first``, then all but the last (empty stays empty)."""
-    return tf.concat([[first], values], 0)[:-1]
 
 
 def _int_table(mapping, default):
