@@ -189,35 +189,6 @@ def _generate_function(model, max_length, max_new_tokens_limit, options):
     return generate
 
 
-def _add_text_signatures(model, tokenizer, functions, metadata, truncate_prompt, decoding_options):
-    """Adds the text signatures of `gpt_keras.export_text` to `functions`; returns the tokenizer layer."""
-    from gpt_keras.decoding.text import with_tokenizer_eos
-    from gpt_keras.export_text import resolve_tokenizer, text_functions
-    from gpt_keras.tokenization import OpenAIGPTTokenizerLayer
-
-    tokenizer = resolve_tokenizer(tokenizer, model)
-    layer = OpenAIGPTTokenizerLayer(tokenizer)
-    generate, prompt_slots, eos_token_ids = None, None, ()
-    if truncate_prompt and GENERATE_SIGNATURE not in functions:
-        raise ValueError("truncate_prompt configures the generate_text signature, which is not exported")
-    if GENERATE_SIGNATURE in functions:
-        # As `model.generate_text`: the tokenizer's EOS ends sequences when neither the call nor the config gives one.
-        text_options = _decoding_options(model.config, with_tokenizer_eos(model.config, tokenizer, decoding_options))
-        limits = metadata["generate"]
-        prompt_slots, eos_token_ids = limits["max_prompt_length"], text_options.eos_token_ids
-        generate = functions[GENERATE_SIGNATURE]
-        if dataclasses.asdict(text_options) != limits["options"]:
-            generate = _generate_function(model, limits["max_length"], limits["max_new_tokens"], text_options)
-    functions.update(text_functions(model, layer, generate, prompt_slots, bool(truncate_prompt), eos_token_ids))
-    metadata["text"] = {
-        "pre_tokenizer": "basic",
-        "vocabulary_size": layer.vocabulary_size,
-        "truncate_prompt": bool(truncate_prompt),
-        "eos_token_ids": list(eos_token_ids),
-    }
-    return layer
-
-
 class _ServingModule(tf.Module):
     """What is saved: the model's variables (once) and the signature functions that read them."""
 
@@ -335,7 +306,9 @@ def export_saved_model(
         }
 
     if tokenizer is not None:
-        layer = _add_text_signatures(model, tokenizer, functions, metadata, truncate_prompt, decoding_options)
+        from gpt_keras.export_text import add_text_signatures
+
+        layer = add_text_signatures(model, tokenizer, functions, metadata, truncate_prompt, decoding_options)
     elif truncate_prompt:
         raise ValueError("truncate_prompt configures the generate_text signature, which needs tokenizer=")
     started = time.perf_counter()

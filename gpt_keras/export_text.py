@@ -18,11 +18,14 @@ Requests are validated as the id signatures' are (InvalidArgumentError naming th
 text that is not UTF-8, an empty batch, a text without tokens, a prompt longer than the exported maximum
 (or, exported with `truncate_prompt=True`, its last tokens kept), a text longer than `n_positions`.
 """
+import dataclasses
 import os
 
 import tensorflow as tf
 
+from gpt_keras import export
 from gpt_keras.decoding import FILLER_TOKEN_ID
+from gpt_keras.decoding.text import with_tokenizer_eos
 from gpt_keras.tokenization import OpenAIGPTTokenizer, OpenAIGPTTokenizerLayer
 from gpt_keras.tokenization import in_graph_packing as packing
 
@@ -67,6 +70,36 @@ def resolve_tokenizer(tokenizer, model):
             "the tokenizer: call tokenizer.add_paper_special_tokens()"
         )
     return tokenizer
+
+
+def add_text_signatures(model, tokenizer, functions, metadata, truncate_prompt, decoding_options):
+    """Adds the text signatures to `functions` (name -> function) and their entry to the export's
+    `metadata`, as `export_saved_model(..., tokenizer=tokenizer)` asks; returns the tokenizer layer.
+
+    `functions` holds the id signatures already; `generate_text` runs the `generate` one, or, when the
+    tokenizer's EOS changes the decoding options, a `generate` program of its own.
+    """
+    tokenizer = resolve_tokenizer(tokenizer, model)
+    layer = OpenAIGPTTokenizerLayer(tokenizer)
+    generate, prompt_slots, eos_token_ids = None, None, ()
+    if truncate_prompt and export.GENERATE_SIGNATURE not in functions:
+        raise ValueError("truncate_prompt configures the generate_text signature, which is not exported")
+    if export.GENERATE_SIGNATURE in functions:
+        # As `model.generate_text`: the tokenizer's EOS ends sequences when neither the call nor the config gives one.
+        text_options = export._decoding_options(model.config, with_tokenizer_eos(model.config, tokenizer, decoding_options))
+        limits = metadata["generate"]
+        prompt_slots, eos_token_ids = limits["max_prompt_length"], text_options.eos_token_ids
+        generate = functions[export.GENERATE_SIGNATURE]
+        if dataclasses.asdict(text_options) != limits["options"]:
+            generate = export._generate_function(model, limits["max_length"], limits["max_new_tokens"], text_options)
+    functions.update(text_functions(model, layer, generate, prompt_slots, bool(truncate_prompt), eos_token_ids))
+    metadata["text"] = {
+        "pre_tokenizer": "basic",
+        "vocabulary_size": layer.vocabulary_size,
+        "truncate_prompt": bool(truncate_prompt),
+        "eos_token_ids": list(eos_token_ids),
+    }
+    return layer
 
 
 def text_functions(model, layer, generate=None, prompt_slots=None, truncate_prompt=False, eos_token_ids=()):

@@ -328,3 +328,14 @@ def test_export_refuses_a_tokenizer_that_does_not_fit(models, tokenizer_dir, voc
         export_saved_model(models["lm"], tmp_path, truncate_prompt=True)
     assert not any(tmp_path.iterdir())
 
+
+
+def test_the_tokenizers_eos_ends_generate_text_only(models, tokenizer_dir, tmp_path):
+    """As `model.generate_text`: the tokenizer's EOS counts when neither the config nor the call gives one;
+    the id `generate` signature stays as `model.generate` is."""
+    tokenizer = OpenAIGPTTokenizer.from_pretrained(tokenizer_dir)
+    tokenizer.add_special_tokens({"eos_token": "<eos>"})
+    version = export_saved_model(models["lm"], tmp_path, max_length=16, max_new_tokens=4, tokenizer=tokenizer)
+    metadata = json.loads((version / "assets.extra" / METADATA_FILE).read_text())
+    assert metadata["text"]["eos_token_ids"] == [tokenizer.eos_token_id] == [len(tokenizer) - 1]
+    assert metadata["generate"]["options"]["eos_token_ids"] == []
