@@ -12,6 +12,9 @@ The exported directory needs TensorFlow only (no Python code of ours) and follow
   `seed`, `do_sample`) and returning `sequences`: each prompt as given followed by its new tokens, the
   same ids as `model.generate` with the same arguments.
 
+With a tokenizer (`tokenizer=`), text signatures come too (`tokenize`, `generate_text`, `classify_text`,
+`score_choices`: see `gpt_keras.export_text`), tokenized inside the graph.
+
 XLA drops assertions, so every request is validated by an ordinary graph around the compiled program:
 out-of-range ids, a malformed mask or a `max_new_tokens` above the exported maximum fail with
 InvalidArgumentError instead of returning garbage. The decoding options and the ranges of the controls
@@ -218,6 +221,8 @@ def export_saved_model(
     generate=True,
     max_length=None,
     max_new_tokens=None,
+    tokenizer=None,
+    truncate_prompt=False,
     **decoding_options,
 ):
     """Exports `model` as a SavedModel for TF Serving, in the versioned layout `export_dir/<version>/`.
@@ -237,6 +242,10 @@ def export_saved_model(
             `config.n_positions` (its default).
         max_new_tokens: The exported maximum of `max_new_tokens` (default `max_length // 2`); prompts
             may then be up to `max_length - max_new_tokens` tokens wide.
+        tokenizer: An `OpenAIGPTTokenizer` in basic mode (or a tokenizer directory, read in basic mode):
+            adds the text signatures (`gpt_keras.export_text`), tokenized in the graph.
+        truncate_prompt: `generate_text` keeps the last tokens of a prompt longer than the exported
+            maximum instead of refusing it (the id `generate` signature is not affected).
         **decoding_options: Static settings of `model.generate` fixed in the program: `num_beams`,
             `num_return_sequences` (beam search), `length_penalty`, `early_stopping`,
             `repetition_penalty`, `no_repeat_ngram_size`, `min_new_tokens`, `eos_token_id`,
@@ -247,7 +256,8 @@ def export_saved_model(
 
     Raises:
         TypeError: `model` is not one of the four models, or an unknown decoding option is given.
-        ValueError: `version`, `max_length` or `max_new_tokens` is out of range.
+        ValueError: `version`, `max_length` or `max_new_tokens` is out of range, or the tokenizer does not
+            fit the model (another mode, more ids than the embedding has rows).
         FileExistsError: `export_dir/<version>` exists already.
 
     Example:
@@ -295,8 +305,16 @@ def export_saved_model(
             "options": dataclasses.asdict(options),
         }
 
+    if tokenizer is not None:
+        from gpt_keras.export_text import add_text_signatures
+
+        layer = add_text_signatures(model, tokenizer, functions, metadata, truncate_prompt, decoding_options)
+    elif truncate_prompt:
+        raise ValueError("truncate_prompt configures the generate_text signature, which needs tokenizer=")
     started = time.perf_counter()
     module = _ServingModule(model, functions)
+    if tokenizer is not None:
+        module.tokenizer_layer = layer  # its lookup tables are saved with the signatures that read them
     signatures = {name: function.get_concrete_function() for name, function in functions.items()}
     metadata["signatures"] = {
         name: {

@@ -499,7 +499,7 @@ def test_export_picks_the_class_numbers_versions_and_prints_the_directory(model_
     code, out, err = run(capsys, *argv)
     assert code == 0, err
     lines = out.strip().splitlines()
-    assert lines[-1] == str(tmp_path / "lm" / "1") and "signatures: generate, serving_default" in out
+    assert lines[-1] == str(tmp_path / "lm" / "1") and "signatures: generate, generate_text, serving_default, tokenize" in out
     loaded = tf.saved_model.load(lines[-1])
     prompt = tf.constant([[5, 6, 7]], tf.int32)
     sequences = loaded.signatures["generate"](

@@ -1,4 +1,5 @@
-"""`gpt-keras export MODEL_DIR EXPORT_DIR`: a SavedModel for TF Serving, versioned."""
+"""`gpt-keras export MODEL_DIR EXPORT_DIR`: a SavedModel for TF Serving, versioned; with the text
+signatures when MODEL_DIR (or `--tokenizer`) holds a tokenizer."""
 from pathlib import Path
 
 from gpt_keras.cli._args import CommandLineError, _existing_dir, _non_negative_int, _positive_int, _writable_dir
@@ -13,7 +14,10 @@ def add_parser(subparsers):
         description=(
             "Export MODEL_DIR as a SavedModel in TF Serving's layout EXPORT_DIR/<version>/, with a "
             "`serving_default` forward signature and, for models with an LM head, a `generate` signature "
-            "(the XLA-compiled cached generation). Prints the version directory last."
+            "(the XLA-compiled cached generation). When MODEL_DIR holds a tokenizer (vocab.json + merges.txt, "
+            "as finetune and quickstart write it) or --tokenizer names one, the text signatures too "
+            "(tokenize, generate_text, classify_text, score_choices: strings in and out, tokenized in the "
+            "graph in the basic mode). Prints the version directory last."
         ),
     )
     parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="checkpoint directory")
@@ -32,6 +36,15 @@ def add_parser(subparsers):
     parser.add_argument(
         "--max-new-tokens", type=_positive_int, metavar="N", help="the largest max_new_tokens (default: max length / 2)"
     )
+    parser.add_argument(
+        "--tokenizer", type=Path, metavar="DIR", help="tokenizer directory of the text signatures (default: MODEL_DIR's)"
+    )
+    parser.add_argument("--no-text", action="store_true", help="leave out the text signatures")
+    parser.add_argument(
+        "--truncate-prompt",
+        action="store_true",
+        help="generate_text keeps the last tokens of over-long prompts instead of refusing them",
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -42,6 +55,9 @@ def run(args):
     _writable_dir(args.export_dir, "EXPORT_DIR")
     if args.no_generate and (args.max_length is not None or args.max_new_tokens is not None):
         raise CommandLineError("--max-length and --max-new-tokens configure the generate signature, which --no-generate leaves out")
+    if args.no_text and (args.tokenizer is not None or args.truncate_prompt):
+        raise CommandLineError("--tokenizer and --truncate-prompt configure the text signatures, which --no-text leaves out")
+    tokenizer_dir = _tokenizer_dir(args)
     import json
 
     from gpt_keras.export import METADATA_FILE, export_saved_model
@@ -55,8 +71,35 @@ def run(args):
         generate=not args.no_generate,
         max_length=args.max_length,
         max_new_tokens=args.max_new_tokens,
+        tokenizer=_load_tokenizer(tokenizer_dir),
+        truncate_prompt=args.truncate_prompt,
     )
     metadata = json.loads((version_dir / "assets.extra" / METADATA_FILE).read_text())
     print(f"signatures: {', '.join(sorted(metadata['signatures']))}")
     print(version_dir)
     return 0
+
+
+def _tokenizer_dir(args):
+    """The directory of the text signatures' tokenizer: --tokenizer, else MODEL_DIR when it holds one."""
+    if args.no_text:
+        return None
+    if args.tokenizer is not None:
+        return _existing_dir(args.tokenizer, "--tokenizer")
+    from gpt_keras.tokenization.files import ORIGINAL_RELEASE_FILES, VOCAB_FILES
+
+    layouts = (VOCAB_FILES, ORIGINAL_RELEASE_FILES)
+    found = any(all((args.model_dir / name).is_file() for name in names) for names in layouts)
+    return args.model_dir if found else None
+
+
+def _load_tokenizer(directory):
+    """The tokenizer of `directory` in basic mode (the mode the graph implements), or None."""
+    if directory is None:
+        print("tokenizer: none in MODEL_DIR (no vocab.json + merges.txt): the id signatures only")
+        return None
+    from gpt_keras.tokenization import OpenAIGPTTokenizer
+
+    tokenizer = OpenAIGPTTokenizer.from_pretrained(directory, pre_tokenizer="basic")
+    print(f"tokenizer: {directory}, {len(tokenizer):,} ids, tokenizing in the graph in the basic mode")
+    return tokenizer

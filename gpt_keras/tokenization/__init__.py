@@ -11,9 +11,14 @@
 - ``files``: tokenizer directories (loading, atomic saving).
 - ``decoding``, ``streaming``: ids back to text, at once or as they come.
 - ``bpe_training``: learning a vocabulary from your own texts.
+- ``in_graph`` (with ``in_graph_words``, ``in_graph_bpe``, ``in_graph_packing``, ``in_graph_decoding`` and
+  ``unicode_tables``): ``OpenAIGPTTokenizerLayer``, the basic mode in TensorFlow ops, for tf.data and
+  SavedModels.
 
-None of them imports TensorFlow (``return_tensors="tf"`` imports it when asked).
+None of them imports TensorFlow except the ``in_graph`` ones, which load on first use of
+``OpenAIGPTTokenizerLayer`` (``return_tensors="tf"`` imports it when asked, too).
 """
+from gpt_keras._lazy import lazy_exports
 from gpt_keras.tokenization.added_tokens import AddedToken
 from gpt_keras.tokenization.batch_encoding import BatchEncoding
 from gpt_keras.tokenization.special_tokens import PAPER_SPECIAL_TOKENS, SPECIAL_TOKEN_ATTRIBUTES
@@ -25,6 +30,8 @@ __all__ = [
     "BatchEncoding",
     "IncrementalDecoder",
     "OpenAIGPTTokenizer",
+    "OpenAIGPTTokenizerLayer",
     "PAPER_SPECIAL_TOKENS",
     "SPECIAL_TOKEN_ATTRIBUTES",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, {"OpenAIGPTTokenizerLayer": ".in_graph"})
