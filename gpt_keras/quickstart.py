@@ -6,7 +6,6 @@ baseline, writes the loss curve (per-step training loss and validation loss; a P
 else a CSV), samples text with the XLA-compiled cached generation, exports a SavedModel and answers
 one request from it in a fresh process that does not import gpt_keras.
 """
-import json
 import math
 import subprocess
 import sys
@@ -167,10 +166,10 @@ def run_quickstart(output_dir="gpt-keras-quickstart", reduced=False, train_secon
     export_dir = output_dir / "saved_model"
     with step("exporting the SavedModel and serving it in a fresh process") as timer:
         # A rerun into the same --output adds the next version (TF Serving serves the newest).
-        exported = export_saved_model(model, export_dir, max_length=config.n_positions)
-        served_ids = serve_one_request(exported, tokenizer.encode(PROMPTS[0]), max_new_tokens=16)
-    served = tokenizer.decode(served_ids)
-    log(f"[6/6] SavedModel {exported} answered in a fresh process ({timer.seconds:.0f} s): {served!r}")
+        # With the tokenizer the export takes and returns text (`generate_text`): the BPE runs in the graph.
+        exported = export_saved_model(model, export_dir, max_length=config.n_positions, tokenizer=tokenizer)
+        served = f"{PROMPTS[0]} {serve_one_request(exported, PROMPTS[0], max_new_tokens=16)}"
+    log(f"[6/6] SavedModel {exported} answered {PROMPTS[0]!r} in a fresh process ({timer.seconds:.0f} s): {served!r}")
 
     figures = {
         "perplexity": perplexity,
@@ -192,13 +191,11 @@ def run_quickstart(output_dir="gpt-keras-quickstart", reduced=False, train_secon
 
 
 SERVE_SCRIPT = """
-import json, sys
+import sys
 import tensorflow as tf
 loaded = tf.saved_model.load(sys.argv[1])
-ids = json.loads(sys.argv[2])
-out = loaded.signatures["generate"](
-    input_ids=tf.constant([ids], tf.int32),
-    attention_mask=tf.ones((1, len(ids)), tf.int32),
+out = loaded.signatures["generate_text"](
+    prompts=tf.constant([sys.argv[2]]),
     max_new_tokens=tf.constant(int(sys.argv[3]), tf.int32),
     temperature=tf.constant(1.0),
     top_k=tf.constant(0),
@@ -206,20 +203,20 @@ out = loaded.signatures["generate"](
     seed=tf.constant(0),
     do_sample=tf.constant(False),
 )
-print(json.dumps(out["sequences"].numpy()[0].tolist()))
+sys.stdout.buffer.write(out["completions"].numpy()[0] + b"\\n")
 """
 
 
-def serve_one_request(saved_model_dir, prompt_ids, max_new_tokens):
-    """Runs the SavedModel's `generate` signature (greedy) in a fresh Python process; returns the ids."""
+def serve_one_request(saved_model_dir, prompt, max_new_tokens):
+    """Runs the SavedModel's `generate_text` signature (greedy) on the string `prompt` in a fresh Python
+    process that does not import gpt_keras; returns the continuation's text."""
     saved_model_dir = Path(saved_model_dir).absolute()
     result = subprocess.run(
-        [sys.executable, "-c", SERVE_SCRIPT, str(saved_model_dir), json.dumps(list(prompt_ids)), str(max_new_tokens)],
+        [sys.executable, "-c", SERVE_SCRIPT, str(saved_model_dir), prompt, str(max_new_tokens)],
         capture_output=True,
-        text=True,
         timeout=600,
         cwd=str(Path(saved_model_dir).parent),
     )
     if result.returncode != 0:
-        raise RuntimeError(f"serving {saved_model_dir} in a fresh process failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"serving {saved_model_dir} in a fresh process failed:\n{result.stderr.decode(errors='replace')[-2000:]}")
+    return result.stdout.decode("utf-8").removesuffix("\n")
