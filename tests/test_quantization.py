@@ -18,6 +18,8 @@ from gpt_keras import (
     export_saved_model,
 )
 from gpt_keras.decoding import DecodingOptions, build_generate_fn
+from gpt_keras.models import _keras_compat
+from gpt_keras.models.quantization import quantized_layers
 
 IDS = np.random.default_rng(0).integers(1, 60, (2, 6)).astype(np.int32)
 
@@ -43,7 +45,7 @@ def test_each_mode_quantizes_the_projections_and_the_tables_and_changes_the_logi
     # Keras' Embedding has int8 and int4 only: under float8 the tables (and the tied head) stay float.
     assert table.quantization_mode == (None if mode == "float8" else mode)
     if mode != "float8":
-        assert keras.backend.standardize_dtype(block.attn.c_attn._kernel.dtype) == stored
+        assert keras.backend.standardize_dtype(_keras_compat.stored_weight(block.attn.c_attn).dtype) == stored
     logits = np.asarray(model(expected["input_ids"], attention_mask=expected["attention_mask"]).logits)
     real = expected["attention_mask"].astype(bool)
     drift = np.abs(logits - float_logits)[real].max()
@@ -70,9 +72,7 @@ def test_quantized_models_round_trip_keras_files_with_identical_outputs(tmp_path
         path = tmp_path / f"{type(model).__name__}.keras"
         model.save(path)
         loaded = keras.saving.load_model(path)
-        assert sorted(l.path for l in loaded._flatten_layers() if l.quantization_mode) == sorted(
-            l.path for l in model._flatten_layers() if l.quantization_mode
-        )
+        assert sorted(l.path for l in quantized_layers(loaded)) == sorted(l.path for l in quantized_layers(model))
         np.testing.assert_array_equal(np.asarray(output(loaded)), np.asarray(output(model)), err_msg=type(model).__name__)
 
 
@@ -105,6 +105,7 @@ def test_save_pretrained_and_state_dicts_refuse_a_quantized_model(tmp_path):
 def test_quantized_generation_is_the_same_under_xla_and_as_a_graph():
     model = TFOpenAIGPTLMHeadModel(tiny_config(initializer_range=0.5))
     model.quantize("int8")
+    assert model.transformer.embeddings.tokens_embed.quantization_mode == "int8"  # the tied head too
     prompt = tf.constant(IDS[:1, :4])
     controls = [tf.constant(6), tf.constant(1.0), tf.constant(0), tf.constant(1.0), tf.constant(0), tf.constant(False)]
     xla = build_generate_fn(model, 16, DecodingOptions())(prompt, tf.ones_like(prompt), *controls)["sequences"]
@@ -137,6 +138,7 @@ def test_a_quantized_model_fits(tmp_path):
 def test_an_exported_int8_model_serves_its_logits_and_tokens(tmp_path):
     model = TFOpenAIGPTLMHeadModel(tiny_config(initializer_range=0.5))
     model.quantize("int8")
+    assert model.quantized
     version = export_saved_model(model, tmp_path / "export", max_length=16, max_new_tokens=6)
     loaded = tf.saved_model.load(str(version))
     mask = np.ones_like(IDS)

@@ -26,9 +26,6 @@ class Embedding(LoraWeights, keras.layers.Embedding):
     lora_weight_names = ("lora_embeddings_a", "lora_embeddings_b")
 
     def __init__(self, input_dim, output_dim, initializer_range=0.02, **kwargs):
-        # Keras' Embedding reads its table in float32 and casts the gathered rows: autocasting would
-        # cast the whole table (31M values for GPT's vocabulary) to gather a few rows, and again for
-        # the head.
         kwargs.setdefault("embeddings_initializer", normal_initializer(initializer_range))
         super().__init__(input_dim, output_dim, **kwargs)
         self.initializer_range = initializer_range
@@ -40,6 +37,9 @@ class Embedding(LoraWeights, keras.layers.Embedding):
         return self._lookup(ids, super().quantized_call)
 
     def _lookup(self, ids, gather):
+        # Keras' Embedding does not autocast its table: the gathered rows are cast here. Autocasting
+        # would cast the whole table (31M values for GPT's vocabulary) to gather a few rows, and
+        # again for the head.
         ids = ops.cast(ids, "int32")
         valid = ops.logical_and(ids >= 0, ids < self.input_dim)
         rows = ops.cast(gather(ops.where(valid, ids, 0)), self.compute_dtype)

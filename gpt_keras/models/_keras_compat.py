@@ -68,7 +68,7 @@ def unlock_variable_tracking(layer):
     """Lets a built `layer` create variables again (Keras locks a layer's tracker after `build`).
 
     Keras 3 raises on `add_weight` after `build` unless `layer._tracker.unlock()` is called first; a
-    layer that replaces one of its variables (the resized token embedding) needs it.
+    layer that replaces or removes variables (the resized token embedding, a LoRA merge) needs it.
     """
     layer._tracker.unlock()
 
@@ -89,7 +89,7 @@ def rebuild_embeddings(layer, input_dim):
     Building again sets `Layer._path` from the name scope of the moment: the layer keeps its own.
     """
     path = layer.path
-    layer._tracker.unlock()
+    unlock_variable_tracking(layer)
     del layer._embeddings
     layer.input_dim = input_dim
     layer.built = False
@@ -103,6 +103,7 @@ def merge_lora_into_weights(layer, lora_weight_names):
 
     Keras 3 computes the merged weights for its own saving in `Dense._get_kernel_with_merged_lora()` /
     `Embedding._get_embeddings_with_merged_lora()`: `(weights, scale or None, zero point or None)`.
+    Removing the two variables needs the layer's `_tracker` unlocked; it is locked again after.
     """
     if isinstance(layer, keras.layers.Embedding):
         merged, scale, zero = layer._get_embeddings_with_merged_lora()
@@ -114,7 +115,7 @@ def merge_lora_into_weights(layer, lora_weight_names):
     for value, name in ((scale, f"{prefix}_scale"), (zero, f"{prefix}_zero")):
         if value is not None:
             getattr(layer, name).assign(value)
-    layer._tracker.unlock()
+    unlock_variable_tracking(layer)
     for name in lora_weight_names:
         delattr(layer, name)
     layer._tracker.lock()

@@ -72,8 +72,8 @@ class KerasTrainingMixin(_keras_compat.FirstReplicaSymbolicBuild):
         return super().fit(*args, **kwargs)
 
     def _warn_if_unshifted(self, arguments):
-        # A compiled Keras loss lines logits[:, t] up with y[:, t]: with y = input_ids, the model
-        # learns to copy its input (next-token accuracy 0.73 -> 0.92 in one epoch of a tiny model).
+        # A compiled Keras loss lines logits[:, t] up with y[:, t]: with y = input_ids the model is
+        # trained to copy its input, and its accuracy on that looks like learning.
         if _keras_compat.compiled_loss(self) is None or not self.has_tied_lm_head or self.main_output != "logits":
             return
         x, y = arguments.get("x"), arguments.get("y")
@@ -85,9 +85,10 @@ class KerasTrainingMixin(_keras_compat.FirstReplicaSymbolicBuild):
             self.__dict__["_warned_unshifted_targets"] = True
             warnings.warn(
                 "fit(x, y) with a compiled Keras loss compares logits[:, t] with y[:, t], and y is input_ids itself:"
-                " the model learns to copy its input instead of predicting the next token. Pass"
-                " y = input_ids[:, 1:] against logits[:, :-1] (e.g. y[:, t] = input_ids[:, t + 1], -100 or a"
-                " masked last column), or compile without a loss and pass the ids as y: the internal loss shifts them",
+                " the model learns to copy its input instead of predicting the next token. Pass next-token targets"
+                " (y[:, t] = input_ids[:, t + 1], -100 in the last column, with a loss that ignores it:"
+                " SparseCategoricalCrossentropy(from_logits=True, ignore_class=-100)), or compile without a loss"
+                " and pass the ids as y: the internal loss shifts them",
                 stacklevel=3,
             )
 
@@ -111,9 +112,7 @@ class KerasTrainingMixin(_keras_compat.FirstReplicaSymbolicBuild):
             return data
         x = dict(x) if isinstance(x, dict) else {"input_ids": x}
         if x.get(self.metric_labels) is not None:
-            raise ValueError(
-                f"{self.metric_labels} given twice, in the input dict and as y: pass them once"
-            )
+            raise ValueError(f"{self.metric_labels} given twice, in the input dict and as y: pass them once")
         if sample_weight is not None:
             raise ValueError(
                 "the data holds sample weights but no loss was compiled, and the internal loss cannot weight examples:"

@@ -74,7 +74,7 @@ class PretrainedIOMixin:
         Raises:
             ValueError: The model is quantized (see `save_pretrained`).
         """
-        self._refuse_quantized("get_state_dict")
+        _refuse_quantized(self, "get_state_dict")
         state = {}
         for name, (layer, attribute, transposed) in self._checkpoint_variables().items():
             value = ops.convert_to_numpy(getattr(layer, attribute))
@@ -104,7 +104,7 @@ class PretrainedIOMixin:
                 (all of them listed, with both shapes).
             ValueError: The model is quantized: load the float checkpoint first, then quantize.
         """
-        self._refuse_quantized("load_state_dict")
+        _refuse_quantized(self, "load_state_dict")
         if not isinstance(state_dict, checkpoints.LazyStateDict):
             state_dict = {checkpoints.canonical_name(name): value for name, value in state_dict.items()}
         mapping = self._checkpoint_variables()
@@ -204,10 +204,7 @@ class PretrainedIOMixin:
         model = cls(config, dtype=float_dtype, **model_arguments)
         model.load_state_dict(state_dict, source=f"{info.format} checkpoint {info.directory}")
         if quantized is not None:
-            block_size = getattr(quantized, "block_size", None)
-            mode = quantized.quantization_mode
-            quantization_config = keras.quantizers.Int4QuantizationConfig(block_size=block_size) if mode == "int4" else None
-            model.quantize(mode, config=quantization_config)
+            _quantize_as(model, quantized)
         model.tokenizer = _tokenizer_in(info.directory)
         logger.info("Loaded %s from %s (%s)", cls.__name__, info.directory, info.format)
         return model
@@ -226,7 +223,7 @@ class PretrainedIOMixin:
         Raises:
             ValueError: The model is quantized: the reference's layout has no quantized tensors.
         """
-        self._refuse_quantized("save_pretrained")
+        _refuse_quantized(self, "save_pretrained")
         config = self.config.to_dict()
         config["architectures"] = [self.reference_name]
         state_dict = self.get_state_dict()
@@ -279,16 +276,24 @@ class PretrainedIOMixin:
         return token_embedding
 
 
-    def _refuse_quantized(self, method):
-        quantized = quantized_layers(self)
-        if quantized:
-            mode = quantized[0].quantization_mode
-            raise ValueError(
-                f"{method}: {self.name} is quantized ({mode}); the reference's checkpoint layout (float tensors"
-                " under the reference's names) has no place for quantized weights and their scales. Keep the"
-                " quantized model as a .keras file (model.save) or with save_weights; or save the float model"
-                f" and quantize after loading it: from_pretrained(path, dtype=\"{mode}_from_float32\")"
-            )
+def _refuse_quantized(model, method):
+    """ValueError naming `method` when `model` is quantized: why it cannot, and what to do instead."""
+    quantized = quantized_layers(model)
+    if quantized:
+        mode = quantized[0].quantization_mode
+        raise ValueError(
+            f"{method}: {model.name} is quantized ({mode}); the reference's checkpoint layout (float tensors"
+            " under the reference's names) has no place for quantized weights and their scales. Keep the"
+            " quantized model as a .keras file (model.save) or with save_weights; or save the float model"
+            f" and quantize after loading it: from_pretrained(path, dtype=\"{mode}_from_float32\")"
+        )
+
+
+def _quantize_as(model, policy):
+    """Quantizes `model` as the quantized dtype `policy` says (int4: its block size, or per channel)."""
+    mode = policy.quantization_mode
+    block_size = getattr(policy, "block_size", None)
+    model.quantize(mode, config=keras.quantizers.Int4QuantizationConfig(block_size=block_size) if mode == "int4" else None)
 
 
 def _stored(layer, attribute):
