@@ -4,6 +4,9 @@ from keras import ops
 
 from gpt_keras.configuration import OpenAIGPTConfig
 from gpt_keras.layers import GPTEmbeddings, TransformerBlock
+from gpt_keras.models.lora import LoraMixin
+from gpt_keras.models.quantization import QuantizationMixin, float_policy_name, model_dtype_policy
+from gpt_keras.models.saving import build_model, model_config
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
 
@@ -64,18 +67,20 @@ def _run_stack(
 
 
 @keras.saving.register_keras_serializable(package="gpt_keras")
-class TFOpenAIGPT(keras.Model):
+class TFOpenAIGPT(QuantizationMixin, LoraMixin, keras.Model):
     """The GPT backbone as a functional Keras model.
 
     Called on a dict of int32 tensors `{"input_ids", "attention_mask", "token_type_ids",
     "position_ids"}` (only `input_ids` is required; the others may be omitted or None) it returns
     `{"last_hidden_state": (batch, seq, n_embd)}`. `forward(...)` runs the same layers with the extra
     options of the reference (`head_mask`, `inputs_embeds`, hidden states, attentions) and the
-    key/value cache used by generation.
+    key/value cache used by generation. `quantize(mode)` and `enable_lora(rank)` work on it as on
+    the model classes (see `gpt_keras.models.quantization`, `gpt_keras.models.lora`).
 
     Args:
         config: An `OpenAIGPTConfig` (or its dict).
-        dtype: Optional dtype policy name, e.g. "mixed_bfloat16".
+        dtype: Optional dtype policy name, e.g. "mixed_bfloat16"; a quantized one ("int8_from_float32")
+            builds the quantized layout, for weights to be loaded.
 
     Example:
         >>> backbone = TFOpenAIGPT(OpenAIGPTConfig(n_layer=2, n_embd=32, n_head=4, vocab_size=100))
@@ -83,33 +88,40 @@ class TFOpenAIGPT(keras.Model):
         TensorShape([1, 3, 32])
     """
 
-    def __init__(self, config, dtype=None, **kwargs):
-        if isinstance(config, dict):
-            config = OpenAIGPTConfig.from_dict(config)
+    def __init__(self, config, *cloned_graph, dtype=None, **kwargs):
         # === Layers ===
-        embeddings = GPTEmbeddings(
-            config.vocab_size,
-            config.n_positions,
-            config.n_embd,
-            dropout=config.embd_pdrop,
-            initializer_range=config.initializer_range,
-            dtype=dtype,
-            name="embeddings",
-        )
-        blocks = [
-            TransformerBlock(
-                num_heads=config.n_head,
-                intermediate_dim=4 * config.n_embd,
-                activation=config.afn,
-                attention_dropout=config.attn_pdrop,
-                residual_dropout=config.resid_pdrop,
-                layer_norm_epsilon=config.layer_norm_epsilon,
+        if cloned_graph:
+            # keras.models.clone_model rebuilds a functional model as cls(inputs, outputs, name=...)
+            # from clones of its layers: this model is assembled again around those.
+            config, embeddings, blocks = _cloned_layers(config, *cloned_graph)
+            dtype = float_policy_name(embeddings.dtype_policy)
+        else:
+            if isinstance(config, dict):
+                config = OpenAIGPTConfig.from_dict(config)
+            dtype = model_dtype_policy(dtype)
+            embeddings = GPTEmbeddings(
+                config.vocab_size,
+                config.n_positions,
+                config.n_embd,
+                dropout=config.embd_pdrop,
                 initializer_range=config.initializer_range,
                 dtype=dtype,
-                name=f"h_{i}",
+                name="embeddings",
             )
-            for i in range(config.n_layer)
-        ]
+            blocks = [
+                TransformerBlock(
+                    num_heads=config.n_head,
+                    intermediate_dim=4 * config.n_embd,
+                    activation=config.afn,
+                    attention_dropout=config.attn_pdrop,
+                    residual_dropout=config.resid_pdrop,
+                    layer_norm_epsilon=config.layer_norm_epsilon,
+                    initializer_range=config.initializer_range,
+                    dtype=dtype,
+                    name=f"h_{i}",
+                )
+                for i in range(config.n_layer)
+            ]
 
         # === Functional Model ===
         inputs = {
@@ -194,11 +206,19 @@ class TFOpenAIGPT(keras.Model):
         )
 
     def get_config(self):
-        return config_with_frozen_layers(self, {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name})
+        return model_config(self, {"config": self.config.to_dict(), "name": self.name})
 
     @classmethod
     def from_config(cls, config):
-        return build_with_frozen_layers(cls, config)
+        return build_model(cls, config)
+
+    def _backbone(self):
+        return self
+
+    def _structure_changed(self):
+        # Traced train/predict functions captured the old variables; the models that own this
+        # backbone find out by themselves (see GenerationMixin._compiled_programs).
+        self.train_function = self.test_function = self.predict_function = None
 
     def init_cache(self, batch_size, max_length, dtype=None):
         """An empty key/value cache for decoding `batch_size` sequences of up to `max_length` tokens.
@@ -240,44 +260,28 @@ class TFOpenAIGPT(keras.Model):
         return tuple(tuple(reorder(x) for x in layer) for layer in cache)
 
 
-# Models that rebuild themselves from their config (this backbone and the model classes) would come
-# back from a .keras file with every layer trainable: a head-only fine-tuning resumed from a checkpoint
-# would train the backbone. Their configs also record what is frozen.
+def _cloned_layers(inputs, outputs):
+    """`(config, embeddings, blocks)` of the functional graph `inputs` -> `outputs` that
+    `keras.models.clone_model` made of a backbone's cloned layers.
 
-
-def config_with_frozen_layers(model, config):
-    """`config` plus `trainable: False` for a frozen model, or the paths of its frozen layers."""
-    if not model.trainable:
-        return {**config, "trainable": False}
-    frozen = _frozen_layer_paths(model)
-    return {**config, "frozen_layers": frozen} if frozen else config
-
-
-def build_with_frozen_layers(cls, config):
-    """`cls(**config)`, with what `config_with_frozen_layers` recorded frozen again."""
-    config = dict(config)
-    frozen, trainable = config.pop("frozen_layers", ()), config.pop("trainable", True)
-    model = cls(**config)
-    for path in frozen:
-        layer = model
-        for name in path.split("/"):
-            layer = next(child for child in _children(layer) if child.name == name)
-        layer.trainable = False
-    model.trainable = trainable
-    return model
-
-
-def _frozen_layer_paths(layer, prefix=""):
-    """Slash-separated names of the outermost layers under `layer` with trainable=False."""
-    paths = []
-    for child in _children(layer):
-        path = prefix + child.name
-        paths += [path] if not child.trainable else _frozen_layer_paths(child, path + "/")
-    return paths
-
-
-def _children(layer):
-    # Imported here: gpt_keras.models imports this module.
-    from gpt_keras.models._keras_compat import child_layers
-
-    return child_layers(layer)
+    The config is read from those layers: the architecture is the original's, fields the backbone
+    does not use (heads, token ids) are `OpenAIGPTConfig`'s defaults.
+    """
+    layers = keras.Model(inputs, outputs).layers
+    embeddings = next(layer for layer in layers if isinstance(layer, GPTEmbeddings))
+    blocks = [layer for layer in layers if isinstance(layer, TransformerBlock)]
+    block = blocks[0]
+    config = OpenAIGPTConfig(
+        vocab_size=embeddings.vocab_size,
+        n_positions=embeddings.n_positions,
+        n_embd=embeddings.n_embd,
+        embd_pdrop=embeddings.dropout,
+        initializer_range=embeddings.initializer_range,
+        n_layer=len(blocks),
+        n_head=block.num_heads,
+        afn=block.activation,
+        attn_pdrop=block.attention_dropout,
+        resid_pdrop=block.residual_dropout,
+        layer_norm_epsilon=block.layer_norm_epsilon,
+    )
+    return config, embeddings, blocks

@@ -140,3 +140,126 @@ def test_gradient_clipping_hook_is_what_apply_calls():
     Recording(learning_rate=1.0, global_clipnorm=1.0).apply([tf.constant([3.0, 0.0, 4.0])], [variable])
     assert calls == [1]
     np.testing.assert_allclose(np.asarray(variable), [1 - 0.6, 1.0, 1 - 0.8], rtol=1e-6)
+
+
+# === Quantization and LoRA: the private API, and the Keras behaviours gpt_keras' layers work around ===
+
+
+def test_the_stored_weight_is_the_variable_behind_the_lora_and_int4_properties():
+    dense, table = keras.layers.Dense(3), keras.layers.Embedding(5, 3)
+    dense.build((None, 4))
+    table.build()
+    dense.enable_lora(2)
+    table.enable_lora(2)
+    for layer, public in ((dense, dense.kernel), (table, table.embeddings)):
+        assert not isinstance(public, keras.Variable)  # kernel + the LoRA update: a tensor
+        assert isinstance(_keras_compat.stored_weight(layer), keras.Variable)
+        assert not _keras_compat.stored_weight(layer).trainable
+
+
+def test_an_embedding_table_is_rebuilt_with_new_rows_and_keeps_its_path():
+    table = keras.layers.Embedding(5, 3, name="tokens")
+    table.build()
+    path = table.path
+    _keras_compat.rebuild_embeddings(table, 8)
+    assert table.embeddings.shape == (8, 3) and table.path == path and table.built
+    assert [w.path for w in table.weights] == [f"{path}/embeddings"]
+
+
+@pytest.mark.parametrize("mode", [None, "int8"])
+def test_lora_merges_into_the_stored_weights(mode):
+    dense = keras.layers.Dense(3)
+    dense.build((None, 4))
+    if mode:
+        dense.quantize(mode)
+    dense.enable_lora(2)
+    dense.lora_kernel_b.assign(np.random.default_rng(0).normal(size=(2, 3)).astype("float32"))
+    x = np.random.default_rng(1).normal(size=(2, 4)).astype("float32")
+    adapted = np.asarray(dense(x))
+    _keras_compat.merge_lora_into_weights(dense, ("lora_kernel_a", "lora_kernel_b"))
+    assert not dense.lora_enabled and not any("lora" in w.path for w in dense.weights)
+    np.testing.assert_allclose(np.asarray(dense(x)), adapted, atol=0.05 if mode else 1e-6)
+
+
+def test_a_layer_built_from_a_policy_map_reports_the_maps_default_until_settled():
+    policies = keras.dtype_policies.DTypePolicyMap("float32", {"d": keras.dtype_policies.get("int8_from_float32")})
+    dense = keras.layers.Dense(3, dtype=policies, name="d")
+    dense.build((None, 4))
+    assert dense.quantization_mode == "int8" and dense.dtype_policy.quantization_mode is None
+    _keras_compat.settle_dtype_policy(dense)
+    assert dense.dtype_policy.name == "int8_from_float32"
+
+
+def test_layer_filters_and_sublayers_read_as_keras_model_quantize_reads_them():
+    inner = keras.Sequential([keras.layers.Dense(2, name="out")], name="inner")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="query"), inner])
+    names = [layer.name for layer in _keras_compat.all_sublayers(model)]
+    assert {"query", "inner", "out"} <= set(names) and model.name not in names  # nested ones too, not itself
+    query, out = model.layers[0], inner.layers[0]
+    assert _keras_compat.matches_layer_filters(query, "que") and not _keras_compat.matches_layer_filters(out, "que")
+    assert _keras_compat.matches_layer_filters(out, ["x", "^out$"]) and _keras_compat.matches_layer_filters(out, None)
+    assert _keras_compat.matches_layer_filters(out, lambda layer: layer.units == 2)
+
+
+def test_keras_refuses_to_quantize_subclasses_and_validates_the_mode_before_the_layers_method():
+    class Sub(keras.layers.Dense):
+        pass
+
+    layer = Sub(3)
+    layer.build((None, 4))
+    with pytest.raises(NotImplementedError):
+        layer.quantize("int8")  # why gpt_keras' Dense and Embedding pass type_check=False
+    with pytest.raises(ValueError, match="Invalid quantization mode"):
+        layer.quantize("int2")
+
+
+def test_a_quantized_keras_layer_is_called_without_its_call():
+    # Keras' GPTQ and AWQ read a layer's inputs by wrapping `layer.call`; a quantized layer's
+    # __call__ goes to `quantized_call` instead, which gpt_keras' Dense sends back through `call`
+    # while it calibrates.
+    dense = keras.layers.Dense(3)
+    dense.build((None, 4))
+    dense.quantize("int8")
+
+    def never(*args, **kwargs):
+        raise AssertionError("call was used")
+
+    dense.call = never
+    assert tuple(dense(np.ones((1, 4), "float32")).shape) == (1, 3)
+
+
+def test_keras_saves_a_gptq_dense_without_its_zero_point():
+    # gpt_keras' Dense saves GPTQ / AWQ layers itself until Keras saves all their variables.
+    dense = keras.layers.Dense(3, dtype="gptq/4/-1_from_float32")
+    dense.build((None, 4))
+    store = {}
+    dense.save_own_variables(store)
+    assert len(store) == len(dense.weights) - 1
+
+
+def test_keras_merges_lora_on_save_and_zeroes_it_on_load():
+    # Why gpt_keras' Dense and Embedding keep LoRA matrices apart in their files (layers/lora.py).
+    dense = keras.layers.Dense(3)
+    dense.build((None, 4))
+    dense.enable_lora(2)
+    dense.lora_kernel_b.assign(np.ones((2, 3), "float32"))
+    store = {}
+    keras.layers.Dense.save_own_variables(dense, store)
+    assert len(store) == 2  # kernel (merged) and bias
+    keras.layers.Dense.load_own_variables(dense, store)
+    assert not np.asarray(dense.lora_kernel_a).any() and not np.asarray(dense.lora_kernel_b).any()
+
+
+def test_clone_model_rebuilds_a_functional_subclass_through_a_constructor_with_varargs():
+    # TFOpenAIGPT(config, *cloned_graph, ...) relies on this to come back as itself.
+    class Wrapped(keras.Model):
+        def __init__(self, inputs, *rest, **kwargs):
+            if rest:
+                self.built_from_graph = True
+                super().__init__(inputs, rest[0], **kwargs)
+            else:
+                ids = keras.Input((2,))
+                super().__init__(ids, keras.layers.Dense(3)(ids), **kwargs)
+
+    clone = keras.models.clone_model(Wrapped(None))
+    assert type(clone) is Wrapped and clone.built_from_graph

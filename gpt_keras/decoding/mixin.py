@@ -2,7 +2,11 @@
 
 Thin: the options are a `GenerationConfig`, a call becomes a `Request` (`decoding.request`) and runs on
 the model's `CompiledPrograms` (`decoding.programs`); text goes through `decoding.text`.
+
+The compiled programs belong to the model as it is: any change of its variables (LoRA, quantization,
+a merge, a resized table, layers changed by hand) makes the next call trace anew.
 """
+import numpy as np
 import tensorflow as tf
 
 from gpt_keras.decoding.config import Bound, GenerationConfig
@@ -13,7 +17,8 @@ from gpt_keras.decoding.text import decode_continuations, encode_prompts, stream
 
 class GenerationMixin:
     """Adds `generate`, `stream`, `generate_text` and `stream_text` to models that have `transformer`
-    (a `TFOpenAIGPT`) and `lm_logits(hidden_states)`."""
+    (a `TFOpenAIGPT`) and `lm_logits(hidden_states)`; reads `tokenizer` (text in `generate`) when the
+    model has one."""
 
     @property
     def generation_trace_count(self):
@@ -23,17 +28,21 @@ class GenerationMixin:
     def forget_compiled_programs(self):
         """Drops the compiled generation programs, so that the next `generate` / `stream` traces anew.
 
-        Called after any change that a compiled program would not see (new variables, a resized table).
+        Called after every structural change (`enable_lora`, `quantize`, `merge_lora`,
+        `resize_token_embeddings`, `load_weights`, `compile`); a change of the model's variables made
+        any other way is noticed by the next call.
         """
         self.__dict__.pop("_generation_programs", None)
 
     def _compiled_programs(self):
-        # Kept out of Keras' attribute tracking; forget_compiled_programs drops it.
-        programs = self.__dict__.get("_generation_programs")
-        if programs is None:
-            programs = CompiledPrograms(self)
-            self.__dict__["_generation_programs"] = programs
-        return programs
+        # Kept out of Keras' attribute tracking; forget_compiled_programs drops it. The programs hold
+        # the variables they were traced with, so no other variable can take the ids of theirs.
+        variables = tuple(id(variable) for variable in self.variables)
+        held = self.__dict__.get("_generation_programs")
+        if held is None or held[0] != variables:
+            held = (variables, CompiledPrograms(self))
+            self.__dict__["_generation_programs"] = held
+        return held[1]
 
     def generate(
         self,
@@ -66,6 +75,8 @@ class GenerationMixin:
 
         Args:
             input_ids: (batch, seq) ints: the prompts, padded left or right where `attention_mask` is 0.
+                Or text, a str or a list of str, with a tokenizer attached as `model.tokenizer`
+                (`from_pretrained` attaches the one in its directory): then text is returned.
             attention_mask: (batch, seq) 1 for real tokens, 0 for padding; all ones when None.
             max_new_tokens: How many tokens to generate (at most).
             max_length: Prompt width plus new tokens, used when `max_new_tokens` is None (default 20).
@@ -91,16 +102,20 @@ class GenerationMixin:
         Returns:
             int32 tensor (batch * num_return_sequences, seq + generated): the prompts as given, then the
             new tokens; rows that ended early are filled with `pad_token_id`, and the width stops at the
-            last step any row needed (as the reference returns it).
+            last step any row needed (as the reference returns it). For text: the continuation of a str
+            prompt as a str (a list of `num_return_sequences` str when that is > 1), of a list of
+            prompts as a list (those of each prompt together), as `generate_text` returns them.
 
         Raises:
             ValueError: An argument is out of range (the message names it), a prompt is empty, or prompt
                 + new tokens exceed `n_positions` without `truncate_prompt`.
+            TypeError: Text was given and no tokenizer is attached.
 
         Example:
             >>> model.generate(np.array([[40477, 249, 3]]), max_new_tokens=20)  # doctest: +SKIP
+            >>> model.generate("the cat sat on the", max_new_tokens=20)  # doctest: +SKIP
         """
-        generation_config = GenerationConfig(
+        keywords = dict(
             max_new_tokens=max_new_tokens,
             max_length=max_length,
             min_new_tokens=min_new_tokens,
@@ -119,8 +134,27 @@ class GenerationMixin:
             seed=seed,
             truncate_prompt=truncate_prompt,
         )
-        request = prepare_request(self.config, input_ids, attention_mask, generation_config)
+        if _is_text(input_ids):
+            return self._generate_from_text(input_ids, attention_mask, keywords)
+        request = prepare_request(self.config, input_ids, attention_mask, GenerationConfig(**keywords))
         return tf.constant(self._compiled_programs().generate(request))
+
+    def _generate_from_text(self, prompts, attention_mask, keywords):
+        tokenizer = getattr(self, "tokenizer", None)
+        if tokenizer is None:
+            raise TypeError(
+                f"{type(self).__name__}.generate got text but has no tokenizer: attach one with"
+                " model.tokenizer = OpenAIGPTTokenizer.from_pretrained(...) (from_pretrained attaches the one"
+                " in its directory), or call model.generate_text(tokenizer, prompts, ...)"
+            )
+        if attention_mask is not None:
+            raise ValueError("generate: attention_mask is for token ids; text prompts are padded by the tokenizer")
+        if isinstance(prompts, np.ndarray):
+            prompts = prompts.tolist()
+        given = {name: value for name, value in keywords.items() if value is not None}
+        texts = self.generate_text(tokenizer, prompts, **given)
+        single = isinstance(prompts, str) and keywords["num_return_sequences"] == 1
+        return texts[0] if single else texts
 
     def stream(self, input_ids, attention_mask=None, *, chunk_size=8, **kwargs):
         """Generates like `generate` (greedy or sampling), yielding new tokens as they are produced.
@@ -195,6 +229,15 @@ class GenerationMixin:
         request = prepare_request(self.config, input_ids, attention_mask, generation_config)
         chunks = self._compiled_programs().stream(request, chunk_size)
         yield from stream_pieces(tokenizer, chunks, set(request.options.eos_token_ids))
+
+
+def _is_text(prompts):
+    """Whether generate's `input_ids` are text: a str, a list of str, or a numpy array of them."""
+    if isinstance(prompts, str):
+        return True
+    if isinstance(prompts, np.ndarray):
+        return prompts.dtype.kind in "USO" and all(isinstance(p, str) for p in prompts.ravel().tolist())
+    return isinstance(prompts, (list, tuple)) and bool(prompts) and all(isinstance(p, str) for p in prompts)
 
 
 def _check_streaming(chunk_size, kwargs):

@@ -60,8 +60,8 @@ class CausalSelfAttention(keras.layers.Layer):
         self.c_attn.build(input_shape)
         self.c_proj = Dense(width, name="c_proj", **dense)
         self.c_proj.build(input_shape)
-        self.attn_dropout = keras.layers.Dropout(self.attention_dropout, dtype=self.dtype_policy)
-        self.resid_dropout = keras.layers.Dropout(self.residual_dropout, dtype=self.dtype_policy)
+        self.attn_dropout = keras.layers.Dropout(self.attention_dropout, dtype=self.dtype_policy, name="attn_dropout")
+        self.resid_dropout = keras.layers.Dropout(self.residual_dropout, dtype=self.dtype_policy, name="resid_dropout")
         self.built = True
 
     def _split_heads(self, x):

@@ -2,6 +2,11 @@
 import keras
 from keras import ops
 
+from gpt_keras.layers.lora import LoraWeights
+
+# Keras' calibrating modes: the layer computes with its float kernel until calibrated.
+CALIBRATED_MODES = ("gptq", "awq")
+
 
 def normal_initializer(stddev):
     """`keras.initializers.RandomNormal(0, stddev)`: the reference's `normal_(0, initializer_range)`."""
@@ -9,16 +14,59 @@ def normal_initializer(stddev):
 
 
 @keras.saving.register_keras_serializable(package="gpt_keras")
-class Dense(keras.layers.Dense):
+class Dense(LoraWeights, keras.layers.Dense):
     """`keras.layers.Dense` (the reference's Conv1D) that adds its bias as `x - (-bias)`: the same numbers.
 
     Under XLA on CPU, a matrix-vector product followed by an addition is fused into one loop that
     runs on a single thread; a subtraction is not, so the product keeps the multi-threaded kernel.
     That makes batch-1 decoding ~15% faster (the bias add is a separate, tiny elementwise pass).
+
+    Quantization (`quantize`, or a quantized dtype policy) and LoRA (`enable_lora`) are Keras' own;
+    LoRA matrices are saved unmerged (see `gpt_keras.layers.lora`), and GPTQ and AWQ calibration sees
+    the layer's inputs.
     """
 
+    lora_weight_names = ("lora_kernel_a", "lora_kernel_b")
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        # Built directly in a GPTQ/AWQ layout (from a saved policy), the layer has no float kernel to
+        # fall back on: its weights are the quantized ones a file is about to fill.
+        if self.quantization_mode in CALIBRATED_MODES:
+            setattr(self, _calibrated_flag(self.quantization_mode), True)
+
+    def quantized_call(self, inputs, training=None):
+        mode = self.quantization_mode
+        if mode in CALIBRATED_MODES and not getattr(self, _calibrated_flag(mode)):
+            # Keras' GPTQ and AWQ read a layer's inputs by wrapping its `call`, which a quantized
+            # layer's call skips (Layer.quantized_call -> _gptq_call): without this they see no data.
+            # Uncalibrated, Keras computes with the float kernel, as `call` does.
+            return self.call(inputs, training=training)
+        return super().quantized_call(inputs, training=training)
+
     def call(self, inputs, training=None):
-        plain = self.activation in (None, keras.activations.linear) and not self.lora_enabled and not self.quantization_mode
+        plain = self.activation in (None, keras.activations.linear) and not self.lora_enabled
         if self.bias is None or not plain:
             return super().call(inputs, training=training)
         return ops.subtract(ops.matmul(inputs, self.kernel), ops.negative(self.bias))
+
+    def save_own_variables(self, store):
+        if self.quantization_mode not in ("gptq", "awq"):
+            return super().save_own_variables(store)
+        # Keras 3.15's Dense.save_own_variables leaves out `kernel_zero` of GPTQ and AWQ layers (it
+        # takes the zero point from its LoRA-merging helper, which has none for them), and its
+        # load_own_variables then reads every later variable one place off. Saved in the order that
+        # load reads them:
+        names = [name for name in self.variable_serialization_spec[self.quantization_mode] if name != "bias" or self.bias is not None]
+        for index, name in enumerate(names):
+            store[str(index)] = getattr(self, name)
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        """`keras.layers.Dense.quantize`, which refuses subclasses unless told they compute what a
+        Dense does: this one does (its quantized calls are Keras' own)."""
+        super().quantize(mode, type_check=False, config=config)
+
+
+def _calibrated_flag(mode):
+    """The attribute in which Keras' Dense records that its GPTQ / AWQ weights are calibrated."""
+    return f"is_{mode}_calibrated"

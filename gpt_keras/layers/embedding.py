@@ -5,80 +5,89 @@ import tensorflow as tf
 from keras import ops
 
 from gpt_keras.layers.dense import normal_initializer
+from gpt_keras.layers.lora import LoraWeights
 
 
 @keras.saving.register_keras_serializable(package="gpt_keras")
-class Embedding(keras.layers.Layer):
-    """A lookup table whose out-of-range ids give NaN rows instead of a silently clamped lookup.
+class Embedding(LoraWeights, keras.layers.Embedding):
+    """`keras.layers.Embedding` whose out-of-range ids give NaN rows instead of a silently clamped lookup.
 
-    `attend(hidden_states)` multiplies by the transposed table: the tied LM head.
+    `attend(hidden_states)` multiplies by the transposed table: the tied LM head. Quantization
+    (`quantize("int8" | "int4")`, or such a dtype policy) and LoRA (`enable_lora`) are Keras' own,
+    and the head reads the table as they store it.
 
     Args:
         input_dim: Number of rows (vocabulary size or number of positions).
         output_dim: Width of each row.
         initializer_range: Standard deviation of the normal initializer.
+        **kwargs: Arguments of `keras.layers.Embedding`.
     """
 
+    lora_weight_names = ("lora_embeddings_a", "lora_embeddings_b")
+
     def __init__(self, input_dim, output_dim, initializer_range=0.02, **kwargs):
-        super().__init__(**kwargs)
-        self.input_dim = input_dim
-        self.output_dim = output_dim
+        kwargs.setdefault("embeddings_initializer", normal_initializer(initializer_range))
+        super().__init__(input_dim, output_dim, **kwargs)
         self.initializer_range = initializer_range
 
-    def build(self, input_shape=None):
-        self.embeddings = self.add_weight(
-            name="embeddings",
-            shape=(self.input_dim, self.output_dim),
-            initializer=normal_initializer(self.initializer_range),
-            # Read in float32 and cast here: autocasting would cast the whole table (31M values for GPT's
-            # vocabulary) to gather a few rows, and again for the head.
-            autocast=False,
-        )
-        self.built = True
-
     def call(self, ids):
+        return self._lookup(ids, lambda valid_ids: ops.take(self.embeddings, valid_ids, axis=0))
+
+    def quantized_call(self, ids, training=None):
+        return self._lookup(ids, super().quantized_call)
+
+    def _lookup(self, ids, gather):
+        # Keras' Embedding does not autocast its table: the gathered rows are cast here. Autocasting
+        # would cast the whole table (31M values for GPT's vocabulary) to gather a few rows, and
+        # again for the head.
         ids = ops.cast(ids, "int32")
         valid = ops.logical_and(ids >= 0, ids < self.input_dim)
-        rows = ops.take(self.embeddings, ops.where(valid, ids, 0), axis=0)
-        rows = ops.cast(rows, self.compute_dtype)
+        rows = ops.cast(gather(ops.where(valid, ids, 0)), self.compute_dtype)
         return ops.where(ops.expand_dims(valid, -1), rows, ops.cast(float("nan"), self.compute_dtype))
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        """`keras.layers.Embedding.quantize` ("int8", "int4"), which refuses subclasses unless told
+        they store their table as an Embedding does: this one does."""
+        super().quantize(mode, type_check=False, config=config)
 
     def resize(self, input_dim):
         """Gives the table `input_dim` rows in place: the first rows are kept, new ones initialized.
 
         Args:
             input_dim: The new number of rows.
+
+        Raises:
+            ValueError: The layer is quantized or has LoRA enabled (resize before either).
         """
         # Imported here: gpt_keras.models imports this module.
-        from gpt_keras.models._keras_compat import unlock_variable_tracking
+        from gpt_keras.models._keras_compat import rebuild_embeddings
 
+        if self.quantization_mode or self.lora_enabled:
+            change = "quantized" if self.quantization_mode else "has LoRA enabled"
+            raise ValueError(
+                f"cannot resize {self.name!r}: it {change}; resize the token embedding before quantize() / enable_lora()"
+            )
         kept = ops.convert_to_numpy(self.embeddings)[: min(self.input_dim, input_dim)]
-        # Keras refuses new variables on a built layer: the table is dropped and built again.
-        del self.embeddings
-        self.input_dim = input_dim
-        unlock_variable_tracking(self)
-        self.build()
+        rebuild_embeddings(self, input_dim)
         table = ops.convert_to_numpy(self.embeddings)
         table[: len(kept)] = kept
         self.embeddings.assign(table)
 
     def attend(self, hidden_states):
-        table = ops.cast(self.embeddings, self.compute_dtype)
         # transpose_b lets the kernel read the table as stored instead of copying its transpose
         # (124 MB for the released vocabulary) on every call.
         flat = ops.reshape(hidden_states, (-1, self.output_dim))
-        scores = tf.linalg.matmul(flat, table, transpose_b=True)
+        scores = tf.linalg.matmul(flat, self._output_table(), transpose_b=True)
         return tf.reshape(scores, tf.concat([tf.shape(hidden_states)[:-1], [self.input_dim]], axis=0))
 
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape) + (self.output_dim,)
+    def _output_table(self):
+        if not self.quantization_mode:
+            return ops.cast(self.embeddings, self.compute_dtype)
+        # Every row, dequantized (LoRA included) by Keras' own quantized lookup.
+        return ops.cast(super().quantized_call(ops.arange(self.input_dim, dtype="int32")), self.compute_dtype)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            input_dim=self.input_dim, output_dim=self.output_dim, initializer_range=self.initializer_range
-        )
-        return config
+        return {**super().get_config(), "initializer_range": self.initializer_range}
 
 
 @keras.saving.register_keras_serializable(package="gpt_keras")

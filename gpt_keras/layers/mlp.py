@@ -31,7 +31,7 @@ class MLP(keras.layers.Layer):
         self.c_fc.build(input_shape)
         self.c_proj = Dense(input_shape[-1], name="c_proj", **dense)
         self.c_proj.build(tuple(input_shape[:-1]) + (self.intermediate_dim,))
-        self.output_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
+        self.output_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name="dropout")
         self.built = True
 
     def call(self, hidden_states, training=None):

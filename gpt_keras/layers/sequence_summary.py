@@ -4,7 +4,7 @@ from keras import ops
 
 from gpt_keras.configuration import OpenAIGPTConfig
 from gpt_keras.layers.checks import index_is_valid
-from gpt_keras.layers.dense import normal_initializer
+from gpt_keras.layers.dense import Dense, normal_initializer
 
 
 @keras.saving.register_keras_serializable(package="gpt_keras")
@@ -26,12 +26,12 @@ class SequenceSummary(keras.layers.Layer):
             config = OpenAIGPTConfig.from_dict(config)
         self.config = config
         self.summary_type = config.summary_type
-        self.first_dropout = keras.layers.Dropout(config.summary_first_dropout, dtype=self.dtype_policy)
-        self.last_dropout = keras.layers.Dropout(config.summary_last_dropout, dtype=self.dtype_policy)
+        self.first_dropout = keras.layers.Dropout(config.summary_first_dropout, dtype=self.dtype_policy, name="first_dropout")
+        self.last_dropout = keras.layers.Dropout(config.summary_last_dropout, dtype=self.dtype_policy, name="last_dropout")
         self.summary = None
         if config.summary_use_proj:
             to_labels = config.summary_proj_to_labels and config.num_labels > 0
-            self.summary = keras.layers.Dense(
+            self.summary = Dense(
                 config.num_labels if to_labels else config.n_embd,
                 kernel_initializer=normal_initializer(config.initializer_range),
                 dtype=self.dtype_policy,

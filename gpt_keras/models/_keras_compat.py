@@ -8,6 +8,7 @@ fails there, by name, instead of deep in a training run.
 import keras
 import tensorflow as tf
 from keras.src.losses import loss as _keras_loss
+from keras.src.quantizers import utils as _keras_quantizer_utils
 from keras.src.tree import tree_api as _keras_tree
 
 
@@ -67,9 +68,86 @@ def unlock_variable_tracking(layer):
     """Lets a built `layer` create variables again (Keras locks a layer's tracker after `build`).
 
     Keras 3 raises on `add_weight` after `build` unless `layer._tracker.unlock()` is called first; a
-    layer that replaces one of its variables (the resized token embedding) needs it.
+    layer that replaces or removes variables (the resized token embedding, a LoRA merge) needs it.
     """
     layer._tracker.unlock()
+
+
+def stored_weight(layer):
+    """The variable a `keras.layers.Dense` or `keras.layers.Embedding` stores its kernel / table in.
+
+    Keras 3 keeps it as `Dense._kernel` / `Embedding._embeddings`; the public `kernel` / `embeddings`
+    are properties that add the LoRA update (a tensor, which cannot be assigned to) and unpack int4.
+    """
+    return layer._embeddings if isinstance(layer, keras.layers.Embedding) else layer._kernel
+
+
+def rebuild_embeddings(layer, input_dim):
+    """Replaces the table of a built `keras.layers.Embedding` with a new one of `input_dim` rows, drawn
+    by its initializer (Keras refuses new variables on a built layer until its tracker is unlocked).
+
+    Building again sets `Layer._path` from the name scope of the moment: the layer keeps its own.
+    """
+    path = layer.path
+    unlock_variable_tracking(layer)
+    del layer._embeddings
+    layer.input_dim = input_dim
+    layer.built = False
+    layer.build()
+    layer._path = path
+
+
+def merge_lora_into_weights(layer, lora_weight_names):
+    """Folds the LoRA update of a Keras `Dense` / `Embedding` into its stored weights and removes the
+    LoRA matrices (a quantized layer is re-quantized, with new scales).
+
+    Keras 3 computes the merged weights for its own saving in `Dense._get_kernel_with_merged_lora()` /
+    `Embedding._get_embeddings_with_merged_lora()`: `(weights, scale or None, zero point or None)`.
+    Removing the two variables needs the layer's `_tracker` unlocked; it is locked again after.
+    """
+    if isinstance(layer, keras.layers.Embedding):
+        merged, scale, zero = layer._get_embeddings_with_merged_lora()
+        prefix = "embeddings"
+    else:
+        merged, scale, zero = layer._get_kernel_with_merged_lora()
+        prefix = "kernel"
+    stored_weight(layer).assign(merged)
+    for value, name in ((scale, f"{prefix}_scale"), (zero, f"{prefix}_zero")):
+        if value is not None:
+            getattr(layer, name).assign(value)
+    unlock_variable_tracking(layer)
+    for name in lora_weight_names:
+        delattr(layer, name)
+    layer._tracker.lock()
+    layer.lora_enabled, layer.lora_rank, layer.lora_alpha = False, None, None
+    if not layer.quantization_mode:
+        stored_weight(layer).trainable = layer.trainable
+
+
+def settle_dtype_policy(layer):
+    """Gives `layer` its own dtype policy in place of the `keras.dtype_policies.DTypePolicyMap` it was
+    built with (the policy the map names for its path).
+
+    A map is how a quantized model comes back from its config (each layer looks its policy up by
+    `layer.path`), but parts of Keras 3 (LoRA merging, `Dense._get_kernel_with_merged_lora`) read
+    `layer.dtype_policy.quantization_mode`, which for a map is its default's. `Layer._dtype_policy` is
+    what the `dtype_policy` property returns.
+    """
+    policy = layer.dtype_policy
+    if isinstance(policy, keras.dtype_policies.DTypePolicyMap) and layer.path:
+        layer._dtype_policy = policy[layer.path]
+
+
+def matches_layer_filters(layer, filters):
+    """Whether `layer` passes `filters` as `keras.Model.quantize(filters=...)` reads them: a regex or
+    list of regexes searched in the layer's name, or a callable; None passes every layer
+    (`keras.src.quantizers.utils.should_quantize_layer`, Keras 3.x)."""
+    return _keras_quantizer_utils.should_quantize_layer(layer, filters)
+
+
+def all_sublayers(layer):
+    """Every layer under `layer`, nested ones included, not itself (`Layer._flatten_layers(include_self=False)`)."""
+    return layer._flatten_layers(include_self=False)
 
 
 def child_layers(layer):

@@ -2,16 +2,21 @@
 
 Like keras-hub's `Task`: the backbone (`TFOpenAIGPT`) does the work and each head adds one idea.
 What every model can do lives in its own module and is mixed in: input checking (`inputs`), training
-with Keras (`fitting`), checkpoints and vocabulary resizing (`pretrained_io`).
+with Keras (`fitting`), checkpoints and vocabulary resizing (`pretrained_io`), quantization
+(`quantization`), LoRA (`lora`); what its Keras config records is `saving`'s.
 """
 import keras
 import tensorflow as tf
 
-from gpt_keras.backbone import TFOpenAIGPT, build_with_frozen_layers, config_with_frozen_layers
+# The module, not its class: gpt_keras.backbone imports this package's mixins.
+from gpt_keras import backbone
 from gpt_keras.configuration import OpenAIGPTConfig
 from gpt_keras.models.fitting import KerasTrainingMixin
 from gpt_keras.models.inputs import collect_inputs, prepare_inputs, refuse_unused_inputs, unflatten_choices
+from gpt_keras.models.lora import LoraMixin
 from gpt_keras.models.pretrained_io import PretrainedIOMixin
+from gpt_keras.models.quantization import QuantizationMixin, model_dtype_policy
+from gpt_keras.models.saving import build_model, model_config
 
 
 def as_config(config):
@@ -23,7 +28,7 @@ def as_config(config):
     return config
 
 
-class TFOpenAIGPTPreTrainedModel(PretrainedIOMixin, KerasTrainingMixin, keras.Model):
+class TFOpenAIGPTPreTrainedModel(PretrainedIOMixin, KerasTrainingMixin, QuantizationMixin, LoraMixin, keras.Model):
     """Shared machinery of the four models: the backbone, the call, serving, Keras serialization.
 
     Subclasses add their heads in `__init__`, compute their outputs in `_call_heads(inputs, training)`
@@ -40,7 +45,9 @@ class TFOpenAIGPTPreTrainedModel(PretrainedIOMixin, KerasTrainingMixin, keras.Mo
 
     Args:
         config: An `OpenAIGPTConfig` (or its dict).
-        dtype: Optional Keras dtype policy, e.g. "mixed_bfloat16"; by default the global policy.
+        dtype: Optional Keras dtype policy, e.g. "mixed_bfloat16"; by default the global policy. A
+            quantized one ("int8_from_float32") builds the quantized layout for weights to be loaded
+            (`from_pretrained(dtype=...)` quantizes a checkpoint instead).
     """
 
     main_output = "logits"
@@ -52,9 +59,11 @@ class TFOpenAIGPTPreTrainedModel(PretrainedIOMixin, KerasTrainingMixin, keras.Mo
     serving_inputs = ("input_ids", "attention_mask")
 
     def __init__(self, config, dtype=None, **kwargs):
+        dtype = model_dtype_policy(dtype)
         super().__init__(dtype=dtype, **kwargs)
         self.config = as_config(config)
-        self.transformer = TFOpenAIGPT(self.config, dtype=dtype, name="transformer")
+        self.transformer = backbone.TFOpenAIGPT(self.config, dtype=dtype, name="transformer")
+        self.tokenizer = None
         self.built = True
 
     def build(self, input_shape=None):
@@ -131,10 +140,28 @@ class TFOpenAIGPTPreTrainedModel(PretrainedIOMixin, KerasTrainingMixin, keras.Mo
             input_signature = [{"input_ids": spec("input_ids"), "attention_mask": spec("attention_mask")}]
         return super().export(filepath, format=format, verbose=verbose, input_signature=input_signature, **kwargs)
 
+    # --- structure ------------------------------------------------------------------------------
+    def _backbone(self):
+        return self.transformer
+
+    def _structure_changed(self):
+        """After a change of the model's layers or variables: traced functions are traced anew."""
+        self.train_function = self.test_function = self.predict_function = None
+        self.forget_compiled_programs()
+
+    def forget_compiled_programs(self):
+        """Drops compiled generation programs: none for a model without an LM head."""
+
+    def load_weights(self, *args, **kwargs):
+        """`keras.Model.load_weights`; generation programs are traced anew afterwards."""
+        result = super().load_weights(*args, **kwargs)
+        self.forget_compiled_programs()
+        return result
+
     # --- Keras serialization --------------------------------------------------------------------
     def get_config(self):
-        return config_with_frozen_layers(self, {"config": self.config.to_dict(), "name": self.name, "dtype": self.dtype_policy.name})
+        return model_config(self, {"config": self.config.to_dict(), "name": self.name})
 
     @classmethod
     def from_config(cls, config):
-        return build_with_frozen_layers(cls, config)
+        return build_model(cls, config)

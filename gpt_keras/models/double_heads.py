@@ -53,7 +53,7 @@ class TFOpenAIGPTDoubleHeadsModel(GenerationMixin, TFOpenAIGPTPreTrainedModel):
         self.lm_coef = lm_coef
         self.mc_loss_tracker = keras.metrics.Mean(name="mc_loss")
         self.lm_loss_tracker = keras.metrics.Mean(name="lm_loss")
-        self.multiple_choice_head = SequenceSummary(config, dtype=dtype, name="multiple_choice_head")
+        self.multiple_choice_head = SequenceSummary(config, dtype=self.dtype_policy, name="multiple_choice_head")
         self.multiple_choice_head.build()
 
     def _call_heads(self, inputs, training):
@@ -103,8 +103,8 @@ class TFOpenAIGPTDoubleHeadsModel(GenerationMixin, TFOpenAIGPTPreTrainedModel):
         if summary is None:
             return {}
         return {
-            "multiple_choice_head.summary.weight": (summary.kernel, True),
-            "multiple_choice_head.summary.bias": (summary.bias, False),
+            "multiple_choice_head.summary.weight": (summary, "kernel", True),
+            "multiple_choice_head.summary.bias": (summary, "bias", False),
         }
 
     def get_config(self):

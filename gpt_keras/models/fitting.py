@@ -1,13 +1,17 @@
 """Training with Keras: the models' internal losses and metrics under `compile` / `fit` / `evaluate`,
 and the workarounds that make them run under tf.distribute.
 
-A model trains on its internal loss (the reference's `loss`, computed from labels in the input dict)
-unless it was compiled with a Keras loss, which then takes `main_output` and `y`. Compiled metrics
-compare `main_output` with `y`, or, on the internal loss, with the input dict's `metric_labels`.
+A model trains on its internal loss (the reference's `loss`, computed from labels in the input dict,
+or from `y`, which then stands for `metric_labels`: the LM's labels are shifted as the reference shifts
+them) unless it was compiled with a Keras loss, which then takes `main_output` and `y` as they are.
+Compiled metrics compare `main_output` with `y`, or, on the internal loss, with the input dict's
+`metric_labels`.
 """
 import inspect
+import warnings
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -64,17 +68,58 @@ class KerasTrainingMixin(_keras_compat.FirstReplicaSymbolicBuild):
 
     def fit(self, *args, **kwargs):
         self._refuse_weights_without_loss(keras.Model.fit, args, kwargs)
+        self._warn_if_unshifted(inspect.signature(keras.Model.fit).bind(self, *args, **kwargs).arguments)
         return super().fit(*args, **kwargs)
+
+    def _warn_if_unshifted(self, arguments):
+        # A compiled Keras loss lines logits[:, t] up with y[:, t]: with y = input_ids the model is
+        # trained to copy its input, and its accuracy on that looks like learning.
+        if _keras_compat.compiled_loss(self) is None or not self.has_tied_lm_head or self.main_output != "logits":
+            return
+        x, y = arguments.get("x"), arguments.get("y")
+        ids = x.get("input_ids") if isinstance(x, dict) else x
+        same = y is ids or (
+            isinstance(y, np.ndarray) and isinstance(ids, np.ndarray) and y.shape == ids.shape and np.array_equal(y, ids)
+        )
+        if same and not self.__dict__.get("_warned_unshifted_targets"):
+            self.__dict__["_warned_unshifted_targets"] = True
+            warnings.warn(
+                "fit(x, y) with a compiled Keras loss compares logits[:, t] with y[:, t], and y is input_ids itself:"
+                " the model learns to copy its input instead of predicting the next token. Pass next-token targets"
+                " (y[:, t] = input_ids[:, t + 1], -100 in the last column, with a loss that ignores it:"
+                " SparseCategoricalCrossentropy(from_logits=True, ignore_class=-100)), or compile without a loss"
+                " and pass the ids as y: the internal loss shifts them",
+                stacklevel=3,
+            )
 
     def evaluate(self, *args, **kwargs):
         self._refuse_weights_without_loss(keras.Model.evaluate, args, kwargs)
         return super().evaluate(*args, **kwargs)
 
     def train_step(self, data):
-        return self._logs_for_multi_worker(super().train_step(data))
+        return self._logs_for_multi_worker(super().train_step(self._y_as_labels(data)))
 
     def test_step(self, data):
-        return self._logs_for_multi_worker(super().test_step(data))
+        return self._logs_for_multi_worker(super().test_step(self._y_as_labels(data)))
+
+    def _y_as_labels(self, data):
+        """`data` with `y` moved into the input dict as `metric_labels` when no loss is compiled: the
+        internal loss then reads it, shifted as the reference shifts labels."""
+        if _keras_compat.compiled_loss(self) is not None:
+            return data
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if y is None:
+            return data
+        x = dict(x) if isinstance(x, dict) else {"input_ids": x}
+        if x.get(self.metric_labels) is not None:
+            raise ValueError(f"{self.metric_labels} given twice, in the input dict and as y: pass them once")
+        if sample_weight is not None:
+            raise ValueError(
+                "the data holds sample weights but no loss was compiled, and the internal loss cannot weight examples:"
+                " compile(loss=...) to weight them"
+            )
+        x[self.metric_labels] = y
+        return x
 
     def _logs_for_multi_worker(self, logs):
         # Keras 3 reduces each log across workers with strategy.reduce("MEAN", value, axis=0), which
@@ -104,6 +149,7 @@ class KerasTrainingMixin(_keras_compat.FirstReplicaSymbolicBuild):
         choose = jit_compile == "auto" and not kwargs.get("run_eagerly") and not tf.distribute.has_strategy()
         if choose and not _accelerators():
             jit_compile = self.dtype_policy.compute_dtype != "bfloat16"
+        self.forget_compiled_programs()
         return super().compile(jit_compile=jit_compile, **kwargs)
 
     def compile_from_config(self, config):

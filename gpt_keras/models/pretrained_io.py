@@ -8,12 +8,15 @@ read and written by `gpt_keras.checkpoints`.
 import logging
 from pathlib import Path
 
+import keras
 import numpy as np
 from keras import ops
 
 from gpt_keras import checkpoints
 from gpt_keras.configuration import OpenAIGPTConfig
 from gpt_keras.hub import HUB_ARGUMENTS, resolve_pretrained
+from gpt_keras.models import _keras_compat
+from gpt_keras.models.quantization import quantized_layers, split_quantized_dtype
 
 logger = logging.getLogger("gpt_keras")
 
@@ -28,15 +31,20 @@ class PretrainedIOMixin:
 
     Reads `self.config`, `self.transformer` and the class attributes `reference_name`,
     `model_arguments` and `has_tied_lm_head`; heads add their tensors in `_head_variables`.
+
+    A LoRA model's checkpoint holds its merged weights (what it computes); loading one into a LoRA
+    model sets the frozen weights and makes the adaptation zero. A quantized model has no checkpoint
+    in the reference's layout: those methods refuse it.
     """
 
     def _checkpoint_variables(self):
-        """Checkpoint name -> (variable, transposed?) for every weight, in the reference's naming."""
+        """Checkpoint name -> (layer, weight attribute, transposed?) for every weight, in the
+        reference's naming."""
         prefix = BACKBONE_PREFIX
         embeddings = self.transformer.embeddings
         mapping = {
-            f"{prefix}tokens_embed.weight": (embeddings.tokens_embed.embeddings, False),
-            f"{prefix}positions_embed.weight": (embeddings.positions_embed.embeddings, False),
+            f"{prefix}tokens_embed.weight": (embeddings.tokens_embed, "embeddings", False),
+            f"{prefix}positions_embed.weight": (embeddings.positions_embed, "embeddings", False),
         }
         for i, block in enumerate(self.transformer.blocks):
             name = f"{prefix}h.{i}."
@@ -47,11 +55,11 @@ class PretrainedIOMixin:
                 ("mlp.c_proj", block.mlp.c_proj),
             ):
                 # Conv1D stores (in, out) like a Dense kernel: no transpose.
-                mapping[f"{name}{dense_name}.weight"] = (dense.kernel, False)
-                mapping[f"{name}{dense_name}.bias"] = (dense.bias, False)
+                mapping[f"{name}{dense_name}.weight"] = (dense, "kernel", False)
+                mapping[f"{name}{dense_name}.bias"] = (dense, "bias", False)
             for norm_name, norm in (("ln_1", block.ln_1), ("ln_2", block.ln_2)):
-                mapping[f"{name}{norm_name}.weight"] = (norm.gamma, False)
-                mapping[f"{name}{norm_name}.bias"] = (norm.beta, False)
+                mapping[f"{name}{norm_name}.weight"] = (norm, "gamma", False)
+                mapping[f"{name}{norm_name}.bias"] = (norm, "beta", False)
         mapping.update(self._head_variables())
         return mapping
 
@@ -62,10 +70,15 @@ class PretrainedIOMixin:
         """The weights as a state dict with the PyTorch reference's names and layouts (numpy arrays).
 
         The base model's names have no `transformer.` prefix, as the reference's `OpenAIGPTModel` saves.
+        With LoRA enabled these are the merged weights, which compute what the LoRA model computes.
+
+        Raises:
+            ValueError: The model is quantized (see `save_pretrained`).
         """
+        _refuse_quantized(self, "get_state_dict")
         state = {}
-        for name, (variable, transposed) in self._checkpoint_variables().items():
-            value = ops.convert_to_numpy(variable)
+        for name, (layer, attribute, transposed) in self._checkpoint_variables().items():
+            value = ops.convert_to_numpy(getattr(layer, attribute))
             state[self._saved_name(name)] = np.ascontiguousarray(value.T if transposed else value)
         return state
 
@@ -77,6 +90,7 @@ class PretrainedIOMixin:
 
         Every tensor is checked before any is assigned, so a mismatch leaves the model unchanged.
         Tensors of other heads are ignored; this model's head, when absent, keeps its initialization.
+        In a LoRA model the tensors become the frozen weights and the LoRA updates are set to zero.
 
         Args:
             state_dict: Mapping name -> array, with the reference's names (base-model names without the
@@ -89,13 +103,16 @@ class PretrainedIOMixin:
         Raises:
             gpt_keras.checkpoints.CheckpointMismatchError: backbone tensors missing or of the wrong shape
                 (all of them listed, with both shapes).
+            ValueError: The model is quantized: load the float checkpoint first, then quantize.
         """
+        _refuse_quantized(self, "load_state_dict")
         if not isinstance(state_dict, checkpoints.LazyStateDict):
             state_dict = {checkpoints.canonical_name(name): value for name, value in state_dict.items()}
         mapping = self._checkpoint_variables()
+        variables = {name: (_stored(layer, attribute), transposed) for name, (layer, attribute, transposed) in mapping.items()}
         expected = {
             name: tuple(reversed(variable.shape)) if transposed else tuple(variable.shape)
-            for name, (variable, transposed) in mapping.items()
+            for name, (variable, transposed) in variables.items()
         }
         tokens = "transformer.tokens_embed.weight"
         if "lm_head.weight" in state_dict and self.has_tied_lm_head and not (
@@ -114,9 +131,12 @@ class PretrainedIOMixin:
             relevant = {name: value for name, value in state_dict.items() if name not in ignored}
         checkpoints.check_state_dict(relevant, to_load, source=source)
         for name in to_load:
-            variable, transposed = mapping[name]
+            variable, transposed = variables[name]
             value = np.asarray(state_dict[name])
             variable.assign(np.ascontiguousarray(value.T if transposed else value).astype(variable.dtype))
+        for layer in {id(layer): layer for layer, _, _ in mapping.values()}.values():
+            if getattr(layer, "lora_enabled", False):
+                layer.reset_lora()
         if ignored:
             logger.info("%s: ignored %d tensors of other heads: %s", source, len(ignored), ignored)
         if newly_initialized:
@@ -152,10 +172,14 @@ class PretrainedIOMixin:
                 `local_files_only`, `force_download`, `token` and `subfolder` say what to look up).
             config: `OpenAIGPTConfig` to use instead of the directory's `config.json` (required for the
                 original release unless its defaults fit).
-            dtype: Optional Keras dtype policy.
+            dtype: Optional Keras dtype policy. A quantized one ("int8_from_float32", "int4_from_float32",
+                "float8_from_float32") loads the float weights, then quantizes them (`quantize`).
             **config_overrides: Config fields to change (e.g. `num_labels=3`, or `n_head=4` for an
                 original-release checkpoint whose sizes are inferred), and arguments of the model
                 class (`lm_coef` of the double-heads model).
+
+        When the directory holds a tokenizer (`vocab.json` + `merges.txt`, or the original release's
+        files), it is attached as `model.tokenizer`, so that `generate` takes and returns text.
 
         Returns:
             The model with the checkpoint's weights.
@@ -175,10 +199,19 @@ class PretrainedIOMixin:
         model_arguments = {name: config_overrides.pop(name) for name in cls.model_arguments if name in config_overrides}
         if config_overrides:
             config = OpenAIGPTConfig.from_dict({**config.to_dict(), **config_overrides})
+        float_dtype, quantized = split_quantized_dtype(dtype)
+        if quantized is not None and quantized.quantization_mode in ("gptq", "awq"):
+            raise ValueError(
+                f"from_pretrained(dtype={quantized.name!r}): {quantized.quantization_mode} calibrates on data; load the"
+                f" float model, then model.quantize({quantized.quantization_mode!r}, config=...)"
+            )
         # From the checkpoint's headers alone, before a config of 100000 layers allocates anything.
         checkpoints.check_config_fits(state_dict, config, source=info)
-        model = cls(config, dtype=dtype, **model_arguments)
+        model = cls(config, dtype=float_dtype, **model_arguments)
         model.load_state_dict(state_dict, source=f"{info.format} checkpoint {info.directory}")
+        if quantized is not None:
+            _quantize_as(model, quantized)
+        model.tokenizer = _tokenizer_in(info.directory)
         logger.info("Loaded %s from %s (%s)", cls.__name__, info.directory, info.format)
         return model
 
@@ -186,11 +219,17 @@ class PretrainedIOMixin:
         """Writes `config.json` + `model.safetensors` (or shards), loadable unchanged by the reference.
 
         The directory is replaced atomically: an interrupted save leaves the previous checkpoint whole.
+        A LoRA model is saved merged (its LoRA updates folded into the weights): the reference loads
+        it as a plain model with the LoRA model's outputs.
 
         Args:
             path: Directory to create or replace.
             max_shard_size: None for one file, else bytes or a string like "200MB".
+
+        Raises:
+            ValueError: The model is quantized: the reference's layout has no quantized tensors.
         """
+        _refuse_quantized(self, "save_pretrained")
         config = self.config.to_dict()
         config["architectures"] = [self.reference_name]
         state_dict = self.get_state_dict()
@@ -238,11 +277,46 @@ class PretrainedIOMixin:
         self.config.vocab_size = new_size
         self.transformer.config.vocab_size = new_size
         # Traced train/predict functions and compiled generation programs captured the old table.
-        self.train_function = self.test_function = self.predict_function = None
-        if self.has_tied_lm_head:
-            self.forget_compiled_programs()
+        self._structure_changed()
         logger.info("Resized the token embedding of %s from %d to %d rows", self.name, old_size, new_size)
         return token_embedding
+
+
+def _refuse_quantized(model, method):
+    """ValueError naming `method` when `model` is quantized: why it cannot, and what to do instead."""
+    quantized = quantized_layers(model)
+    if quantized:
+        mode = quantized[0].quantization_mode
+        raise ValueError(
+            f"{method}: {model.name} is quantized ({mode}); the reference's checkpoint layout (float tensors"
+            " under the reference's names) has no place for quantized weights and their scales. Keep the"
+            " quantized model as a .keras file (model.save) or with save_weights; or save the float model"
+            f" and quantize after loading it: from_pretrained(path, dtype=\"{mode}_from_float32\")"
+        )
+
+
+def _quantize_as(model, policy):
+    """Quantizes `model` as the quantized dtype `policy` says (int4: its block size, or per channel)."""
+    mode = policy.quantization_mode
+    block_size = getattr(policy, "block_size", None)
+    model.quantize(mode, config=keras.quantizers.Int4QuantizationConfig(block_size=block_size) if mode == "int4" else None)
+
+
+def _stored(layer, attribute):
+    """The variable behind `layer.<attribute>` (for LoRA layers the frozen weight, not the merged sum)."""
+    if attribute in ("kernel", "embeddings"):
+        return _keras_compat.stored_weight(layer)
+    return getattr(layer, attribute)
+
+
+def _tokenizer_in(directory):
+    """The tokenizer of a checkpoint directory, or None when it holds none."""
+    from gpt_keras.tokenization import OpenAIGPTTokenizer, files
+
+    directory = Path(directory)
+    if not any((directory / names[0]).is_file() for names in (files.VOCAB_FILES, files.ORIGINAL_RELEASE_FILES)):
+        return None
+    return OpenAIGPTTokenizer.from_pretrained(directory)
 
 
 def _is_head_name(name):

@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from gpt_keras import losses
-from gpt_keras.layers import normal_initializer
+from gpt_keras.layers import Dense, normal_initializer
 from gpt_keras.models.base import TFOpenAIGPTPreTrainedModel
 from gpt_keras.models.inputs import checked_labels
 from gpt_keras.models.outputs import ModelOutput, optional_outputs
@@ -44,12 +44,12 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
         if not 0.0 <= classifier_dropout < 1.0:
             raise ValueError(f"classifier_dropout must be in [0, 1), got {classifier_dropout!r}")
         self.classifier_dropout = classifier_dropout
-        self.dropout = keras.layers.Dropout(classifier_dropout, dtype=dtype, name="classifier_dropout")
-        self.score = keras.layers.Dense(
+        self.dropout = keras.layers.Dropout(classifier_dropout, dtype=self.dtype_policy, name="classifier_dropout")
+        self.score = Dense(
             self.config.num_labels,
             use_bias=False,
             kernel_initializer=normal_initializer(self.config.initializer_range),
-            dtype=dtype,
+            dtype=self.dtype_policy,
             name="score",
         )
         self.score.build((None, self.config.n_embd))
@@ -117,7 +117,7 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
         return losses.counted_targets(labels) if self._problem_type(labels) == "single_label_classification" else (labels, None)
 
     def _head_variables(self):
-        return {"score.weight": (self.score.kernel, True)}
+        return {"score.weight": (self.score, "kernel", True)}
 
     def serving_outputs(self, outputs):
         """`logits`, and for classification their `probabilities` (softmax, or sigmoid per label for
