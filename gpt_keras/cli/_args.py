@@ -34,11 +34,30 @@ def _number(convert, accept, expected):
     return parse
 
 
+def _generation_option(name):
+    """An argparse `type` for the generation option `name`: parsed, then checked by `GenerationConfig`'s
+    own bound for it (the one range every entry point of generation uses)."""
+    from gpt_keras.decoding.config import GenerationConfig
+
+    bound = GenerationConfig.bounds()[name]
+
+    def parse(text):
+        try:
+            value = int(text) if bound.integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {bound}, got {text!r}") from None
+        try:
+            return bound.check(value, name)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
+
+
 _positive_int = _number(int, lambda value: value >= 1, "a positive integer")
 _non_negative_int = _number(int, lambda value: value >= 0, "an integer >= 0")
 _positive_float = _number(float, lambda value: 0 < value < math.inf, "a positive number")
 _non_negative_float = _number(float, lambda value: 0 <= value < math.inf, "a number >= 0")
-_probability = _number(float, lambda value: 0 < value <= 1, "a number in (0, 1]")
 _fraction = _number(float, lambda value: 0 <= value < 1, "a number in [0, 1)")
 
 

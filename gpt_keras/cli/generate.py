@@ -3,7 +3,7 @@ import logging
 import sys
 from pathlib import Path
 
-from gpt_keras.cli._args import _existing_dir, _non_negative_int, _positive_float, _positive_int, _probability, _texts_from
+from gpt_keras.cli._args import _existing_dir, _generation_option, _texts_from
 from gpt_keras.cli._loading import _add_tokenizer_option, _tokenizer_and_model
 
 
@@ -22,12 +22,12 @@ def add_parser(subparsers):
     parser.add_argument("model_dir", type=Path, metavar="MODEL_DIR", help="checkpoint directory with an LM head")
     parser.add_argument("prompts", nargs="*", metavar="PROMPT", help="prompts (default: one per line of stdin)")
     _add_tokenizer_option(parser)
-    parser.add_argument("--max-new-tokens", type=_positive_int, default=40, metavar="N", help="tokens to add (default 40)")
+    parser.add_argument("--max-new-tokens", type=_generation_option("max_new_tokens"), default=40, metavar="N", help="tokens to add (default 40)")
     parser.add_argument("--do-sample", action="store_true", help="sample instead of taking the most likely token")
-    parser.add_argument("--temperature", type=_positive_float, default=1.0, metavar="T", help="sampling temperature")
-    parser.add_argument("--top-k", type=_non_negative_int, default=0, metavar="K", help="sample among the K likeliest (0: all)")
-    parser.add_argument("--top-p", type=_probability, default=1.0, metavar="P", help="nucleus sampling mass (1: off)")
-    parser.add_argument("--num-beams", type=_positive_int, default=1, metavar="N", help="beam search with N beams")
+    parser.add_argument("--temperature", type=_generation_option("temperature"), default=1.0, metavar="T", help="sampling temperature")
+    parser.add_argument("--top-k", type=_generation_option("top_k"), default=0, metavar="K", help="sample among the K likeliest (0: all)")
+    parser.add_argument("--top-p", type=_generation_option("top_p"), default=1.0, metavar="P", help="nucleus sampling mass (1: off)")
+    parser.add_argument("--num-beams", type=_generation_option("num_beams"), default=1, metavar="N", help="beam search with N beams")
     parser.add_argument("--seed", type=int, metavar="N", help="seed of sampling (same seed, same text)")
     parser.add_argument("--no-stream", action="store_true", help="print the text when it is complete")
     parser.set_defaults(run=run, log_level=logging.WARNING)
