@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from gpt_keras import TFOpenAIGPTModel
 from gpt_keras.export import export_saved_model
-from gpt_keras.tokenization import OpenAIGPTTokenizer, OpenAIGPTTokenizerLayer
+from gpt_keras.tokenization import AddedToken, OpenAIGPTTokenizer, OpenAIGPTTokenizerLayer
 from gpt_keras.tokenization.bpe_training import pre_tokenize
 from helpers import tiny_config
 from text_serving import isolated_python
@@ -262,6 +262,60 @@ def test_a_tokenizer_directory_works_and_the_spacy_mode_is_refused(vocab_dir):
     assert _rows(layer.tokenize(["Hello, world!"])) == [basic.encode("Hello, world!")]
     with pytest.raises(ValueError, match="pre_tokenizer='basic'"):
         OpenAIGPTTokenizerLayer(OpenAIGPTTokenizer.from_pretrained(vocab_dir, pre_tokenizer="spacy_ftfy"))
+
+
+def test_encoding_tables_are_plain_data_of_the_added_tokens_and_what_the_layer_is_built_from(vocab_dir):
+    tokenizer = OpenAIGPTTokenizer.from_pretrained(vocab_dir, pre_tokenizer="basic")
+    tokenizer.add_paper_special_tokens()
+    tokenizer.add_tokens(["HeLLo"])
+    tokenizer.mask_token = "<MASK>"  # named only: protected from lower-casing, not added
+    tables = tokenizer.encoding_tables()
+    assert json.loads(json.dumps(tables)) == tables
+    assert tables["vocabulary"] == tokenizer.encoder and len(tables["vocabulary"]) == tokenizer.vocab_size == 40478
+    assert tables["merges"][:2] == ["t h", "i n"] and len(tables["merges"]) == 40000
+    assert tables["never_split"] == [["<unk>", 0], ["_start_", 40478], ["_delimiter_", 40479], ["_classify_", 40480],
+                                     ["<pad>", 40481], ["hello", 40482]]  # fmt: skip
+    assert tables["protected"] == ["_start_", "<unk>", "_delimiter_", "<pad>", "_classify_", "<MASK>", "hello"]
+    assert tables["special_tokens"] == tokenizer.all_special_tokens
+    assert tables["set_apart"] == ["hello"]
+    assert tables["named_tokens"] == {"bos_token": "_start_", "unk_token": "<unk>", "sep_token": "_delimiter_",
+                                      "pad_token": "<pad>", "cls_token": "_classify_", "mask_token": "<MASK>"}  # fmt: skip
+    assert tables["clean_up_tokenization_spaces"] is False
+    assert OpenAIGPTTokenizerLayer(tokenizer).get_config()["tokenizer"] == tables
+
+
+def test_added_special_and_plain_tokens_give_the_python_tokenizers_ids_and_text(vocab_dir, cases):
+    tokenizer = OpenAIGPTTokenizer.from_pretrained(vocab_dir, pre_tokenizer="basic", clean_up_tokenization_spaces=True)
+    tokenizer.add_paper_special_tokens()
+    tokenizer.add_tokens(["HeLLo", AddedToken("<Keep>", normalized=False)])
+    tokenizer.add_special_tokens({"additional_special_tokens": ["[CLS]"]})
+    tokenizer.mask_token = "<MASK>"
+    layer = OpenAIGPTTokenizerLayer(tokenizer)
+    texts = [
+        "_start_ Hello, world! _delimiter_ it's <Keep> <keep> [CLS] hello_classify_ <pad> <MASK> don't .",
+        "HeLLo<unk>x_START_", "", *[case["text"] for case in cases],
+    ]  # fmt: skip
+    rows = [tokenizer.encode(text) for text in texts]
+    assert _rows(layer.tokenize(texts)) == rows
+    assert layer.token_id("pad_token") == tokenizer.pad_token_id and layer.token_id("mask_token") == tokenizer.mask_token_id
+    rows.append([0, 5, 40478, 40481, 40482, 40483, 40484, -3, 99999])
+    ids = tf.ragged.constant(rows, dtype=tf.int32)
+    for skip in (False, True):
+        for clean_up in (None, False):
+            texts = layer.detokenize(ids, skip_special_tokens=skip, clean_up_tokenization_spaces=clean_up).numpy()
+            want = [tokenizer.decode(row, skip_special_tokens=skip, clean_up_tokenization_spaces=clean_up) for row in rows]
+            assert [text.decode() for text in texts] == want
+
+
+@pytest.mark.parametrize("flag", ["lstrip", "rstrip", "single_word"])
+def test_added_tokens_with_flags_the_layer_cannot_reproduce_are_refused(vocab_dir, flag):
+    tokenizer = OpenAIGPTTokenizer.from_pretrained(vocab_dir, pre_tokenizer="basic")
+    tokenizer.add_special_tokens({"additional_special_tokens": [AddedToken("<note>", special=True, **{flag: True})]})
+    with pytest.raises(ValueError, match=f"'<note>' with {flag}=True"):
+        OpenAIGPTTokenizerLayer(tokenizer)
+    tokenizer = OpenAIGPTTokenizer.from_pretrained(vocab_dir, pre_tokenizer="basic", split_special_tokens=True)
+    with pytest.raises(ValueError, match="split_special_tokens=True"):
+        OpenAIGPTTokenizerLayer(tokenizer)
 
 
 def test_inside_a_functional_model_through_keras_save_and_load(tokenizer, layer, tmp_path):

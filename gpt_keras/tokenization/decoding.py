@@ -34,11 +34,15 @@ def tokens_to_text(tokens, set_apart, separator=" "):
     return separator.join(texts)
 
 
+# The reference's clean-up, in its order (the in-graph decoder applies the same list).
+CLEAN_UP_REPLACEMENTS = (
+    (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"),
+    (" n't", "n't"), (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"),
+)  # fmt: skip
+
+
 def clean_up_tokenization(text):
     """Removes the spaces that tokenization put before punctuation and English contractions."""
-    for spaced, joined in (
-        (" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"),
-        (" n't", "n't"), (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re"),
-    ):  # fmt: skip
+    for spaced, joined in CLEAN_UP_REPLACEMENTS:
         text = text.replace(spaced, joined)
     return text

@@ -20,30 +20,41 @@ from gpt_keras.tokenization import in_graph_packing as packing
 from gpt_keras.tokenization.in_graph_bpe import GraphBPE
 from gpt_keras.tokenization.in_graph_decoding import GraphDecoder
 from gpt_keras.tokenization.in_graph_words import WordSplitter, check_utf8, odd_positions
-from gpt_keras.tokenization.special_tokens import PAPER_SPECIAL_TOKENS, SPECIAL_TOKEN_ATTRIBUTES
+from gpt_keras.tokenization.special_tokens import PAPER_SPECIAL_TOKENS
 
 
 class TokenizerData:
-    """What the layer is built from, read off an ``OpenAIGPTTokenizer`` in basic mode (JSON-serializable).
+    """What the layer is built from: an ``OpenAIGPTTokenizer``'s ``encoding_tables()`` (JSON-serializable).
 
     Args:
         vocabulary: token -> id of the base vocabulary.
         merges: the merges in rank order, as "first second" strings.
-        never_split: ``[token, id]`` of the special and added tokens, in the tokenizer's order.
+        never_split: ``[token, id]`` of the added tokens (special or not), in the tokenizer's order.
         protected: the tokens that lower-casing leaves as they are, in the tokenizer's order.
         special_tokens: the special tokens (``all_special_tokens``).
         set_apart: the tokens that ``decode`` sets off by spaces.
         named_tokens: ``{"unk_token": "<unk>", ...}`` of the named special tokens that are set.
+        clean_up_tokenization_spaces: ``decode``'s default for removing spaces before punctuation.
     """
 
-    FIELDS = ("vocabulary", "merges", "never_split", "protected", "special_tokens", "set_apart", "named_tokens")
+    FIELDS = (
+        "vocabulary", "merges", "never_split", "protected", "special_tokens", "set_apart", "named_tokens",
+        "clean_up_tokenization_spaces",
+    )  # fmt: skip
 
-    def __init__(self, vocabulary, merges, never_split, protected, special_tokens, set_apart, named_tokens):
+    def __init__(
+        self, vocabulary, merges, never_split, protected, special_tokens, set_apart, named_tokens,
+        clean_up_tokenization_spaces=False,
+    ):  # fmt: skip
         self.vocabulary, self.merges, self.never_split = dict(vocabulary), list(merges), [list(t) for t in never_split]
         self.protected, self.special_tokens, self.set_apart = list(protected), list(special_tokens), list(set_apart)
         self.named_tokens = dict(named_tokens)
+        self.clean_up_tokenization_spaces = bool(clean_up_tokenization_spaces)
         self.token_to_id = {**self.vocabulary, **dict(self.never_split)}
-        if self.token_to_id.get(self.named_tokens.get("unk_token")) is None:
+        # As the tokenizer: symbols outside the vocabulary (and unknown named tokens) take the unk token's
+        # id in the base vocabulary.
+        self.unk_id = self.vocabulary.get(self.named_tokens.get("unk_token"))
+        if self.unk_id is None:
             raise ValueError(
                 "the in-graph tokenizer needs an unk token in the vocabulary (for symbols outside it); "
                 f"got unk_token={self.named_tokens.get('unk_token')!r}"
@@ -52,7 +63,12 @@ class TokenizerData:
     @classmethod
     def of(cls, tokenizer):
         """The data of ``tokenizer``: an ``OpenAIGPTTokenizer`` in basic mode, a tokenizer directory (loaded
-        in basic mode), a ``TokenizerData``, or its ``to_config()`` dict."""
+        in basic mode), a ``TokenizerData``, or its ``to_config()`` dict.
+
+        Raises:
+            ValueError: for a tokenizer whose ids the layer would not reproduce: not in basic mode,
+                ``split_special_tokens=True``, or an added token with ``lstrip``, ``rstrip`` or ``single_word``.
+        """
         if isinstance(tokenizer, cls):
             return tokenizer
         if isinstance(tokenizer, dict):
@@ -61,41 +77,55 @@ class TokenizerData:
             from gpt_keras.tokenization.tokenizer import OpenAIGPTTokenizer
 
             tokenizer = OpenAIGPTTokenizer.from_pretrained(tokenizer, pre_tokenizer="basic")
-        if getattr(tokenizer, "pre_tokenizer", None) != "basic":
-            raise ValueError(
-                "OpenAIGPTTokenizerLayer implements the basic pre-tokenizer (BERT's BasicTokenizer, no spaCy or "
-                f"ftfy); got a tokenizer with pre_tokenizer={getattr(tokenizer, 'pre_tokenizer', None)!r}. Load it "
-                "with OpenAIGPTTokenizer.from_pretrained(directory, pre_tokenizer='basic')"
-            )
-        specials = tokenizer._specials
-        return cls(
-            vocabulary=tokenizer.encoder,
-            merges=[f"{first} {second}" for first, second in tokenizer._bpe.merges],
-            never_split=list(specials.ids.items()),
-            protected=specials.protected(),
-            special_tokens=tokenizer.all_special_tokens,
-            set_apart=sorted(specials.set_apart()),
-            named_tokens={name: specials.named[name] for name in SPECIAL_TOKEN_ATTRIBUTES if name in specials.named},
-        )
+        _check_reproducible(tokenizer)
+        return cls(**tokenizer.encoding_tables())
 
     def to_config(self):
         """The fields as a dict (the layer's ``get_config()["tokenizer"]``)."""
         return {name: getattr(self, name) for name in self.FIELDS}
 
     def named_id(self, name):
-        """The id of the named special token ``name`` ("eos_token", ...), or None when it is not set."""
+        """The id of the named special token ``name`` ("eos_token", ...), or None when it is not set (the
+        unk id for a token named but not in the vocabulary, as ``convert_tokens_to_ids`` gives it)."""
         token = self.named_tokens.get(name)
-        return None if token is None else self.token_to_id[token]
+        return None if token is None else self.token_to_id.get(token, self.unk_id)
+
+    def special_ids(self):
+        """The ids ``decode(skip_special_tokens=True)`` drops (``all_special_ids``)."""
+        return sorted({self.token_to_id.get(token, self.unk_id) for token in self.special_tokens})
 
     def id_to_token(self):
         """Every id's token, as ``convert_ids_to_tokens`` maps it (added tokens over the vocabulary's)."""
         tokens = {index: token for token, index in self.vocabulary.items()}
-        tokens.update({index: token for token, index in self.never_split if token not in self.vocabulary})
+        tokens.update({index: token for token, index in self.never_split})
         return tokens
 
     def __len__(self):
         """The number of ids, added tokens included (``len(tokenizer)``)."""
         return max(self.token_to_id.values()) + 1
+
+
+def _check_reproducible(tokenizer):
+    """Raises ValueError when the layer's core TF ops would not give ``tokenizer``'s ids (see ``of``)."""
+    if getattr(tokenizer, "pre_tokenizer", None) != "basic":
+        raise ValueError(
+            "OpenAIGPTTokenizerLayer implements the basic pre-tokenizer (BERT's BasicTokenizer, no spaCy or "
+            f"ftfy); got a tokenizer with pre_tokenizer={getattr(tokenizer, 'pre_tokenizer', None)!r}. Load it "
+            "with OpenAIGPTTokenizer.from_pretrained(directory, pre_tokenizer='basic')"
+        )
+    if tokenizer.split_special_tokens:
+        raise ValueError(
+            "OpenAIGPTTokenizerLayer keeps added tokens whole; this tokenizer has split_special_tokens=True. "
+            "Set tokenizer.split_special_tokens = False before making the layer"
+        )
+    for token in tokenizer.added_tokens_decoder.values():
+        # The whitespace these flags eat around a match depends on the pieces next to it: not done here.
+        for flag in ("lstrip", "rstrip", "single_word"):
+            if getattr(token, flag):
+                raise ValueError(
+                    f"OpenAIGPTTokenizerLayer cannot reproduce the added token {token.content!r} with {flag}=True "
+                    "(it would give other ids than the tokenizer); add it without that flag"
+                )
 
 
 @keras.saving.register_keras_serializable(package="gpt_keras")
@@ -144,8 +174,9 @@ class OpenAIGPTTokenizerLayer(keras.layers.Layer):
             ),
             -1,
         )
-        special_ids = [data.token_to_id[token] for token in data.special_tokens]
-        self._decoder = GraphDecoder(data.id_to_token(), data.named_tokens.get("unk_token"), special_ids, data.set_apart)
+        self._decoder = GraphDecoder(
+            data.id_to_token(), data.named_tokens["unk_token"], data.special_ids(), data.special_tokens, data.set_apart
+        )
         self.built = True
 
     @property
@@ -205,19 +236,23 @@ class OpenAIGPTTokenizerLayer(keras.layers.Layer):
         per_piece = tf.concat([piece_values, tf.cast(token_rows, piece_values.dtype)], axis=1)
         return tf.RaggedTensor.from_row_splits(per_piece, pieces.row_splits, validate=False).merge_dims(1, 2)
 
-    def detokenize(self, ids, skip_special_tokens=False):
+    def detokenize(self, ids, skip_special_tokens=False, clean_up_tokenization_spaces=None):
         """The text of each row of ``ids``, as ``OpenAIGPTTokenizer.decode`` writes it.
 
         Args:
             ids: [batch, None] ids: a ragged tensor, or a dense one (every entry is decoded).
-            skip_special_tokens: drop the special tokens' ids.
+            skip_special_tokens: drop the special tokens.
+            clean_up_tokenization_spaces: remove spaces before punctuation and contractions; default the
+                tokenizer's.
 
         Returns:
             [batch] strings.
         """
         if not isinstance(ids, tf.RaggedTensor):
             ids = tf.RaggedTensor.from_tensor(tf.convert_to_tensor(ids))
-        return self._decoder.decode(ids, skip_special_tokens)
+        if clean_up_tokenization_spaces is None:
+            clean_up_tokenization_spaces = self._data.clean_up_tokenization_spaces
+        return self._decoder.decode(ids, skip_special_tokens, clean_up_tokenization_spaces)
 
     def encode_multiple_choice(self, contexts, endings, max_length=None, context_truncation_side="left"):
         """The paper's layout ``_start_ context _delimiter_ ending _classify_`` for each choice, as
@@ -236,7 +271,8 @@ class OpenAIGPTTokenizerLayer(keras.layers.Layer):
         Raises:
             ValueError: the tokenizer lacks the paper's tokens (``add_paper_special_tokens()``).
         """
-        markers = [self._data.named_id(name) for name in PAPER_SPECIAL_TOKENS]
+        added = dict(self._data.never_split)
+        markers = [added.get(self._data.named_tokens.get(name)) for name in PAPER_SPECIAL_TOKENS]
         if None in markers:
             raise ValueError(
                 "encode_multiple_choice needs the paper's tokens (_start_, _delimiter_, _classify_): call "

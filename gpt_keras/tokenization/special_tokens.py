@@ -145,6 +145,24 @@ class SpecialTokens:
         beyond = {str(t) for t in self.additional if self.added.encoder.get(str(t), self._vocab.get(str(t), -1)) >= size}
         return (set(self.added.encoder) - all_special) | beyond
 
+    def tables(self):
+        """These tokens as plain data (str, int, lists and dicts): what an encoder outside Python needs to
+        split, lower-case and decode as ``encoding`` and ``decoding`` do.
+
+        Returns:
+            dict: ``never_split`` ([token, id] of every added token, kept whole wherever it stands),
+            ``protected`` (the tokens lower-casing leaves alone, in matching order), ``special_tokens``
+            (``all_special``), ``set_apart`` (the tokens ``decode`` sets off by spaces, sorted) and
+            ``named_tokens`` (``{"unk_token": "<unk>", ...}`` of the named tokens that are set, as str).
+        """
+        return {
+            "never_split": [[token, index] for token, index in self.added.encoder.items()],
+            "protected": self.protected(),
+            "special_tokens": self.all_special(),
+            "set_apart": sorted(self.set_apart()),
+            "named_tokens": {name: str(token) for name, token in self.named.items() if token is not None},
+        }
+
     def paper_marker_ids(self):
         """The ids of ``_start_``, ``_delimiter_`` and ``_classify_`` (the bos, sep and cls tokens).
 

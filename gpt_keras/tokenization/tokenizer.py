@@ -284,6 +284,20 @@ class OpenAIGPTTokenizer(ModelInputsMixin, SpecialTokensMixin, ChatTemplateMixin
         """Returns the full token -> id mapping, added tokens included."""
         return dict(self._token_to_id)
 
+    def encoding_tables(self):
+        """The vocabulary, merges and added tokens as plain data (JSON-serializable): what an encoder outside
+        Python (the in-graph ``OpenAIGPTTokenizerLayer``) needs to give this tokenizer's ids and text.
+
+        Returns:
+            dict: ``vocabulary`` (token -> id of the base vocabulary), ``merges`` ("first second" strings in
+            rank order), ``clean_up_tokenization_spaces`` (``decode``'s default), and ``never_split``,
+            ``protected``, ``special_tokens``, ``set_apart``, ``named_tokens`` (see ``SpecialTokens.tables``).
+            The added tokens' ``lstrip``/``rstrip``/``single_word`` flags are in ``added_tokens_decoder``.
+        """
+        merges = [f"{first} {second}" for first, second in self._bpe.merges]
+        tables = {"vocabulary": dict(self.encoder), "merges": merges, **self._specials.tables()}
+        return {**tables, "clean_up_tokenization_spaces": bool(self.clean_up_tokenization_spaces)}
+
     # === Tokenizing ===
 
     def tokenize(self, text, split_special_tokens=None, is_split_into_words=False, add_special_tokens=True):
