@@ -327,7 +327,7 @@ class _Commit:
             else:
                 _link_or_copy(self.directory / name, self.staging / name)
         if carried:
-            logger.info("Kept %s from the previous contents of %s", carried, self.directory)
+            logger.debug("Kept %s from the previous contents of %s", carried, self.directory)
 
     def _keep_leftovers(self, old):
         """Moves into the new directory whatever appeared or changed in the old one after `_carry_over`."""
