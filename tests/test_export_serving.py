@@ -14,6 +14,7 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
+from text_serving import REFUSE_GPT_KERAS
 
 from gpt_keras import (
     TFOpenAIGPTDoubleHeadsModel,
@@ -29,19 +30,8 @@ THREADS, REQUESTS_PER_THREAD = 8, 50
 SAMPLING = dict(temperature=0.8, top_k=50, top_p=0.9)
 
 # Runs in the fresh process: no gpt_keras (a meta-path hook refuses it before anything is imported).
-SERVING_PROCESS = textwrap.dedent(
+SERVING_PROCESS = REFUSE_GPT_KERAS + textwrap.dedent(
     """
-    import sys
-
-
-    class RefuseGptKeras:
-        def find_spec(self, name, path=None, target=None):
-            if name.partition(".")[0] == "gpt_keras":
-                raise ModuleNotFoundError(f"No module named {name!r} (refused in this process)", name=name)
-            return None
-
-
-    sys.meta_path.insert(0, RefuseGptKeras())
     report = {}
     try:
         import gpt_keras  # noqa: F401

@@ -14,8 +14,9 @@ from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel
 README = Path(__file__).resolve().parent.parent / "README.md"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-# Blocks that talk to a running TF Serving over gRPC (tensorflow-serving-api, a server): compiled only.
-NEEDS_A_SERVER = ("prediction_service_pb2_grpc",)
+# Blocks that talk to a running TF Serving over gRPC (tensorflow-serving-api, a server, and the README's
+# `predict` helper over them): compiled only.
+NEEDS_A_SERVER = ("prediction_service_pb2_grpc", 'predict("tokenize"')
 
 # What a block uses from the reader's own work, said in the README as a comment ("as above").
 PREAMBLES = {
