@@ -267,6 +267,11 @@ def test_a_directory_is_never_swapped_over_an_existing_one_when_replace_is_false
     assert list((tmp_path / "4").iterdir()) == []
 
 
+# renameat2 is Linux's; elsewhere the two-rename swap runs, tested above with renameat2 made to fail.
+LINUX_ONLY = pytest.mark.skipif(sys.platform != "linux", reason="renameat2(RENAME_EXCHANGE) is a Linux call")
+
+
+@LINUX_ONLY
 def test_the_exchange_never_leaves_the_path_empty(tmp_path, monkeypatch):
     directory = tmp_path / "ckpt"
     steps.save(directory, 1, "plain")
@@ -274,14 +279,13 @@ def test_the_exchange_never_leaves_the_path_empty(tmp_path, monkeypatch):
     real = _fs.at_step
     monkeypatch.setattr(_fs, "at_step", lambda step: (seen.append((step, directory.is_dir())), real(step)))
     steps.save(directory, 2, "plain")
-    if "moved aside" in dict(seen):
-        pytest.skip("this file system cannot exchange two directories")
+    # On Linux the swap is one exchange: the two-rename fallback ("moved aside") must not have run.
+    assert "moved aside" not in dict(seen), seen
     assert all(present for _, present in seen), seen
 
 
+@LINUX_ONLY
 def test_renameat2_errors_name_both_paths(tmp_path):
     with pytest.raises(OSError) as raised:
         _dirs._renameat2(tmp_path / "missing", tmp_path / "other", _dirs._RENAME_EXCHANGE)
-    if raised.value.errno == errno.ENOSYS:
-        pytest.skip("no renameat2 here")
     assert raised.value.errno == errno.ENOENT and "missing" in str(raised.value) and "other" in str(raised.value)
