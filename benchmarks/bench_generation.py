@@ -6,9 +6,11 @@ within one bucket recompile; and the fraction of the memory-bandwidth limit, i.e
 (bandwidth of a large float32 matrix-vector product measured in this run / weight bytes read per token).
 When a Python with `transformers` + torch is available (`--reference-python`, default
 /work/refvenv/bin/python), the reference's `generate` is timed at 32 -> +128 in that interpreter (this
-project never imports it) and the speed-up is printed.
+project never imports it) and the speed-up is printed. When a Python with keras-hub is given
+(`--keras-hub-python`, default /work/khvenv/bin/python), its GPT2CausalLM at GPT's sizes is timed with its
+greedy sampler at batch 1 and batch 8, 32 -> +128, and the ratios are printed.
 
-    python benchmarks/bench_generation.py [--repeat 3] [--reference-python PATH | --no-reference]
+    python benchmarks/bench_generation.py [--repeat 3] [--reference-python PATH | --no-reference] [--keras-hub-python PATH]
 
 Other processes on the machine slow every figure: run it on an idle machine for the real numbers.
 """
@@ -22,10 +24,11 @@ import numpy as np
 import tensorflow as tf
 
 from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel
-from machine import best_time, gemv_bandwidth
+import peers
+from machine import best_time, cpu_description, gemv_bandwidth
 from gpt_keras.decoding import DecodingControls, DecodingOptions, bucket_length, build_stream_fns
 
-DEFAULT_REFERENCE_PYTHON = "/work/refvenv/bin/python"
+DEFAULT_REFERENCE_PYTHON = peers.DEFAULT_REFERENCE_PYTHON
 TARGET_TOKENS_PER_SECOND = 100.0
 TARGET_SPEEDUP = 15.0
 TARGET_LATENCY_RATIO = 1.5
@@ -99,6 +102,7 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per figure (the best is kept)")
     parser.add_argument("--reference-python", default=DEFAULT_REFERENCE_PYTHON)
     parser.add_argument("--no-reference", action="store_true", help="skip timing the reference")
+    parser.add_argument("--keras-hub-python", default=peers.DEFAULT_KERAS_HUB_PYTHON, help='"" to skip keras-hub')
     args = parser.parse_args(argv)
 
     config = OpenAIGPTConfig()
@@ -107,7 +111,7 @@ def main(argv=None):
     rng = np.random.RandomState(0)
     prompt = rng.randint(0, 40000, (1, 32)).astype(np.int32)
     print(f"full-size GPT: {config.n_layer} layers, n_embd {config.n_embd}, vocab {config.vocab_size}, float32")
-    print(f"CPU threads visible: {os.cpu_count()}")
+    print(f"CPU: {cpu_description()}")
 
     results = {}
     start = time.perf_counter()
@@ -160,6 +164,14 @@ def main(argv=None):
         print(f"reference (transformers + torch, {reference['threads']} threads) 32 -> +128: "
               f"{reference['tokens_per_second']:.1f} tokens/s; speed-up {speedup:.1f}x (target >= {TARGET_SPEEDUP:.0f}x)")
         rows[0]["reference"] = f"{speedup:.1f}x ({reference['tokens_per_second']:.1f} tok/s)"
+    if peers.available(args.keras_hub_python):
+        for row, batch, ours in ((rows[0], 1, results["tps_128"]), (rows[2], 8, results["tps_batch8"])):
+            theirs = peers.run_peer(
+                args.keras_hub_python, peers.KERAS_HUB_GENERATE, batch=batch, prompt=32, new=128, repeat=args.repeat
+            )["tokens_per_second"]
+            print(f"keras-hub GPT2CausalLM (greedy sampler, XLA) batch {batch} 32 -> +128: {theirs:.1f} tokens/s; "
+                  f"ours {ours / theirs:.2f}x")
+            row["keras_hub"] = f"{ours / theirs:.2f}x ({theirs:.1f} tok/s)"
     return rows
 
 

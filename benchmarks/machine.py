@@ -3,6 +3,10 @@
 Every benchmark reports its figure as a fraction of one of these: the float32 matmul rate for
 compute-bound work, the bandwidth of a large matrix-vector product for batch-1 generation.
 """
+import os
+import re
+import subprocess
+import sys
 import time
 
 import tensorflow as tf
@@ -41,3 +45,46 @@ def gemv_bandwidth(repeats, size=8192):
     calls = 20
     seconds = best_time(lambda: [product(vector) for _ in range(calls)][-1].numpy(), repeats) / calls
     return size * size * 4 / seconds
+
+
+_VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_flags():
+    """The CPU's instruction-set flags (from /proc/cpuinfo; empty where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_description():
+    """The CPU's name, its vector extensions, and any instruction-set cap set for this run."""
+    name = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as info:
+            name = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), name)
+    except OSError:
+        pass
+    flags = cpu_flags()
+    extensions = ", ".join(flag for flag in _VECTOR_FLAGS if flag in flags) or "none listed"
+    caps = [f"{var}={os.environ[var]}" for var in ("ONEDNN_MAX_CPU_ISA", "XLA_FLAGS") if os.environ.get(var)]
+    capped = f"; capped: {' '.join(caps)}" if caps else ""
+    return f"{name} ({os.cpu_count()} threads; {extensions}{capped})"
+
+
+def onednn_isa():
+    """The instruction set oneDNN dispatches to in this environment, as its verbose log names it.
+
+    Run in a child process (the log must be switched on before TensorFlow loads), so that a cap set with
+    ONEDNN_MAX_CPU_ISA is shown to take effect rather than assumed.
+    """
+    script = "import tensorflow as tf; a = tf.ones((256, 256)); print(float(tf.reduce_sum(tf.matmul(a, a))))"
+    env = dict(os.environ, ONEDNN_VERBOSE="1", TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    found = re.search(r"isa:([^,\n]+)", result.stdout + result.stderr)
+    return found.group(1).strip() if found else "not reported (oneDNN off?)"
