@@ -1,0 +1,51 @@
+"""What the CPU can do for TensorFlow's kernels, for `compile()`'s automatic choice of XLA or TF graph.
+
+Only TensorFlow's graph kernels (oneDNN) use the CPU's bfloat16 dot-product instructions; XLA's CPU
+backend converts bfloat16 to float32 around every matmul. So a bfloat16 model trains fastest as a TF
+graph on a CPU that has them (AVX512_BF16 or AMX), and as XLA everywhere else, where the graph either
+falls back to slow kernels or, with oneDNN capped below bfloat16 (ONEDNN_MAX_CPU_ISA=AVX2), cannot make
+a bfloat16 matmul at all and aborts the process. README, "Benchmarks", has the figures.
+"""
+import os
+
+# /proc/cpuinfo flags of the instructions oneDNN's bfloat16 matmul runs on.
+_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+# ONEDNN_MAX_CPU_ISA values (oneDNN's names and their aliases) at or above the first with bfloat16 dot
+# products; any other value caps oneDNN below them.
+_BF16_ISAS = frozenset(
+    {
+        "ALL", "DEFAULT",
+        "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16",
+        "AVX10_1_512", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512", "AVX10_2_512_AMX_2",
+    }
+)
+
+
+def cpu_flags(cpuinfo="/proc/cpuinfo"):
+    """The instruction-set flags of the first CPU in `cpuinfo` (empty where the file cannot be read)."""
+    try:
+        with open(cpuinfo) as lines:
+            for line in lines:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def onednn_enabled(environ=os.environ):
+    """False when TensorFlow's oneDNN kernels are switched off (TF_ENABLE_ONEDNN_OPTS=0)."""
+    return environ.get("TF_ENABLE_ONEDNN_OPTS", "1").strip().lower() not in {"0", "false", "off", "no"}
+
+
+def graph_runs_bf16_fast(flags=None, environ=os.environ):
+    """True when TensorFlow's graph kernels run bfloat16 matmuls on the CPU's bfloat16 instructions.
+
+    Needs the instructions (`flags`, default this CPU's), oneDNN switched on, and no ONEDNN_MAX_CPU_ISA
+    cap below them. Where the flags cannot be read (not Linux), the answer is False: XLA is then the safe
+    choice, never slower than a graph falling back to unaccelerated kernels.
+    """
+    flags = cpu_flags() if flags is None else flags
+    cap = environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    return bool(_BF16_FLAGS & set(flags)) and onednn_enabled(environ) and (not cap or cap in _BF16_ISAS)
