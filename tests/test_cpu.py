@@ -1,5 +1,10 @@
 """compile()'s automatic choice reads the CPU's bfloat16 support from its flags and oneDNN's settings."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import pytest
 
 from gpt_keras import _cpu
@@ -33,3 +38,23 @@ def test_cpu_flags_parses_the_first_flags_line(tmp_path):
 )
 def test_graph_runs_bf16_fast(flags, environ, expected):
     assert _cpu.graph_runs_bf16_fast(frozenset(flags), environ) is expected
+
+
+def test_auto_compile_trains_bf16_with_onednn_capped_below_bf16():
+    """With oneDNN capped at AVX2, a bfloat16 matmul in a TF graph aborts the process: "auto" picks XLA."""
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel
+        config = OpenAIGPTConfig(vocab_size=50, n_positions=8, n_embd=16, n_layer=1, n_head=2)
+        model = TFOpenAIGPTLMHeadModel(config, dtype="mixed_bfloat16")
+        model.compile(optimizer="adam")
+        ids = np.arange(16, dtype="int32").reshape(2, 8) % 50
+        history = model.fit({"input_ids": ids, "labels": ids}, epochs=1, verbose=0)
+        print("jit", model.jit_compile, "loss", np.isfinite(history.history["loss"][-1]))
+        """
+    )
+    env = dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2", TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-4:] == ["jit", "True", "loss", "True"]

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from gpt_keras import losses
+from gpt_keras import _cpu, losses
 from gpt_keras.models import _keras_compat
 
 
@@ -131,10 +131,10 @@ class KerasTrainingMixin(_keras_compat.FirstReplicaSymbolicBuild):
 
     def compile(self, *args, jit_compile="auto", **kwargs):
         """`keras.Model.compile`, with `jit_compile="auto"` chosen by what is faster for this model on
-        a machine without GPU or TPU (Keras' own "auto" never uses XLA there): XLA for float32, but not
-        for bfloat16, whose matmuls only TensorFlow's oneDNN kernels run with the CPU's bfloat16
-        instructions (README, "Benchmarks", has the figures). With an accelerator, or inside a
-        tf.distribute strategy's scope, "auto" is Keras' own.
+        a machine without GPU or TPU (Keras' own "auto" never uses XLA there): XLA for float32, and for
+        bfloat16 too unless the CPU has bfloat16 instructions that TensorFlow's oneDNN graph kernels use
+        (`gpt_keras._cpu.graph_runs_bf16_fast`; README, "Benchmarks", has the figures). With an
+        accelerator, or inside a tf.distribute strategy's scope, "auto" is Keras' own.
         """
         # Measured with benchmarks/bench_training.py, 8x128 on 2 Zen 5 cores: float32 220-232 tokens/s
         # with XLA, 201-226 without; mixed_bfloat16 359-363 without XLA, 220-230 with.
@@ -148,7 +148,7 @@ class KerasTrainingMixin(_keras_compat.FirstReplicaSymbolicBuild):
             kwargs["weighted_metrics"] = list(metrics) + list(kwargs.get("weighted_metrics") or [])
         choose = jit_compile == "auto" and not kwargs.get("run_eagerly") and not tf.distribute.has_strategy()
         if choose and not _accelerators():
-            jit_compile = self.dtype_policy.compute_dtype != "bfloat16"
+            jit_compile = self.dtype_policy.compute_dtype != "bfloat16" or not _cpu.graph_runs_bf16_fast()
         self.forget_compiled_programs()
         return super().compile(jit_compile=jit_compile, **kwargs)
 
