@@ -30,17 +30,6 @@ CLASSES = {
     "DoubleHeadsModel": TFOpenAIGPTDoubleHeadsModel,
     "ForSequenceClassification": TFOpenAIGPTForSequenceClassification,
 }
-# The cases of the fixture script: (case, class, checkpoint directory, keyword arguments).
-LOADING_CASES = [
-    ("seq_cls_5_labels_ignoring_sizes", "ForSequenceClassification", "seq-cls", {"num_labels": 5, "ignore_mismatched_sizes": True}),
-    ("seq_cls_from_lm", "ForSequenceClassification", "lm", {}),
-    ("base_from_lm", "Model", "lm", {}),
-    ("base_from_seq_cls", "Model", "seq-cls", {}),
-    ("lm_from_double_heads", "LMHeadModel", "double-heads", {}),
-    ("double_heads_from_lm", "DoubleHeadsModel", "lm", {}),
-    ("lm_from_lm", "LMHeadModel", "lm", {}),
-    ("base_vocab_10_ignoring_sizes", "Model", "lm", {"vocab_size": 10, "ignore_mismatched_sizes": True}),
-]
 LOADING_OPTIONS = dict(
     revision="main", cache_dir="/nonexistent/cache", local_files_only=True, force_download=False, token=None,
     from_pt=False, ignore_mismatched_sizes=True, use_safetensors=None, resume_download=None, proxies=None,
@@ -52,10 +41,11 @@ def saved_config(model, directory):
     return json.loads((directory / "config.json").read_text())
 
 
-@pytest.mark.parametrize("case, class_name, directory, kwargs", LOADING_CASES, ids=[case[0] for case in LOADING_CASES])
-def test_output_loading_info_is_the_references(tiny_dir, case, class_name, directory, kwargs):
-    model, info = CLASSES[class_name].from_pretrained(tiny_dir / directory, output_loading_info=True, **kwargs)
+@pytest.mark.parametrize("case", sorted(REFERENCE["pytorch"]["loading_info"]))
+def test_output_loading_info_is_the_references(tiny_dir, case):
     reference = REFERENCE["pytorch"]["loading_info"][case]
+    cls = CLASSES[reference["class"]]
+    model, info = cls.from_pretrained(tiny_dir / reference["directory"], output_loading_info=True, **reference["kwargs"])
     assert set(info) == {"missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"}
     for key in ("missing_keys", "unexpected_keys", "error_msgs"):
         assert info[key] == reference[key], key

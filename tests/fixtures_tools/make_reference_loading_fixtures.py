@@ -9,8 +9,8 @@ project and its tests import neither transformers nor torch), once with PyTorch 
 Each run updates its own part of tests/fixtures/reference_loading.json:
 
 - "pytorch" (transformers 4.57.6 + torch): `output_loading_info` of `from_pretrained` for the shared tiny
-  checkpoints (with each mismatched tensor's checkpoint and model shapes, which the PyTorch reference
-  lists by name only), the defaults of the fields every reference config has, `from_pretrained(...,
+  checkpoints (each case with its class, directory and keyword arguments, and each mismatched tensor's
+  checkpoint and model shapes, which the PyTorch reference lists by name only), the defaults of the fields every reference config has, `from_pretrained(...,
   return_unused_kwargs=True)`, `to_diff_dict`, `use_return_dict` and `update`.
 - "tensorflow" (the reference's TF port): the files `save_pretrained(saved_model=True)` writes, and what
   `resize_token_embeddings` returns.
@@ -56,6 +56,9 @@ def pytorch_part():
         # The file's names are the head models' (transformer.*); the base model's lack the prefix.
         in_file = lambda name: stored[name] if name in stored else stored[prefix + name]
         part["loading_info"][case] = {
+            "class": suffix,
+            "directory": directory,
+            "kwargs": kwargs,
             "missing_keys": sorted(info["missing_keys"]),
             "unexpected_keys": sorted(info["unexpected_keys"]),
             "mismatched_keys": sorted(
