@@ -40,13 +40,10 @@ REFERENCE_DEFAULTS = {
     "suppress_tokens": None, "begin_suppress_tokens": None, "num_beam_groups": 1, "diversity_penalty": 0.0,
     "tf_legacy_loss": False, "use_bfloat16": False,
 }  # fmt: skip
-# What `to_diff_dict` leaves out when a config holds it: the reference's defaults for the fields
-# every config has (its `PretrainedConfig().to_dict()`).
-_COMMON_DEFAULTS = {
-    **REFERENCE_DEFAULTS, **MODEL_FLAGS, "id2label": {"0": "LABEL_0", "1": "LABEL_1"},
-    "label2id": {"LABEL_0": 0, "LABEL_1": 1}, "problem_type": None, "pad_token_id": None, "bos_token_id": None,
-    "eos_token_id": None,
-}  # fmt: skip
+# What `to_diff_dict` (and so config.json) leaves out when it holds this value. The reference also
+# leaves out two labels named LABEL_0/LABEL_1 and null problem_type and token ids; config.json here has
+# always stated those, and still does.
+_OMITTED_DEFAULTS = {**REFERENCE_DEFAULTS, **MODEL_FLAGS}
 
 # The reference's names for the same fields; both spellings read and write the same attribute.
 ATTRIBUTE_ALIASES = {
@@ -319,10 +316,10 @@ class OpenAIGPTConfig:
         return dict(sorted(output.items()))
 
     def to_diff_dict(self):
-        """`to_dict` without the fields every reference config has that hold their defaults (e.g.
-        `output_attentions=False`, two labels named LABEL_0 and LABEL_1): what `config.json` holds, as
-        the reference writes it. The model's own fields are always kept."""
-        return {key: value for key, value in self.to_dict().items() if key not in _COMMON_DEFAULTS or value != _COMMON_DEFAULTS[key]}
+        """`to_dict` without the reference's common fields that hold their defaults (`REFERENCE_DEFAULTS`,
+        and `output_attentions=False` and the like): what `config.json` holds, as the reference writes
+        it, except that the label maps, `problem_type` and the special token ids are always kept."""
+        return {key: value for key, value in self.to_dict().items() if key not in _OMITTED_DEFAULTS or value != _OMITTED_DEFAULTS[key]}
 
     @classmethod
     def from_dict(cls, config_dict, return_unused_kwargs=False, **kwargs):

@@ -123,9 +123,10 @@ def test_from_pretrained_returns_the_unused_kwargs_as_the_reference(tiny_dir):
 @pytest.mark.parametrize("case, kwargs", [("default", {}), ("output_attentions", {"output_attentions": True}), ("three_labels", {"num_labels": 3})])
 def test_to_diff_dict_leaves_out_what_the_reference_leaves_out(case, kwargs):
     # This config has summary_last_dropout (the reference's models read it when present, its config lacks
-    # it); the reference stamps its version on every config.
-    ours = set(OpenAIGPTConfig(**kwargs).to_diff_dict()) - {"summary_last_dropout"}
-    assert ours == set(REFERENCE["diff_dict_keys"][case]) - {"transformers_version"}
+    # it) and always states the labels, problem_type and token ids; the reference stamps its version.
+    always = {"summary_last_dropout", "id2label", "label2id", "problem_type", "pad_token_id", "bos_token_id", "eos_token_id"}
+    ours = set(OpenAIGPTConfig(**kwargs).to_diff_dict())
+    assert always <= ours and ours - always == set(REFERENCE["diff_dict_keys"][case]) - always - {"transformers_version"}
     assert json.loads(OpenAIGPTConfig(**kwargs).to_json_string()) == OpenAIGPTConfig(**kwargs).to_diff_dict()
     assert json.loads(OpenAIGPTConfig(**kwargs).to_json_string(use_diff=False)) == OpenAIGPTConfig(**kwargs).to_dict()
 
