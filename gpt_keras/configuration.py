@@ -453,7 +453,9 @@ class OpenAIGPTConfig:
         self.to_json_file(Path(save_directory) / "config.json")
 
     def __eq__(self, other):
-        return isinstance(other, OpenAIGPTConfig) and self.to_dict() == other.to_dict()
+        # As the reference (equal attributes, where every config has the common fields): a field given
+        # its default equals one left out.
+        return isinstance(other, OpenAIGPTConfig) and self.to_diff_dict() == other.to_diff_dict()
 
     def __repr__(self):
         return f"{type(self).__name__} {self.to_json_string()}"

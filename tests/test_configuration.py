@@ -250,3 +250,5 @@ def test_equality_and_copies():
 
     config = OpenAIGPTConfig(**INPUTS, output_attentions=True)
     assert copy.deepcopy(config) == config and OpenAIGPTConfig(**INPUTS) != config
+    assert OpenAIGPTConfig(torchscript=False, return_dict=True) == OpenAIGPTConfig()
+    assert OpenAIGPTConfig(torchscript=True) != OpenAIGPTConfig() and OpenAIGPTConfig(brand_new=1) != OpenAIGPTConfig()
