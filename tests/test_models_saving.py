@@ -361,6 +361,23 @@ def test_saved_model_versions_are_replaced_or_kept(tmp_path):
         first.save_pretrained(tmp_path, saved_model=True, version="latest")
 
 
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(safe_serialization=False), r"save_pretrained\(safe_serialization=False\) is not supported: .*safetensors"),
+        (dict(signatures={"serving_default": None}), r"save_pretrained\(signatures\) is not supported: .*export_saved_model"),
+        (dict(push_to_hub=True), r"save_pretrained\(push_to_hub=True\) is not supported: .*upload_folder"),
+    ],
+)
+def test_save_pretrained_refuses_what_it_does_not_write(tmp_path, kwargs, message):
+    model = TFOpenAIGPTModel(tiny_config())
+    with pytest.raises(ValueError, match=message):
+        model.save_pretrained(tmp_path / "ckpt", **kwargs)
+    assert not (tmp_path / "ckpt").exists()
+    model.save_pretrained(tmp_path / "ckpt", False, safe_serialization=True)  # the reference's positional saved_model
+    assert (tmp_path / "ckpt" / "model.safetensors").is_file() and not (tmp_path / "ckpt" / "saved_model").exists()
+
+
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_resize_token_embeddings_of_none_changes_nothing(cls):
     model = cls(tiny_config(**HEADS))

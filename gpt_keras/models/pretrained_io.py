@@ -255,7 +255,8 @@ class PretrainedIOMixin:
         logger.info("Loaded %s from %s (%s)", cls.__name__, info.directory, info.format)
         return (model, report) if options.output_loading_info else model
 
-    def save_pretrained(self, path, *, max_shard_size=None, saved_model=False, version=1):
+    def save_pretrained(self, path, saved_model=False, version=1, *, max_shard_size=None, safe_serialization=True,
+                        signatures=None, push_to_hub=False):  # fmt: skip
         """Writes `config.json` + `model.safetensors` (or shards), loadable unchanged by the reference.
 
         The directory is replaced atomically: an interrupted save leaves the previous checkpoint whole.
@@ -270,14 +271,27 @@ class PretrainedIOMixin:
                 `gpt_keras.export_saved_model`, which also exports a `generate` signature). An existing
                 `saved_model/<version>` is replaced whole; other versions are kept.
             version: The SavedModel's version directory, an integer >= 0.
+            safe_serialization: True (the reference's TF port writes `tf_model.h5` unless True; here
+                safetensors are always written, which the reference reads); False is refused.
+            signatures: Only None: for other signatures, see `gpt_keras.export_saved_model`.
+            push_to_hub: Only False: upload the directory with `huggingface_hub.upload_folder`.
 
         Returns:
             The `CheckpointInfo` of the checkpoint written.
 
         Raises:
-            ValueError: The model is quantized: the reference's layout has no quantized tensors.
+            ValueError: The model is quantized: the reference's layout has no quantized tensors; or an
+                argument asks for what is not written here.
         """
         _refuse_quantized(self, "save_pretrained")
+        refused = {
+            "safe_serialization=False": (safe_serialization is False, "the checkpoint is always safetensors, which the reference reads"),
+            "signatures": (signatures is not None, "the SavedModel serves the forward pass; export others with gpt_keras.export_saved_model"),
+            "push_to_hub=True": (bool(push_to_hub), "upload the directory with huggingface_hub.upload_folder(repo_id=..., folder_path=path)"),
+        }
+        for name, (given, instead) in refused.items():
+            if given:
+                raise ValueError(f"save_pretrained({name}) is not supported: {instead}")
         if saved_model and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
             raise ValueError(f"save_pretrained: version must be an integer >= 0 (the SavedModel's directory), got {version!r}")
         config = self.config.to_dict()
