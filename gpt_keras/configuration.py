@@ -1,5 +1,6 @@
 """`OpenAIGPTConfig`: the hyper-parameters of a GPT model, compatible with the reference's `config.json`."""
 import copy
+import inspect
 import json
 import math
 import numbers
@@ -17,6 +18,32 @@ SIZE_FIELDS = ("vocab_size", "n_positions", "n_embd", "n_layer", "n_head")
 DROPOUT_FIELDS = ("resid_pdrop", "embd_pdrop", "attn_pdrop", "summary_first_dropout", "summary_last_dropout")
 TOKEN_ID_FIELDS = ("pad_token_id", "bos_token_id", "eos_token_id")
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+
+# Fields of every reference config (its `PretrainedConfig`) that the models read: they are attributes
+# here, checked to be booleans. `tie_word_embeddings=False` describes a checkpoint with a separate
+# output layer, which the LM models refuse (their LM head is the token embedding).
+MODEL_FLAGS = {"output_attentions": False, "output_hidden_states": False, "return_dict": True, "tie_word_embeddings": True}
+# The reference's other `PretrainedConfig` fields with their defaults (transformers 4.57): a config
+# answers them (`config.torchscript` is False) and `from_pretrained(torchscript=True)` sets one, as
+# there; set ones are kept and written back, but no model here reads them. Fields of every reference
+# config that this one has already (id2label, label2id, problem_type, the token ids) are not repeated.
+REFERENCE_DEFAULTS = {
+    "torchscript": False, "dtype": None, "pruned_heads": {}, "chunk_size_feed_forward": 0,
+    "is_encoder_decoder": False, "is_decoder": False, "cross_attention_hidden_size": None,
+    "add_cross_attention": False, "tie_encoder_decoder": False, "architectures": None, "finetuning_task": None,
+    "task_specific_params": None, "tokenizer_class": None, "prefix": None, "sep_token_id": None,
+    "decoder_start_token_id": None, "max_length": 20, "min_length": 0, "do_sample": False, "early_stopping": False,
+    "num_beams": 1, "temperature": 1.0, "top_k": 50, "top_p": 1.0, "typical_p": 1.0, "repetition_penalty": 1.0,
+    "length_penalty": 1.0, "no_repeat_ngram_size": 0, "encoder_no_repeat_ngram_size": 0, "bad_words_ids": None,
+    "num_return_sequences": 1, "output_scores": False, "return_dict_in_generate": False, "forced_bos_token_id": None,
+    "forced_eos_token_id": None, "remove_invalid_values": False, "exponential_decay_length_penalty": None,
+    "suppress_tokens": None, "begin_suppress_tokens": None, "num_beam_groups": 1, "diversity_penalty": 0.0,
+    "tf_legacy_loss": False, "use_bfloat16": False,
+}  # fmt: skip
+# What `to_diff_dict` (and so config.json) leaves out when it holds this value. The reference also
+# leaves out two labels named LABEL_0/LABEL_1 and null problem_type and token ids; config.json here has
+# always stated those, and still does.
+_OMITTED_DEFAULTS = {**REFERENCE_DEFAULTS, **MODEL_FLAGS}
 
 # The reference's names for the same fields; both spellings read and write the same attribute.
 ATTRIBUTE_ALIASES = {
@@ -70,6 +97,9 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+# Over 250 lines for a reason: the reference's whole config API is this one class there (the fields and
+# their checks, the dict and JSON forms, from_pretrained), and its users look for it in one place; a
+# third of it is docstrings.
 class OpenAIGPTConfig:
     """Configuration of an OpenAI GPT model, field for field the reference's `OpenAIGPTConfig`.
 
@@ -94,7 +124,15 @@ class OpenAIGPTConfig:
         pad_token_id, bos_token_id, eos_token_id: Special token ids, if any.
         problem_type: For sequence classification: "regression", "single_label_classification" or
             "multi_label_classification"; inferred from the labels when None.
-        **kwargs: Any other key of a reference `config.json`; kept and written back unchanged.
+        output_attentions, output_hidden_states: What a model's call returns when its arguments of
+            these names are None (as the reference: `from_pretrained(path, output_attentions=True)`).
+        return_dict: Whether a call returns a `ModelOutput` (True) or a tuple, when its `return_dict`
+            is None.
+        tie_word_embeddings: True: the LM head is the token embedding, as in every GPT checkpoint. A
+            config.json saying false (a separate output layer) is read, but the LM models refuse it.
+        **kwargs: Any other key of a reference `config.json`; kept and written back unchanged. The
+            reference's other common fields (`torchscript`, `max_length`, ...) answer their defaults
+            when not given (see `REFERENCE_DEFAULTS`).
 
     Example:
         >>> config = OpenAIGPTConfig(n_layer=2, n_embd=64, n_head=4)
@@ -130,6 +168,10 @@ class OpenAIGPTConfig:
         bos_token_id=None,
         eos_token_id=None,
         problem_type=None,
+        output_attentions=False,
+        output_hidden_states=False,
+        return_dict=True,
+        tie_word_embeddings=True,
         **kwargs,
     ):
         aliased = {name: kwargs.pop(alias) for alias, name in ATTRIBUTE_ALIASES.items() if alias in kwargs}
@@ -165,6 +207,10 @@ class OpenAIGPTConfig:
         self.bos_token_id = bos_token_id
         self.eos_token_id = eos_token_id
         self.problem_type = problem_type
+        self.output_attentions = output_attentions
+        self.output_hidden_states = output_hidden_states
+        self.return_dict = return_dict
+        self.tie_word_embeddings = tie_word_embeddings
         # Keys we do not interpret (architectures, transformers_version, task_specific_params, ...)
         # survive a load/save round trip.
         self.extra = dict(kwargs)
@@ -181,13 +227,20 @@ class OpenAIGPTConfig:
             self.id2label = {i: f"LABEL_{i}" for i in range(value)}
             self.label2id = {label: i for i, label in self.id2label.items()}
 
+    @property
+    def use_return_dict(self):
+        """Whether calls return a `ModelOutput` by default: `return_dict`, unless `torchscript` (as the reference)."""
+        return self.return_dict and not self.torchscript
+
     def __getattr__(self, name):
-        # Only reached when normal lookup fails: aliases and kept extra keys.
+        # Only reached when normal lookup fails: aliases, kept extra keys, the reference's defaults.
         if name in ATTRIBUTE_ALIASES:
             return getattr(self, ATTRIBUTE_ALIASES[name])
         extra = self.__dict__.get("extra", {})
         if name in extra:
             return extra[name]
+        if name in REFERENCE_DEFAULTS:
+            return copy.deepcopy(REFERENCE_DEFAULTS[name])
         raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
 
     def __setattr__(self, name, value):
@@ -221,7 +274,7 @@ class OpenAIGPTConfig:
             raise ValueError(
                 f"OpenAIGPTConfig.summary_activation must be None or 'tanh', got {self.summary_activation!r}"
             )
-        for name in ("summary_use_proj", "summary_proj_to_labels"):
+        for name in ("summary_use_proj", "summary_proj_to_labels", *MODEL_FLAGS):
             if getattr(self, name) not in (True, False):
                 raise ValueError(f"OpenAIGPTConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if self.problem_type not in (None,) + PROBLEM_TYPES:
@@ -256,7 +309,7 @@ class OpenAIGPTConfig:
         return (self.vocab_size + self.n_positions) * n + self.n_layer * (12 * n * n + 13 * n)
 
     def to_dict(self):
-        """The configuration as the reference writes it in `config.json` (extra keys included)."""
+        """Every field of the configuration (extra keys included), as the reference's `to_dict`."""
         output = copy.deepcopy(self.extra)
         for key, value in self.__dict__.items():
             if key != "extra":
@@ -265,19 +318,81 @@ class OpenAIGPTConfig:
         output["model_type"] = self.model_type
         return dict(sorted(output.items()))
 
+    def to_diff_dict(self):
+        """`to_dict` without the reference's common fields that hold their defaults (`REFERENCE_DEFAULTS`,
+        and `output_attentions=False` and the like): what `config.json` holds, as the reference writes
+        it, except that the label maps, `problem_type` and the special token ids are always kept."""
+        return {key: value for key, value in self.to_dict().items() if key not in _OMITTED_DEFAULTS or value != _OMITTED_DEFAULTS[key]}
+
     @classmethod
-    def from_dict(cls, config_dict):
-        """Builds a config from a dict such as a parsed reference `config.json`."""
-        config_dict = dict(config_dict)
-        config_dict.pop("model_type", None)
-        return cls(**config_dict)
+    def from_dict(cls, config_dict, return_unused_kwargs=False, **kwargs):
+        """Builds a config from a dict such as a parsed reference `config.json`, as the reference does.
 
-    def to_json_string(self):
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        Args:
+            config_dict: The fields (any key of a reference config.json; unknown ones are kept).
+            return_unused_kwargs: Also return the `kwargs` that are not config fields.
+            **kwargs: Fields to set over `config_dict`'s: those of this class (aliases such as
+                `hidden_size` too, and `num_labels`), of every reference config (`REFERENCE_DEFAULTS`)
+                and the keys `config_dict` holds. Others are unused: returned, or else ignored (the
+                reference's rule).
 
-    def to_json_file(self, json_file_path):
+        Returns:
+            The config, or `(config, unused_kwargs)` with `return_unused_kwargs=True`.
+
+        Raises:
+            ValueError: A field is invalid, or `num_labels` and `id2label` disagree.
+        """
+        fields = dict(config_dict)
+        fields.pop("model_type", None)
+        used = {name: kwargs.pop(name) for name in list(kwargs) if name in fields or cls._is_field(name)}
+        if "num_labels" in used and "id2label" in used and len(used["id2label"] or ()) != used["num_labels"]:
+            raise ValueError(
+                f"num_labels={used['num_labels']} disagrees with id2label={used['id2label']!r}: pass one of them"
+            )
+        # New label names get their own label2id. A new num_labels needs nothing here: __init__ replaces
+        # label dicts of another size and keeps the names when the number is the same.
+        if "id2label" in used and "label2id" not in used:
+            fields.pop("label2id", None)
+        for alias, name in ATTRIBUTE_ALIASES.items():
+            if alias in used or name in used:
+                value = used.pop(alias, used.pop(name, None))
+                fields.pop(alias, None)
+                fields[name] = value
+        config = cls(**{**fields, **used})
+        return (config, kwargs) if return_unused_kwargs else config
+
+    @classmethod
+    def _is_field(cls, name):
+        """Whether `name` is a field of every config of this class (a constructor argument, an alias,
+        `num_labels`, or one of the reference's common fields)."""
+        parameters = inspect.signature(cls.__init__).parameters
+        named = name != "self" and name in parameters and parameters[name].kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+        return named or name in ATTRIBUTE_ALIASES or name in REFERENCE_DEFAULTS
+
+    def update(self, config_dict):
+        """Sets the fields of `config_dict` (as the reference's `update`), all or none of them.
+
+        Args:
+            config_dict: Field name -> value; names this class does not know are kept as extra keys.
+
+        Raises:
+            ValueError: The updated configuration would be invalid (naming the field); the config is
+                then unchanged.
+        """
+        updated, unknown = type(self).from_dict(self.to_dict(), return_unused_kwargs=True, **config_dict)
+        if unknown:
+            updated = type(self).from_dict({**updated.to_dict(), **unknown})
+        self.__dict__.clear()
+        self.__dict__.update(updated.__dict__)
+
+    def to_json_string(self, use_diff=True):
+        """The configuration as JSON: `to_diff_dict` (what config.json holds), or with
+        `use_diff=False` every field (`to_dict`)."""
+        return json.dumps(self.to_diff_dict() if use_diff else self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, json_file_path, use_diff=True):
         """Writes `config.json` (readable by the reference); the file is replaced atomically."""
-        atomic_write_text(json_file_path, self.to_json_string())
+        atomic_write_text(json_file_path, self.to_json_string(use_diff=use_diff))
 
     @classmethod
     def from_json_file(cls, json_file_path):
@@ -304,17 +419,46 @@ class OpenAIGPTConfig:
             raise ValueError(f"{path}: {error}") from None
 
     @classmethod
-    def from_pretrained(cls, path):
-        """Reads `config.json` from a checkpoint directory (or the file itself)."""
-        path = Path(path)
-        return cls.from_json_file(path / "config.json" if path.is_dir() else path)
+    def from_pretrained(cls, pretrained_model_name_or_path, *, return_unused_kwargs=False, **kwargs):
+        """Reads `config.json` from a checkpoint directory, the file itself, or a Hub id.
 
-    def save_pretrained(self, directory):
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        self.to_json_file(Path(directory) / "config.json")
+        Args:
+            pretrained_model_name_or_path: A directory, a config file, or a Hub id such as
+                "openai-community/openai-gpt" (found in the local Hugging Face cache, else downloaded
+                when `huggingface_hub` is installed; see `gpt_keras.hub`).
+            return_unused_kwargs: Also return the `kwargs` that are neither lookup options nor fields.
+            **kwargs: Where to look (`cache_dir`, `revision`, `local_files_only`, `force_download`,
+                `token`, `subfolder`; see `gpt_keras.hub.pop_lookup_options`), then fields to set
+                over the file's (as `from_dict`).
+
+        Returns:
+            The config, or `(config, unused_kwargs)` with `return_unused_kwargs=True`.
+
+        Raises:
+            FileNotFoundError: No config.json there (an `OSError`, as the reference raises).
+            ValueError: The file is not a valid config, or a field is invalid.
+
+        Example:
+            >>> config, unused = OpenAIGPTConfig.from_pretrained(  # doctest: +SKIP
+            ...     "path/to/openai-gpt", output_attentions=True, foo=1, return_unused_kwargs=True)
+            >>> config.output_attentions, unused  # doctest: +SKIP
+            (True, {'foo': 1})
+        """
+        from gpt_keras.hub import pop_lookup_options, resolve_pretrained
+
+        path = resolve_pretrained(pretrained_model_name_or_path, kind="config", **pop_lookup_options(kwargs))
+        config = cls.from_json_file(path / "config.json" if path.is_dir() else path)
+        return cls.from_dict(config.to_dict(), return_unused_kwargs=return_unused_kwargs, **kwargs)
+
+    def save_pretrained(self, save_directory):
+        """Writes `save_directory/config.json` (the directory is created if needed)."""
+        Path(save_directory).mkdir(parents=True, exist_ok=True)
+        self.to_json_file(Path(save_directory) / "config.json")
 
     def __eq__(self, other):
-        return isinstance(other, OpenAIGPTConfig) and self.to_dict() == other.to_dict()
+        # As the reference (equal attributes, where every config has the common fields): a field given
+        # its default equals one left out.
+        return isinstance(other, OpenAIGPTConfig) and self.to_diff_dict() == other.to_diff_dict()
 
     def __repr__(self):
         return f"{type(self).__name__} {self.to_json_string()}"

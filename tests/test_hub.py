@@ -137,3 +137,43 @@ def test_a_path_is_not_taken_for_an_id(no_hub_env, tmp_path, vocab_files):
     assert hub.resolve_pretrained(str(local), kind="tokenizer") == local
     assert hub.resolve_pretrained(tmp_path / "missing" / "dir") == tmp_path / "missing" / "dir"
     assert not hub.is_hub_id("./models/x") and not hub.is_hub_id("/abs/path") and hub.is_hub_id("gpt2")
+
+
+def test_from_pt_downloads_the_pytorch_file_first(no_hub_env, monkeypatch, tmp_path, tiny_dir):
+    from gpt_keras import TFOpenAIGPTLMHeadModel
+
+    lm = tiny_dir / "lm"
+    calls = install_fake_huggingface_hub(monkeypatch, tmp_path, {"config.json": lm / "config.json", "pytorch_model.bin": lm / "pytorch_model.bin"})
+    model = TFOpenAIGPTLMHeadModel.from_pretrained(REPO, cache_dir=tmp_path / "cache", from_pt=True)
+    assert len(calls) == 1 and "pytorch_model.bin" in calls[0]["allow_patterns"]
+    assert not any(pattern.endswith(".safetensors") for pattern in calls[0]["allow_patterns"])
+    assert model.config.vocab_size == 1000
+
+
+def test_a_cached_snapshot_without_the_wanted_format_is_downloaded_again(no_hub_env, monkeypatch, tmp_path, tiny_dir):
+    lm = tiny_dir / "lm"
+    fake_cache(tmp_path / "cache", {"config.json": lm / "config.json", "tf_model.h5": lm / "tf_model.h5"})
+    calls = install_fake_huggingface_hub(monkeypatch, tmp_path, {"config.json": lm / "config.json", "model.safetensors": lm / "model.safetensors"})
+    directory = hub.resolve_pretrained(REPO, cache_dir=tmp_path / "cache", weights=(("safetensors",),))
+    assert (directory / "model.safetensors").is_file() and len(calls) == 1
+    assert hub.resolve_pretrained(REPO, cache_dir=tmp_path / "cache") == tmp_path / "cache" / "models--openai-community--openai-gpt" / "snapshots" / COMMIT
+
+
+def test_a_config_download_fetches_config_json_alone(no_hub_env, monkeypatch, tmp_path, tiny_dir):
+    from gpt_keras import OpenAIGPTConfig
+
+    calls = install_fake_huggingface_hub(monkeypatch, tmp_path, {"config.json": tiny_dir / "lm" / "config.json"})
+    assert OpenAIGPTConfig.from_pretrained(REPO, cache_dir=tmp_path / "cache").vocab_size == 1000
+    assert [call["allow_patterns"] for call in calls] == [["config.json"]]
+
+
+def test_lookup_options_are_the_references():
+    kwargs = {"revision": "v1", "use_auth_token": "t", "resume_download": True, "subfolder": None, "num_labels": 3}
+    with pytest.warns(FutureWarning, match="use_auth_token"):
+        options = hub.pop_lookup_options(kwargs)
+    assert options == {"revision": "v1", "token": "t"} and kwargs == {"num_labels": 3}
+    assert hub.pop_lookup_options({"proxies": None, "proxies_unrelated": 1}) == {}
+    with pytest.raises(ValueError, match="proxies= is not supported"):
+        hub.pop_lookup_options({"proxies": {"https": "proxy:3128"}})
+    with pytest.raises(ValueError, match="revision must be a string"):
+        hub.pop_lookup_options({"revision": 3})

@@ -2,11 +2,12 @@
 import json
 import logging
 import shutil
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-from helpers import tiny_config
+from helpers import TINY, tiny_config
 
 from gpt_keras import (
     OpenAIGPTConfig,
@@ -305,3 +306,86 @@ def test_every_layer_rebuilds_from_its_config_with_the_same_outputs():
         rebuilt(inputs)
         rebuilt.set_weights(layer.get_weights())
         np.testing.assert_array_equal(np.asarray(rebuilt(inputs)), before, err_msg=type(layer).__name__)
+
+
+def test_load_state_dict_can_keep_the_initialization_of_tensors_of_another_shape(tiny_dir, caplog):
+    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(vocab_size=1000, n_positions=64, n_embd=32, n_layer=2, n_head=4))
+    before = model.get_state_dict()
+    state, _ = load_state_dict(tiny_dir / "lm")
+    state["transformer.h.1.mlp.c_fc.weight"] = np.zeros((32, 100), np.float32)
+    with caplog.at_level(logging.WARNING, logger="gpt_keras"):
+        assert model.load_state_dict(state, ignore_mismatched_sizes=True) == []
+    assert "transformer.h.1.mlp.c_fc.weight: found shape (32, 100) in the checkpoint and (32, 128) in the model" in caplog.text
+    after = model.get_state_dict()
+    np.testing.assert_array_equal(after["transformer.h.1.mlp.c_fc.weight"], before["transformer.h.1.mlp.c_fc.weight"])
+    for name in state:
+        if name != "transformer.h.1.mlp.c_fc.weight":
+            np.testing.assert_array_equal(after[name], state[name], err_msg=name)
+
+
+# --- the reference's TF port: save_pretrained(saved_model=True), resize_token_embeddings(None) -------
+
+REFERENCE_TF = json.loads((Path(__file__).parent / "fixtures" / "reference_loading.json").read_text())["tensorflow"]
+
+
+@pytest.mark.parametrize("cls", [TFOpenAIGPTLMHeadModel, TFOpenAIGPTForSequenceClassification], ids=lambda c: c.__name__)
+def test_save_pretrained_with_saved_model_writes_the_references_layout(tmp_path, cls):
+    import tensorflow as tf
+
+    model = cls(tiny_config(**HEADS))
+    model.save_pretrained(tmp_path / "ckpt", saved_model=True)
+    # Where the reference's TF port puts it (its other files there are Keras's own metadata).
+    assert {"saved_model/1", "saved_model/1/saved_model.pb"} <= set(REFERENCE_TF["save_pretrained_saved_model"])
+    assert (tmp_path / "ckpt" / "saved_model" / "1" / "saved_model.pb").is_file()
+    served = tf.saved_model.load(str(tmp_path / "ckpt" / "saved_model" / "1")).signatures["serving_default"]
+    ids = np.array([[5, 3, 9, 0]], np.int32)
+    logits = served(input_ids=tf.constant(ids), attention_mask=tf.constant(np.array([[1, 1, 1, 0]], np.int32)))["logits"]
+    np.testing.assert_allclose(logits.numpy(), np.asarray(model(input_ids=ids, attention_mask=np.array([[1, 1, 1, 0]]))["logits"]), atol=1e-5)
+    assert type(cls.from_pretrained(tmp_path / "ckpt")) is cls
+
+
+def test_saved_model_versions_are_replaced_or_kept(tmp_path):
+    first, second = TFOpenAIGPTModel(tiny_config()), TFOpenAIGPTModel(tiny_config())
+    first.save_pretrained(tmp_path, saved_model=True, version=1)
+    first.save_pretrained(tmp_path, saved_model=True, version=2)
+    second.save_pretrained(tmp_path, saved_model=True, version=1)
+    assert sorted(p.name for p in (tmp_path / "saved_model").iterdir()) == ["1", "2"]
+    import tensorflow as tf
+
+    ids = np.array([[1, 2, 3]], np.int32)
+    for version, model in (("1", second), ("2", first)):
+        served = tf.saved_model.load(str(tmp_path / "saved_model" / version)).signatures["serving_default"]
+        out = served(input_ids=tf.constant(ids), attention_mask=tf.ones_like(ids))["last_hidden_state"]
+        np.testing.assert_allclose(out.numpy(), np.asarray(model(ids)["last_hidden_state"]), atol=1e-5, err_msg=version)
+    with pytest.raises(ValueError, match="version must be an integer >= 0"):
+        first.save_pretrained(tmp_path, saved_model=True, version="latest")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(safe_serialization=False), r"save_pretrained\(safe_serialization=False\) is not supported: .*safetensors"),
+        (dict(signatures={"serving_default": None}), r"save_pretrained\(signatures\) is not supported: .*export_saved_model"),
+        (dict(push_to_hub=True), r"save_pretrained\(push_to_hub=True\) is not supported: .*upload_folder"),
+    ],
+)
+def test_save_pretrained_refuses_what_it_does_not_write(tmp_path, kwargs, message):
+    model = TFOpenAIGPTModel(tiny_config())
+    with pytest.raises(ValueError, match=message):
+        model.save_pretrained(tmp_path / "ckpt", **kwargs)
+    assert not (tmp_path / "ckpt").exists()
+    model.save_pretrained(tmp_path / "ckpt", False, safe_serialization=True)  # the reference's positional saved_model
+    assert (tmp_path / "ckpt" / "model.safetensors").is_file() and not (tmp_path / "ckpt" / "saved_model").exists()
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_resize_token_embeddings_of_none_changes_nothing(cls):
+    model = cls(tiny_config(**HEADS))
+    before = np.asarray(model.transformer.embeddings.tokens_embed.embeddings)
+    # The reference's TF port gives the table (a variable) for an unchanged size and its layer otherwise;
+    # here it is always the layer (as the PyTorch reference and the TF port's Keras-embedding path).
+    assert REFERENCE_TF["resize_token_embeddings"]["None"] == "ResourceVariable"
+    assert model.resize_token_embeddings(None) is model.transformer.embeddings.tokens_embed
+    assert model.config.vocab_size == TINY["vocab_size"]
+    np.testing.assert_array_equal(np.asarray(model.transformer.embeddings.tokens_embed.embeddings), before)
+    assert model.resize_token_embeddings(TINY["vocab_size"] + 3) is model.transformer.embeddings.tokens_embed

@@ -47,6 +47,7 @@ from gpt_keras.checkpoints.state_dict import (
     check_config_fits,
     check_state_dict,
     drop_tied_lm_head,
+    tensor_shapes,
 )
 
 logger = logging.getLogger("gpt_keras")
@@ -56,7 +57,7 @@ logger = logging.getLogger("gpt_keras")
 _READ_ATTEMPTS = 3
 
 
-def load_state_dict(path, *, lazy=False):
+def load_state_dict(path, *, lazy=False, formats=None):
     """Reads a checkpoint in any supported format as a state dict with the reference's names.
 
     Safetensors files are read through one open file each, and the shards of a sharded checkpoint are
@@ -70,6 +71,8 @@ def load_state_dict(path, *, lazy=False):
             on the ``gpt_keras`` logger.
         lazy: for safetensors, return a :class:`LazyStateDict` that reads each tensor when looked up; other
             formats are always read at once.
+        formats: the names of the formats to read, in preference order (e.g. ``(PYTORCH_BIN, SAFETENSORS)``);
+            None for all, in the order above.
 
     Returns:
         ``(state_dict, info)``: a mapping name → numpy array, and a :class:`CheckpointInfo`.
@@ -81,7 +84,7 @@ def load_state_dict(path, *, lazy=False):
     for attempt in range(1, _READ_ATTEMPTS + 1):
         before, marker = _fs.file_identity(path), None
         try:
-            fmt, marker, directory, others = locate(path)
+            fmt, marker, directory, others = locate(path, formats)
             marker_before = _fs.file_identity(marker)
             state_dict, files, metadata = fmt.read(marker)
             break
@@ -186,4 +189,5 @@ __all__ = [
     "load_state_dict",
     "resolve_checkpoint_dir",
     "save_state_dict",
+    "tensor_shapes",
 ]

@@ -172,35 +172,55 @@ def _single_file_format(path):
     )
 
 
-def locate(path):
+def _wanted(formats):
+    """The `Format` rows named by `formats` (names, in preference order), or the whole table for None."""
+    if formats is None:
+        return FORMATS
+    rows = {fmt.name: fmt for fmt in FORMATS}
+    unknown = [name for name in formats if name not in rows]
+    if unknown:
+        raise ValueError(f"formats: unknown checkpoint formats {unknown}; expected names among {sorted(rows)}")
+    return tuple(rows[name] for name in formats)
+
+
+def locate(path, formats=None):
     """Finds the checkpoint at `path`.
 
     Args:
         path: a checkpoint directory, a hub cache root or snapshot, or a single weights file.
+        formats: the names of the formats to consider, in preference order; None for all of them, in
+            the table's order.
 
     Returns:
         ``(format, marker file, directory, names of the other formats present)``; the `Format` is the
         preferred one present.
 
     Raises:
-        FileNotFoundError: `path` does not exist or holds no recognised checkpoint file.
+        FileNotFoundError: `path` does not exist or holds no recognised checkpoint file (of `formats`:
+            the message then names the formats that are there).
     """
     path = Path(path)
+    wanted = _wanted(formats)
     if path.is_file():
-        return _single_file_format(path), path, path.parent, ()
+        fmt = _single_file_format(path)
+        if fmt not in wanted:
+            raise FileNotFoundError(f"{path} is a {fmt.name} checkpoint; expected one of {[f.name for f in wanted]}")
+        return fmt, path, path.parent, ()
     readable = _dirs.readable_directory(path)
     if readable is None:
         raise FileNotFoundError(f"checkpoint path does not exist: {path}")
     if readable != path:
         logger.warning("%s is missing after an interrupted save; reading %s, which the next save puts back", path, readable)
     directory = resolve_checkpoint_dir(readable)
-    present = [fmt for fmt in FORMATS if (directory / fmt.marker).is_file()]
+    present = [fmt for fmt in wanted if (directory / fmt.marker).is_file()]
     if not present:
-        looked_for = ", ".join(fmt.marker for fmt in FORMATS)
-        raise FileNotFoundError(
-            f"no checkpoint found in {directory}: looked for {looked_for}; "
-            f"found {sorted(p.name for p in directory.iterdir()) or 'an empty directory'}"
-        )
+        looked_for = ", ".join(fmt.marker for fmt in wanted)
+        others = [fmt.name for fmt in FORMATS if fmt not in wanted and (directory / fmt.marker).is_file()]
+        if others:
+            found = f"it holds {', '.join(others)} only"
+        else:
+            found = f"found {sorted(p.name for p in directory.iterdir()) or 'an empty directory'}"
+        raise FileNotFoundError(f"no checkpoint found in {directory}: looked for {looked_for}; {found}")
     return present[0], directory / present[0].marker, directory, tuple(fmt.name for fmt in present[1:])
 
 

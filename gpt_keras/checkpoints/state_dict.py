@@ -182,7 +182,7 @@ def check_state_dict(state_dict, expected_shapes, *, optional=(), source="checkp
     return unexpected
 
 
-def check_config_fits(state_dict, config, *, source="checkpoint"):
+def check_config_fits(state_dict, config, *, source="checkpoint", check_sizes=True):
     """Checks that a model configuration describes a checkpoint's tensors, from their shapes alone.
 
     Called before a model of `config` is built: building allocates what the config says (100000
@@ -194,6 +194,8 @@ def check_config_fits(state_dict, config, *, source="checkpoint"):
             from its headers alone).
         config: an `OpenAIGPTConfig`.
         source: where the state dict came from, for the messages (a path or a :class:`CheckpointInfo`).
+        check_sizes: False to check the number of layers alone (for a load that re-initializes the
+            tensors whose shapes differ, such as a token table of another ``vocab_size``).
 
     Raises:
         CheckpointMismatchError: a size field of `config` disagrees with the checkpoint's tensors; the
@@ -202,7 +204,7 @@ def check_config_fits(state_dict, config, *, source="checkpoint"):
     shapes, dtypes = _shapes_and_dtypes(state_dict)
     problems = []
     tables = (("transformer.tokens_embed.weight", "vocab_size"), ("transformer.positions_embed.weight", "n_positions"))
-    for name, rows_field in tables:
+    for name, rows_field in tables if check_sizes else ():
         shape = shapes.get(name)
         if shape is None or len(shape) != 2:
             continue  # missing or malformed: check_state_dict names it
@@ -228,6 +230,18 @@ _LAYER_NAME = re.compile(r"^transformer\.h\.(\d+)\.")
 
 def _source_name(source):
     return f"{source.format} checkpoint {source.directory}" if isinstance(source, CheckpointInfo) else source
+
+
+def tensor_shapes(state_dict):
+    """Every tensor's shape.
+
+    Args:
+        state_dict: a mapping name → array (a :class:`LazyStateDict` is read from its headers alone).
+
+    Returns:
+        A dict name → shape tuple.
+    """
+    return {name: tuple(shape) for name, shape in _shapes_and_dtypes(state_dict)[0].items()}
 
 
 def _shapes_and_dtypes(state_dict):

@@ -12,10 +12,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from gpt_keras import checkpoints
+from gpt_keras import _dirs, checkpoints
 from gpt_keras.configuration import OpenAIGPTConfig
-from gpt_keras.hub import HUB_ARGUMENTS, resolve_pretrained
-from gpt_keras.models import _keras_compat
+from gpt_keras.hub import resolve_pretrained
+from gpt_keras.models import _keras_compat, loading_options
 from gpt_keras.models.quantization import quantized_layers, split_quantized_dtype
 
 logger = logging.getLogger("gpt_keras")
@@ -85,7 +85,7 @@ class PretrainedIOMixin:
     def _saved_name(self, name):
         return name
 
-    def load_state_dict(self, state_dict, source="state dict"):
+    def load_state_dict(self, state_dict, source="state dict", *, ignore_mismatched_sizes=False):
         """Assigns weights from a state dict with the reference's names (see `from_pretrained`).
 
         Every tensor is checked before any is assigned, so a mismatch leaves the model unchanged.
@@ -96,15 +96,22 @@ class PretrainedIOMixin:
             state_dict: Mapping name -> array, with the reference's names (base-model names without the
                 `transformer.` prefix are accepted).
             source: What to call the state dict in messages (e.g. the checkpoint path).
+            ignore_mismatched_sizes: Keep the initialization of tensors whose shape differs from the
+                model's (e.g. a classifier for another `num_labels`) instead of refusing them; each is
+                named with both shapes in a warning.
 
         Returns:
             The names of head weights that the state dict did not provide (left as initialized).
 
         Raises:
-            gpt_keras.checkpoints.CheckpointMismatchError: backbone tensors missing or of the wrong shape
-                (all of them listed, with both shapes).
+            gpt_keras.checkpoints.CheckpointMismatchError: backbone tensors missing, or tensors of the
+                wrong shape without `ignore_mismatched_sizes` (all of them listed, with both shapes).
             ValueError: The model is quantized: load the float checkpoint first, then quantize.
         """
+        return self._assign_state_dict(state_dict, source, ignore_mismatched_sizes)["missing_keys"]
+
+    def _assign_state_dict(self, state_dict, source, ignore_mismatched_sizes):
+        """`load_state_dict`'s work; returns the reference's loading info (see `from_pretrained`)."""
         _refuse_quantized(self, "load_state_dict")
         if not isinstance(state_dict, checkpoints.LazyStateDict):
             state_dict = {checkpoints.canonical_name(name): value for name, value in state_dict.items()}
@@ -122,14 +129,23 @@ class PretrainedIOMixin:
                 f"{source}: lm_head.weight differs from transformer.tokens_embed.weight: the checkpoint has an"
                 " untied LM head (tie_word_embeddings=false), and this model's LM head is the token embedding"
             )
+        shapes = checkpoints.tensor_shapes(state_dict)
         newly_initialized = sorted(name for name in expected if _is_head_name(name) and name not in state_dict)
         ignored = sorted(name for name in state_dict if name not in expected and name.startswith(HEAD_PREFIXES))
-        to_load = {name: shape for name, shape in expected.items() if name not in newly_initialized}
+        mismatched = [(name, shapes[name], shape) for name, shape in expected.items() if name in shapes and shapes[name] != shape]
+        skipped = set(ignored) | ({name for name, _, _ in mismatched} if ignore_mismatched_sizes else set())
+        to_load = {name: shape for name, shape in expected.items() if name not in newly_initialized and name not in skipped}
         if isinstance(state_dict, checkpoints.LazyStateDict):
-            relevant = state_dict.without(ignored)
+            relevant = state_dict.without(skipped)
         else:
-            relevant = {name: value for name, value in state_dict.items() if name not in ignored}
-        checkpoints.check_state_dict(relevant, to_load, source=source)
+            relevant = {name: value for name, value in state_dict.items() if name not in skipped}
+        try:
+            unexpected = checkpoints.check_state_dict(relevant, to_load, source=source)
+        except checkpoints.CheckpointMismatchError as error:
+            if not mismatched:
+                raise
+            names = [self._reference_name(name) for name, _, _ in mismatched]
+            raise checkpoints.CheckpointMismatchError(f"{error}{loading_options.mismatch_hint(names)}") from None
         for name in to_load:
             variable, transposed = variables[name]
             value = np.asarray(state_dict[name])
@@ -145,60 +161,83 @@ class PretrainedIOMixin:
                 source,
                 newly_initialized,
             )
-        return newly_initialized
+        mismatched = [(self._reference_name(name), found, shape) for name, found, shape in mismatched]
+        loading_options.report_mismatched(type(self).__name__, source, mismatched)
+        return loading_options.loading_info(
+            [self._reference_name(name) for name in newly_initialized],
+            [self._reference_name(name) for name in (*ignored, *unexpected)],
+            mismatched,
+        )
+
+    def _reference_name(self, name):
+        """The reference's name of a checkpoint tensor in this model's saved state dict."""
+        return self._saved_name(name) if name.startswith(BACKBONE_PREFIX) else name
 
     @classmethod
-    def from_pretrained(cls, path, config=None, dtype=None, **config_overrides):
-        """Loads a model from a checkpoint directory in any supported format.
+    def from_pretrained(cls, pretrained_model_name_or_path, config=None, dtype=None, **kwargs):
+        """Loads a model from a checkpoint directory in any supported format, with the reference's options.
 
         Formats: `model.safetensors` (also sharded), the reference's `tf_model.h5` and
         `pytorch_model.bin` (read without torch, refusing any pickled code), and the original release's
         `params_*.npy` (sizes inferred; see `gpt_keras.checkpoints.original_release`). When a directory
         holds several, safetensors is read first, then `tf_model.h5`, then `pytorch_model.bin`, then the
-        original release; the choice is logged (INFO) on the "gpt_keras" logger. Safetensors are read
-        tensor by tensor, so loading holds little more than the model's own weights. A head missing
-        from the checkpoint (e.g. loading a base model into the double-heads model) is initialized and
-        reported; tensors of another head are ignored.
+        original release (`from_pt`, `from_tf` and `use_safetensors` change that, see
+        `loading_options.checkpoint_formats`); the choice is logged (INFO) on the "gpt_keras" logger.
+        Safetensors are read tensor by tensor, so loading holds little more than the model's own
+        weights. A head missing from the checkpoint (e.g. loading a base model into the double-heads
+        model) is initialized and reported; tensors of another head are ignored.
 
         The original release ships no config: its sizes come from `params_shapes.json`, `n_head` from
-        `config_overrides` (default 12, the release's) and every other field from `OpenAIGPTConfig`'s
+        `kwargs` (default 12, the release's) and every other field from `OpenAIGPTConfig`'s
         defaults, whose `afn="gelu"` is the tanh approximation of GELU here (and in the PyTorch
         reference): the form the release was trained with, so its logits are reproduced. The erf form
         (what the reference's TF port computes) would shift them by ~5e-3.
 
         Args:
-            path: Checkpoint directory (a hub cache snapshot works too), or a Hub id such as
-                "openai-community/openai-gpt" (see `gpt_keras.hub`; `revision`, `cache_dir`,
-                `local_files_only`, `force_download`, `token` and `subfolder` say what to look up).
-            config: `OpenAIGPTConfig` to use instead of the directory's `config.json` (required for the
-                original release unless its defaults fit).
+            pretrained_model_name_or_path: Checkpoint directory or weights file (a hub cache snapshot
+                works too), or a Hub id such as "openai-community/openai-gpt" (see `gpt_keras.hub`).
+            config: `OpenAIGPTConfig` (or its dict, or a config.json path) to use instead of the
+                checkpoint's `config.json` (required for the original release unless its defaults fit).
             dtype: Optional Keras dtype policy. A quantized one ("int8_from_float32", "int4_from_float32",
                 "float8_from_float32") loads the float weights, then quantizes them (`quantize`).
-            **config_overrides: Config fields to change (e.g. `num_labels=3`, or `n_head=4` for an
-                original-release checkpoint whose sizes are inferred), and arguments of the model
-                class (`lm_coef` of the double-heads model).
+            **kwargs: The reference's loading options, none of which reaches the config:
+                `cache_dir`, `revision`, `local_files_only`, `force_download`, `token`, `subfolder`
+                (where to look up a Hub id); `from_pt`, `from_tf`, `use_safetensors` (which file);
+                `ignore_mismatched_sizes` (re-initialize, with a warning naming both shapes, each
+                tensor whose shape differs from the model's, e.g. a classifier loaded with another
+                `num_labels`; without it such a tensor is an error); `output_loading_info` (also return
+                the loading info). Then config fields to set (e.g. `output_attentions=True`,
+                `num_labels=5`, `id2label=...`, or `n_head=4` for an original-release checkpoint whose
+                sizes are inferred), and arguments of the model class (`lm_coef` of the double-heads
+                model).
 
         When the directory holds a tokenizer (`vocab.json` + `merges.txt`, or the original release's
         files), it is attached as `model.tokenizer`, so that `generate` takes and returns text.
 
         Returns:
-            The model with the checkpoint's weights.
+            The model with the checkpoint's weights; with `output_loading_info=True`, `(model, info)`
+            where `info` is the reference's dict of `missing_keys` (newly initialized), `unexpected_keys`
+            (ignored), `mismatched_keys` (`(name, checkpoint shape, model shape)`, re-initialized) and
+            `error_msgs` (empty: errors are raised), under the reference's PyTorch names.
 
         Raises:
-            FileNotFoundError: no checkpoint or no config.json at `path`.
-            ValueError: a file is corrupted, or a tensor's shape disagrees with the config (named).
+            FileNotFoundError: no checkpoint (of the formats asked for) or no config.json at the path.
+            TypeError: a keyword argument is neither a loading option, a config field nor a model argument.
+            ValueError: a file is corrupted, a tensor's shape disagrees with the config (named, both
+                shapes), or an option is invalid or has no counterpart here.
+
+        Example:
+            >>> model, info = TFOpenAIGPTForSequenceClassification.from_pretrained(  # doctest: +SKIP
+            ...     "path/to/3-label-classifier", num_labels=5, ignore_mismatched_sizes=True, output_loading_info=True)
+            >>> info["mismatched_keys"]  # doctest: +SKIP
+            [('score.weight', (3, 768), (5, 768))]
         """
-        lookup = {name: config_overrides.pop(name) for name in HUB_ARGUMENTS if name in config_overrides}
-        path = resolve_pretrained(path, **lookup)  # a directory, or a Hub id found in the cache or downloaded
-        state_dict, info = checkpoints.load_state_dict(path, lazy=True)
-        if config is None:
-            config = _read_config(info, n_head=config_overrides.get("n_head"))
-        elif isinstance(config, dict):
-            config = OpenAIGPTConfig.from_dict(config)
-        # Arguments of the model class itself (e.g. the double-heads model's lm_coef) are not config fields.
-        model_arguments = {name: config_overrides.pop(name) for name in cls.model_arguments if name in config_overrides}
-        if config_overrides:
-            config = OpenAIGPTConfig.from_dict({**config.to_dict(), **config_overrides})
+        options = loading_options.pop_loading_options(kwargs)
+        # A directory, or a Hub id found in the cache or downloaded.
+        path = resolve_pretrained(pretrained_model_name_or_path, weights=options.weights, **options.lookup)
+        state_dict, info = options.read_checkpoint(path)
+        read_config = lambda: loading_options.checkpoint_config(info, n_head=kwargs.get("n_head"))
+        config, model_arguments = loading_options.pretrained_config(cls, config, read_config, kwargs)
         float_dtype, quantized = split_quantized_dtype(dtype)
         if quantized is not None and quantized.quantization_mode in ("gptq", "awq"):
             raise ValueError(
@@ -206,16 +245,18 @@ class PretrainedIOMixin:
                 f" float model, then model.quantize({quantized.quantization_mode!r}, config=...)"
             )
         # From the checkpoint's headers alone, before a config of 100000 layers allocates anything.
-        checkpoints.check_config_fits(state_dict, config, source=info)
+        checkpoints.check_config_fits(state_dict, config, source=info, check_sizes=not options.ignore_mismatched_sizes)
         model = cls(config, dtype=float_dtype, **model_arguments)
-        model.load_state_dict(state_dict, source=f"{info.format} checkpoint {info.directory}")
+        source = f"{info.format} checkpoint {info.directory}"
+        report = model._assign_state_dict(state_dict, source, options.ignore_mismatched_sizes)
         if quantized is not None:
             _quantize_as(model, quantized)
         model.tokenizer = _tokenizer_in(info.directory)
         logger.info("Loaded %s from %s (%s)", cls.__name__, info.directory, info.format)
-        return model
+        return (model, report) if options.output_loading_info else model
 
-    def save_pretrained(self, path, *, max_shard_size=None):
+    def save_pretrained(self, path, saved_model=False, version=1, *, max_shard_size=None, safe_serialization=True,
+                        signatures=None, push_to_hub=False):  # fmt: skip
         """Writes `config.json` + `model.safetensors` (or shards), loadable unchanged by the reference.
 
         The directory is replaced atomically: an interrupted save leaves the previous checkpoint whole.
@@ -225,11 +266,34 @@ class PretrainedIOMixin:
         Args:
             path: Directory to create or replace.
             max_shard_size: None for one file, else bytes or a string like "200MB".
+            saved_model: Also write a TF SavedModel for TF Serving at `path/saved_model/<version>`, as the
+                reference's TF port does: its `serving_default` signature is the forward pass (see
+                `gpt_keras.export_saved_model`, which also exports a `generate` signature). An existing
+                `saved_model/<version>` is replaced whole; other versions are kept.
+            version: The SavedModel's version directory, an integer >= 0.
+            safe_serialization: True (the reference's TF port writes `tf_model.h5` unless True; here
+                safetensors are always written, which the reference reads); False is refused.
+            signatures: Only None: for other signatures, see `gpt_keras.export_saved_model`.
+            push_to_hub: Only False: upload the directory with `huggingface_hub.upload_folder`.
+
+        Returns:
+            The `CheckpointInfo` of the checkpoint written.
 
         Raises:
-            ValueError: The model is quantized: the reference's layout has no quantized tensors.
+            ValueError: The model is quantized: the reference's layout has no quantized tensors; or an
+                argument asks for what is not written here.
         """
         _refuse_quantized(self, "save_pretrained")
+        refused = {
+            "safe_serialization=False": (safe_serialization is False, "the checkpoint is always safetensors, which the reference reads"),
+            "signatures": (signatures is not None, "the SavedModel serves the forward pass; export others with gpt_keras.export_saved_model"),
+            "push_to_hub=True": (bool(push_to_hub), "upload the directory with huggingface_hub.upload_folder(repo_id=..., folder_path=path)"),
+        }
+        for name, (given, instead) in refused.items():
+            if given:
+                raise ValueError(f"save_pretrained({name}) is not supported: {instead}")
+        if saved_model and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
+            raise ValueError(f"save_pretrained: version must be an integer >= 0 (the SavedModel's directory), got {version!r}")
         config = self.config.to_dict()
         config["architectures"] = [self.reference_name]
         state_dict = self.get_state_dict()
@@ -239,12 +303,21 @@ class PretrainedIOMixin:
             config["dtype"] = stored.pop()
             if "torch_dtype" in config:
                 config["torch_dtype"] = config["dtype"]
-        return checkpoints.save_state_dict(
+        info = checkpoints.save_state_dict(
             state_dict,
             path,
             max_shard_size=max_shard_size,
             extra_files={"config.json": OpenAIGPTConfig.from_dict(config).to_json_string()},
         )
+        if saved_model:
+            from gpt_keras.export import export_saved_model
+
+            # The saved_model directory is swapped whole, with this version replaced and the others kept.
+            replaced = lambda name: name == str(version)
+            with _dirs.staged_directory(Path(info.directory) / "saved_model", superseded=replaced) as staging:
+                export_saved_model(self, staging.path, version=version, generate=False)
+            logger.info("Saved a SavedModel to %s", Path(info.directory) / "saved_model" / str(version))
+        return info
 
     def resize_token_embeddings(self, new_size):
         """Gives the token embedding `new_size` rows, in place, e.g. for added special tokens.
@@ -257,18 +330,20 @@ class PretrainedIOMixin:
         the old table, so compile again after resizing.
 
         Args:
-            new_size: The number of token ids, an int >= 1.
+            new_size: The number of token ids, an int >= 1; None changes nothing (as the reference).
 
         Returns:
-            The token `Embedding` layer (`transformer.embeddings.tokens_embed`).
+            The token `Embedding` layer (`transformer.embeddings.tokens_embed`), resized or not.
 
         Example:
             >>> model.resize_token_embeddings(model.config.vocab_size + 3)  # doctest: +SKIP
         """
-        if isinstance(new_size, bool) or not isinstance(new_size, (int, np.integer)) or new_size < 1:
-            raise ValueError(f"resize_token_embeddings: new_size must be an integer >= 1, got {new_size!r}")
-        new_size = int(new_size)
         token_embedding = self.transformer.embeddings.tokens_embed
+        if new_size is None:
+            return token_embedding
+        if isinstance(new_size, bool) or not isinstance(new_size, (int, np.integer)) or new_size < 1:
+            raise ValueError(f"resize_token_embeddings: new_size must be an integer >= 1 (or None: no change), got {new_size!r}")
+        new_size = int(new_size)
         old_size = token_embedding.input_dim
         if new_size == old_size:
             return token_embedding
@@ -321,17 +396,3 @@ def _tokenizer_in(directory):
 
 def _is_head_name(name):
     return not name.startswith(BACKBONE_PREFIX)
-
-
-def _read_config(info, n_head=None):
-    config_path = Path(info.directory) / "config.json"
-    if config_path.is_file():
-        return OpenAIGPTConfig.from_json_file(config_path)
-    if info.format == checkpoints.ORIGINAL_RELEASE:
-        from gpt_keras.checkpoints import original_release
-
-        # The shapes cannot tell the number of heads: an n_head override must reach the inference.
-        heads = {} if n_head is None else {"n_head": n_head}
-        return OpenAIGPTConfig(**original_release.infer_config_dict(info.directory, **heads))
-    raise FileNotFoundError(f"no config.json in {info.directory}: pass config=OpenAIGPTConfig(...)")
-
