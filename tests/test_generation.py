@@ -125,10 +125,10 @@ def test_sampling_draws_from_the_softmax(model):
     logits = model(prompt).logits.numpy()[0, -1] / 2.0
     probabilities = np.exp(logits - logits.max())
     probabilities /= probabilities.sum()
-    # 64 sampled rows per call (one prompt, num_return_sequences=64), 8 calls.
+    # 64 sampled rows per call (one prompt, num_return_sequences=64), 8 calls; top_k=0: the whole softmax.
     draws = np.concatenate(
         [
-            model.generate(prompt, max_new_tokens=1, do_sample=True, temperature=2.0, num_return_sequences=64, seed=s)
+            model.generate(prompt, max_new_tokens=1, do_sample=True, temperature=2.0, top_k=0, num_return_sequences=64, seed=s)
             .numpy()[:, -1]
             for s in range(8)
         ]
@@ -164,10 +164,10 @@ def test_repetition_penalty_and_no_repeat_ngram_processors():
     for size, banned in ((2, [3]), (3, [3]), (1, [1, 2, 3])):
         got = process_scores(scores, DecodingOptions(no_repeat_ngram_size=size), **state).numpy()[0]
         assert np.flatnonzero(np.isinf(got)).tolist() == banned, size
-    options = DecodingOptions(min_new_tokens=2, eos_token_ids=(4, 0))
-    early = process_scores(scores, options, **dict(state, step=tf.constant(1))).numpy()[0]
+    options = DecodingOptions(eos_token_ids=(4, 0))
+    early = process_scores(scores, options, **dict(state, step=tf.constant(1)), min_new_tokens=tf.constant(2)).numpy()[0]
     assert np.isinf(early[[0, 4]]).all() and np.isfinite(early[1:4]).all()
-    late = process_scores(scores, options, **dict(state, step=tf.constant(2))).numpy()[0]
+    late = process_scores(scores, options, **dict(state, step=tf.constant(2)), min_new_tokens=tf.constant(2)).numpy()[0]
     np.testing.assert_array_equal(late, scores.numpy()[0])
 
 
@@ -219,7 +219,7 @@ def test_calls_within_a_bucket_reuse_the_compiled_program(model, prompts):
 
 def test_eager_run_equals_compiled_for_seeded_sampling(model, prompts):
     ids, mask = pad_batch(prompts, "left")
-    compiled = model.generate(ids, mask, max_new_tokens=20, do_sample=True, top_p=0.95, seed=21).numpy()
+    compiled = model.generate(ids, mask, max_new_tokens=20, do_sample=True, top_k=0, top_p=0.95, seed=21).numpy()
     eager_fn = build_generate_fn(model, 40, jit_compile=False)
     bucketed_ids, bucketed_mask = np.pad(ids, ((0, 0), (1, 0))), np.pad(mask, ((0, 0), (1, 0)))  # width 8
     controls = (tf.constant(20), tf.constant(1.0), tf.constant(0), tf.constant(0.95), tf.constant(21), tf.constant(True))
