@@ -11,7 +11,8 @@ token's position counts the real tokens before it, so a prompt gives the same to
 
 Semantics follow the reference (`transformers` 4.57 `generate`): its option names and defaults,
 logits processors in its order (repetition penalty, no-repeat n-grams, bad words, minimum length, then
-for sampling temperature, top-k, top-p), its output objects (`return_dict_in_generate`), its beam search (scores of finished hypotheses divided by `new_length ** length_penalty`,
+for sampling temperature, top-k, top-p), its output objects (`return_dict_in_generate`), its beam
+search (scores of finished hypotheses divided by `new_length ** length_penalty`,
 `early_stopping` False / True / "never"), finished rows filled with `pad_token_id`. Deliberate
 differences: sampling draws from a counter-based hash of (seed, step) (same seed, same text; not
 torch's stream); positions come from `attention_mask` (the reference counts padding as positions, so

@@ -147,7 +147,8 @@ def bad_words(value):
     for word in value:
         if isinstance(word, (str, bytes)) or not isinstance(word, (list, tuple, np.ndarray)) or len(word) == 0:
             raise ValueError(f"bad_words_ids must be a list of non-empty lists of token ids, got the entry {word!r}")
-        words.append(tuple(TOKEN_ID_OR_ABOVE_ZERO.check(i, "bad_words_ids") for i in np.asarray(word, object).reshape(-1)))
+        ids = np.asarray(word, object).reshape(-1)
+        words.append(tuple(TOKEN_ID_OR_ABOVE_ZERO.check(i, "bad_words_ids") for i in ids))
     return tuple(words)
 
 
@@ -291,7 +292,8 @@ class GenerationConfig:
 
     def __setattr__(self, name, value):
         if name not in self.__dataclass_fields__:
-            raise AttributeError(f"GenerationConfig has no option {name!r}; the options are {list(self.option_names())}")
+            options = list(self.option_names())
+            raise AttributeError(f"GenerationConfig has no option {name!r}; the options are {options}")
         super().__setattr__(name, value)
 
     @classmethod
@@ -392,7 +394,8 @@ class GenerationConfig:
             ignored = [name for name in ("output_scores", "output_logits") if values[name]]
             if ignored:
                 # As the reference: the flags only shape the output object.
-                logger.warning("return_dict_in_generate is not True, so %s %s ignored", " and ".join(ignored), "is" if len(ignored) == 1 else "are")
+                verb = "is" if len(ignored) == 1 else "are"
+                logger.warning("return_dict_in_generate is not True, so %s %s ignored", " and ".join(ignored), verb)
         return dataclasses.replace(self, **values)
 
     def new_token_count(self, prompt_width, n_positions=None):

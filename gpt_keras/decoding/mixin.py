@@ -47,7 +47,8 @@ class GenerationMixin:
     @generation_config.setter
     def generation_config(self, value):
         if not isinstance(value, GenerationConfig):
-            raise TypeError(f"generation_config must be a gpt_keras.decoding.GenerationConfig, got {type(value).__name__}")
+            got = type(value).__name__
+            raise TypeError(f"generation_config must be a gpt_keras.decoding.GenerationConfig, got {got}")
         self.__dict__["_generation_config"] = value
 
     def _generation_options(self, keywords, generation_config=None):
@@ -240,16 +241,15 @@ class GenerationMixin:
         Args:
             input_ids, attention_mask: As for `generate`.
             chunk_size: Tokens per compiled call (>= 1).
-            **kwargs: Any keyword of `generate` except beam search (`num_beams` must be 1).
+            **kwargs: Any keyword of `generate` (`generation_config` too) except beam search (`num_beams`
+                must be 1) and those of its output object.
 
         Yields:
             int32 numpy arrays (batch * num_return_sequences, n) of the next n new tokens (n <= chunk_size;
             rows that finished are filled with the pad id). Stops after max_new_tokens or when every row
             has finished.
         """
-        chunk_size = _check_streaming(chunk_size, kwargs)
-        options = self._generation_options(GenerationConfig.check_keywords(kwargs, "stream"))
-        _refuse_output_options(options, "stream")
+        options, chunk_size = self._streaming_options(kwargs, chunk_size, "stream")
         request = prepare_request(self.config, input_ids, attention_mask, options)
         yield from self._compiled_programs().stream(request, chunk_size)
 
@@ -291,7 +291,7 @@ class GenerationMixin:
             tokenizer: As for `generate_text`.
             prompt: A str.
             chunk_size: Tokens per compiled call.
-            **kwargs: Keywords of `generate` (greedy or sampling; one sequence).
+            **kwargs: Keywords of `generate` (greedy or sampling; one sequence; `generation_config` too).
 
         Yields:
             str pieces whose concatenation is the decoded continuation.
@@ -302,16 +302,25 @@ class GenerationMixin:
         """
         if not isinstance(prompt, str):
             raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
-        if kwargs.get("num_return_sequences", 1) != 1:
+        options, chunk_size = self._streaming_options(kwargs, chunk_size, "stream_text")
+        if options.validate().num_return_sequences != 1:
             raise ValueError("num_return_sequences must be 1 for stream_text")
-        chunk_size = _check_streaming(chunk_size, kwargs)
         input_ids, attention_mask = encode_prompts(tokenizer, [prompt])
-        options = self._generation_options(GenerationConfig.check_keywords(kwargs, "stream_text"))
-        _refuse_output_options(options, "stream_text")
         options = options.merged(with_tokenizer_eos(self.config, tokenizer, {"eos_token_id": options.eos_token_id}))
         request = prepare_request(self.config, input_ids, attention_mask, options)
         chunks = self._compiled_programs().stream(request, chunk_size)
         yield from stream_pieces(tokenizer, chunks, set(request.options.eos_token_ids))
+
+    def _streaming_options(self, kwargs, chunk_size, caller):
+        """The `GenerationConfig` and the int `chunk_size` of a streaming call, checked to stream."""
+        chunk_size = Bound(1, integer=True).check(chunk_size, "chunk_size")
+        generation_config = kwargs.pop("generation_config", None)
+        options = self._generation_options(GenerationConfig.check_keywords(kwargs, caller), generation_config)
+        _refuse_output_options(options, caller)
+        num_beams = options.validate().num_beams
+        if num_beams != 1:
+            raise ValueError(f"num_beams must be 1 for streaming (beam search decides at the end), got {num_beams}")
+        return options, chunk_size
 
 
 def _is_text(prompts):
@@ -337,12 +346,6 @@ def _refuse_output_options(options, caller):
     """ValueError when `options` ask for an output object, which only `generate` on ids returns."""
     asked = [name for name in GenerationConfig.option_names("output") if getattr(options, name)]
     if asked:
-        raise ValueError(f"{caller}: {', '.join(asked)} shape generate's output for token ids; {caller} returns text or chunks")
-
-
-def _check_streaming(chunk_size, kwargs):
-    """`chunk_size` as an int, once it and the options are known to stream."""
-    chunk_size = Bound(1, integer=True).check(chunk_size, "chunk_size")
-    if kwargs.get("num_beams", 1) != 1:
-        raise ValueError(f"num_beams must be 1 for streaming (beam search decides at the end), got {kwargs['num_beams']}")
-    return chunk_size
+        raise ValueError(
+            f"{caller}: {', '.join(asked)} shape generate's output for token ids; {caller} returns text or chunks"
+        )

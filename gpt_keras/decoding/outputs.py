@@ -44,7 +44,7 @@ def generation_output(results, options):
     for name in cls.FIELDS:
         if name not in results:
             continue
-        value = results[name]
         # Per-step values are a tuple of (rows, vocab) tensors, as the reference returns them.
-        fields[name] = tuple(tf.constant(step) for step in value) if name in ("scores", "logits") else tf.constant(value)
+        per_step = name in ("scores", "logits")
+        fields[name] = tuple(tf.constant(step) for step in results[name]) if per_step else tf.constant(results[name])
     return cls(fields)

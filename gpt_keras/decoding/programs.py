@@ -39,7 +39,9 @@ def build_generate_fn(model, max_length, options=DecodingOptions(), jit_compile=
         ...          tf.constant(0), tf.constant(False))
     """
 
-    def generate_fn(input_ids, attention_mask, max_new_tokens, temperature, top_k, top_p, seed, do_sample, min_new_tokens=0):
+    def generate_fn(
+        input_ids, attention_mask, max_new_tokens, temperature, top_k, top_p, seed, do_sample, min_new_tokens=0
+    ):
         if on_trace is not None:
             on_trace()
         controls = DecodingControls(max_new_tokens, temperature, top_k, top_p, seed, do_sample, min_new_tokens)
@@ -114,7 +116,8 @@ class CompiledPrograms:
             tf.constant(request.input_ids), tf.constant(request.attention_mask), *cast_controls(request.controls)
         )
         prompt_bucket, generated = request.input_ids.shape[1], int(outputs["num_generated"])
-        results = {"sequences": outputs["sequences"].numpy()[:, prompt_bucket - request.prompt_width : prompt_bucket + generated]}
+        first = prompt_bucket - request.prompt_width
+        results = {"sequences": outputs["sequences"].numpy()[:, first : prompt_bucket + generated]}
         for name in ("scores", "logits"):
             if name in outputs:
                 results[name] = outputs[name].numpy()[:, : int(outputs["num_steps"])].swapaxes(0, 1)

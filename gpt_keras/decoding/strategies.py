@@ -45,9 +45,10 @@ class TokenSearch:
     def select(self, state, scores):
         controls, pad = self.controls, self.options.pad_token_id
         # Sampling chooses from the warped scores (which output_scores returns, as the reference's do).
-        scores = tf.cond(
-            controls.do_sample, lambda: warp_scores(scores, controls.temperature, controls.top_k, controls.top_p), lambda: scores
-        )
+        def warped():
+            return warp_scores(scores, controls.temperature, controls.top_k, controls.top_p)
+
+        scores = tf.cond(controls.do_sample, warped, lambda: scores)
         state = record_step(state, scores)
 
         def sample():
@@ -241,7 +242,8 @@ class BeamSearch:
         returned, search = self.options.num_return_sequences, state.search
         outputs = dict(state.recorded, num_steps=state.step)
         if self.options.return_dict_in_generate:
-            outputs["beam_indices"] = tf.reshape(search.best_sources[:, :returned], (-1, tf.shape(search.best_sources)[-1]))
+            steps = tf.shape(search.best_sources)[-1]
+            outputs["beam_indices"] = tf.reshape(search.best_sources[:, :returned], (-1, steps))
         if self.options.output_scores:
             outputs["sequences_scores"] = tf.reshape(search.best_scores[:, :returned], (-1,))
         return outputs

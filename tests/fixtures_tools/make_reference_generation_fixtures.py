@@ -35,6 +35,8 @@ HERE = Path(__file__).resolve().parent
 OUTPUT = HERE.parent / "fixtures" / "reference_generation.json"
 TINY = Path(os.environ.get("GPTK_SHARED", HERE.parents[2] / "shared")) / "fixtures" / "tiny-openai-gpt"
 
+MIXED_BAD_WORDS = [[55, 55], [737, 155], [380, 171, 55], [361]]
+
 warnings.filterwarnings("ignore")
 transformers.logging.set_verbosity_error()
 
@@ -84,21 +86,28 @@ def main():
         "bad_words.prompt_prefix": run(model, [prompt[0]], dict(max_new_tokens=12, bad_words_ids=[[380, 171, 55]])),
         "bad_words.prompt1": run(model, [prompt[1]], dict(max_new_tokens=12, bad_words_ids=[[737, 155], [361]])),
         # A bad word equal to [eos] is dropped: EOS still ends the row.
-        "bad_words.eos": run(model, [prompt[0]], dict(max_new_tokens=12, eos_token_id=737, bad_words_ids=[[737], [574]])),
+        "bad_words.eos": run(
+            model, [prompt[0]], dict(max_new_tokens=12, eos_token_id=737, bad_words_ids=[[737], [574]])
+        ),
         # One set of bad words for prompts 0 and 1, which the tests also batch with padding.
         **{
-            f"bad_words.mixed.{k}": run(
-                model, [prompt[k]], dict(max_new_tokens=10, bad_words_ids=[[55, 55], [737, 155], [380, 171, 55], [361]])
-            )
+            f"bad_words.mixed.{k}": run(model, [prompt[k]], dict(max_new_tokens=10, bad_words_ids=MIXED_BAD_WORDS))
             for k in (0, 1)
         },
-        "bad_words.beam": run(model, [prompt[2]], dict(max_new_tokens=10, num_beams=3, bad_words_ids=[[365], [786, 209]])),
+        "bad_words.beam": run(
+            model, [prompt[2]], dict(max_new_tokens=10, num_beams=3, bad_words_ids=[[365], [786, 209]])
+        ),
         # min_length counts the prompt: 5 prompt tokens + 6 new.
         "min_length.prompt0": run(model, [prompt[0]], dict(max_new_tokens=12, eos_token_id=737, min_length=11)),
-        # The same width-11 bound for a 3-token prompt left-padded to width 5: 6 new tokens, i.e. min_length 9 alone.
+        # The same width-11 bound for a 3-token prompt left-padded to width 5: 6 new tokens, i.e.
+        # min_length 9 alone.
         "min_length.prompt1": run(model, [prompt[1]], dict(max_new_tokens=12, eos_token_id=737, min_length=9)),
-        "min_length.shorter_than_prompt": run(model, [prompt[0]], dict(max_new_tokens=12, eos_token_id=737, min_length=3)),
-        "min_length.beam": run(model, [prompt[1]], dict(max_new_tokens=10, num_beams=3, eos_token_id=155, min_length=8)),
+        "min_length.shorter_than_prompt": run(
+            model, [prompt[0]], dict(max_new_tokens=12, eos_token_id=737, min_length=3)
+        ),
+        "min_length.beam": run(
+            model, [prompt[1]], dict(max_new_tokens=10, num_beams=3, eos_token_id=155, min_length=8)
+        ),
         "min_new_tokens": run(model, [prompt[1]], dict(max_new_tokens=12, eos_token_id=155, min_new_tokens=4)),
         # min_new_tokens takes precedence over min_length.
         "min_new_tokens.over_min_length": run(
