@@ -3,9 +3,6 @@ produces for a compiled program: `DecodingOptions` (fixed in the program) and `D
 runtime tensors).
 
 No TensorFlow here: the options can be checked before TensorFlow is imported.
-
-This module is over 500 lines because it is the one list of options: each option's default, range,
-role and check sit together, so that `generate`, the export and the command line cannot drift apart.
 """
 import dataclasses
 import hashlib
