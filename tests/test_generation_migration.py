@@ -244,6 +244,8 @@ def test_model_generation_config_holds_the_defaults(tiny_dir):
         model.generation_config = {"max_new_tokens": 3}
     model.generation_config = GenerationConfig()
     assert model.generate(np.array(case["prompts"]), max_new_tokens=6).shape == (1, 11)
+    model.generation_config = None  # back to the model config's: no EOS
+    assert model.generation_config.eos_token_id is None
 
 
 def test_the_model_config_sets_the_generation_defaults(tiny_dir):

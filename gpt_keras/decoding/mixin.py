@@ -34,7 +34,8 @@ class GenerationMixin:
     def generation_config(self):
         """The model's default generation options, a `GenerationConfig`: made from the model config's
         special-token ids on first use. `generate` reads it for every option a call does not give; set
-        options on it (`model.generation_config.max_new_tokens = 40`) or assign another config.
+        options on it (`model.generation_config.max_new_tokens = 40`) or assign another config (None
+        goes back to the model config's defaults).
 
         Until it is first read or set, `generate` follows the model config as it is at each call.
         """
@@ -46,6 +47,9 @@ class GenerationMixin:
 
     @generation_config.setter
     def generation_config(self, value):
+        if value is None:
+            self.__dict__.pop("_generation_config", None)
+            return
         if not isinstance(value, GenerationConfig):
             got = type(value).__name__
             raise TypeError(f"generation_config must be a gpt_keras.decoding.GenerationConfig, got {got}")
