@@ -23,21 +23,23 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def test_generation_config_fields_are_the_keywords_of_generate():
     parameters = inspect.signature(GenerationMixin.generate).parameters.values()
     keywords = {p.name: p.default for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
-    fields = {f.name: f.default for f in dataclasses.fields(GenerationConfig)}
-    assert list(keywords) == list(fields) == list(GenerationConfig.option_names())
-    assert keywords == fields
+    assert keywords.pop("generation_config") is None
+    fields = [f.name for f in dataclasses.fields(GenerationConfig)]
+    assert list(keywords) == fields == list(GenerationConfig.option_names())
+    # A keyword not given is None, so that generation_config and model.generation_config can set it.
+    assert set(keywords.values()) == {None}
 
 
 def test_every_option_has_one_role():
-    roles = [GenerationConfig.option_names(role) for role in ("program", "runtime", "request")]
+    roles = [GenerationConfig.option_names(role) for role in ("program", "runtime", "request", "output")]
     assert sorted(sum(roles, ())) == sorted(GenerationConfig.option_names())
-    program, runtime, _ = roles
+    program, runtime, _, output = roles
     assert set(runtime) == set(DecodingControls._fields)
     # The export fixes exactly the options a compiled program fixes (DecodingOptions holds them, with
-    # the EOS ids as a tuple).
+    # the EOS ids as a tuple); the program also fixes what generate returns, which an export never does.
     assert DECODING_OPTION_NAMES == program
     option_fields = {f.name for f in dataclasses.fields(DecodingOptions)}
-    assert {"eos_token_ids" if name == "eos_token_id" else name for name in program} == option_fields
+    assert {"eos_token_ids" if name == "eos_token_id" else name for name in program + output} == option_fields
 
 
 # === One validate() ===
@@ -91,7 +93,11 @@ def test_unknown_keywords_are_named():
 
 
 def test_new_token_count_follows_max_length():
-    assert GenerationConfig().validate().new_token_count(7) == 13  # the reference's max_length of 20
+    # The reference's default (tests/fixtures/reference_generation.json, "default_length*"): 20 new
+    # tokens, fewer when n_positions leaves less room.
+    assert GenerationConfig().validate().new_token_count(7) == 20
+    assert GenerationConfig().validate().new_token_count(50, n_positions=64) == 14
+    assert GenerationConfig().validate().new_token_count(64, n_positions=64) == 20  # left to the overflow check
     assert GenerationConfig(max_length=30).validate().new_token_count(7) == 23
     assert GenerationConfig(max_new_tokens=4, max_length=30).validate().new_token_count(7) == 4
     with pytest.raises(ValueError, match="max_length leaves -3 new tokens for a prompt of width 10"):
@@ -103,8 +109,8 @@ def test_decoding_options_and_controls():
     config = GenerationConfig(num_beams=1, num_return_sequences=2, do_sample=True, seed=-3, length_penalty=2).validate()
     options = config.decoding_options(model_config)
     assert options == DecodingOptions(num_return_sequences=1, length_penalty=2.0, eos_token_ids=(5,), pad_token_id=5)
-    controls = config.controls(9)
-    assert controls == DecodingControls(9, 1.0, 0, 1.0, (-3) % 2**31, True)
+    controls = config.controls(9, 4)
+    assert controls == DecodingControls(9, 1.0, 50, 1.0, (-3) % 2**31, True, 4)  # the reference's top_k of 50
     assert 0 <= GenerationConfig().validate().controls(1).seed < 2**31
 
 

@@ -125,14 +125,9 @@ def test_sampling_draws_from_the_softmax(model):
     logits = model(prompt).logits.numpy()[0, -1] / 2.0
     probabilities = np.exp(logits - logits.max())
     probabilities /= probabilities.sum()
-    # 64 sampled rows per call (one prompt, num_return_sequences=64), 8 calls.
-    draws = np.concatenate(
-        [
-            model.generate(prompt, max_new_tokens=1, do_sample=True, temperature=2.0, num_return_sequences=64, seed=s)
-            .numpy()[:, -1]
-            for s in range(8)
-        ]
-    )
+    # 64 sampled rows per call (one prompt, num_return_sequences=64), 8 calls; top_k=0: the whole softmax.
+    sample = dict(max_new_tokens=1, do_sample=True, temperature=2.0, top_k=0, num_return_sequences=64)
+    draws = np.concatenate([model.generate(prompt, seed=s, **sample).numpy()[:, -1] for s in range(8)])
     top = np.argsort(probabilities)[::-1][:5]
     observed = np.array([(draws == t).sum() for t in top] + [np.isin(draws, top, invert=True).sum()])
     expected_counts = len(draws) * np.append(probabilities[top], 1 - probabilities[top].sum())
@@ -164,11 +159,25 @@ def test_repetition_penalty_and_no_repeat_ngram_processors():
     for size, banned in ((2, [3]), (3, [3]), (1, [1, 2, 3])):
         got = process_scores(scores, DecodingOptions(no_repeat_ngram_size=size), **state).numpy()[0]
         assert np.flatnonzero(np.isinf(got)).tolist() == banned, size
-    options = DecodingOptions(min_new_tokens=2, eos_token_ids=(4, 0))
-    early = process_scores(scores, options, **dict(state, step=tf.constant(1))).numpy()[0]
+    options = DecodingOptions(eos_token_ids=(4, 0))
+    floor = tf.constant(2)
+    early = process_scores(scores, options, **dict(state, step=tf.constant(1)), min_new_tokens=floor).numpy()[0]
     assert np.isinf(early[[0, 4]]).all() and np.isfinite(early[1:4]).all()
-    late = process_scores(scores, options, **dict(state, step=tf.constant(2))).numpy()[0]
+    late = process_scores(scores, options, **dict(state, step=tf.constant(2)), min_new_tokens=floor).numpy()[0]
     np.testing.assert_array_equal(late, scores.numpy()[0])
+
+
+def test_bad_words_processor_bans_completions_of_real_tokens():
+    # Row 0: 6 real tokens (.. 2, 3, 1), then padding 0; row 1: one real token, 3.
+    history = tf.constant([[3, 1, 3, 2, 3, 1, 0, 0], [3, 0, 0, 0, 0, 0, 0, 0]])
+    state = {"history": history, "lengths": tf.constant([6, 1]), "step": tf.constant(0)}
+    scores = tf.zeros((2, 5))
+    # [4] always; [3, 1, 2] after ..3, 1; [1, 0] after ..1; [0, 0, 3] never (padding is no prefix);
+    # [2, 3, 4]'s prefix is not at the end.
+    words = ((4,), (3, 1, 2), (1, 0), (0, 0, 3), (2, 3, 4))
+    got = process_scores(scores, DecodingOptions(bad_words_ids=words), **state).numpy()
+    assert [np.flatnonzero(np.isinf(row)).tolist() for row in got] == [[0, 2, 4], [4]]
+    assert np.isneginf(got[np.isinf(got)]).all()
 
 
 def test_no_repeat_ngram_generation_has_no_repeated_bigram(model, expected):
@@ -219,7 +228,7 @@ def test_calls_within_a_bucket_reuse_the_compiled_program(model, prompts):
 
 def test_eager_run_equals_compiled_for_seeded_sampling(model, prompts):
     ids, mask = pad_batch(prompts, "left")
-    compiled = model.generate(ids, mask, max_new_tokens=20, do_sample=True, top_p=0.95, seed=21).numpy()
+    compiled = model.generate(ids, mask, max_new_tokens=20, do_sample=True, top_k=0, top_p=0.95, seed=21).numpy()
     eager_fn = build_generate_fn(model, 40, jit_compile=False)
     bucketed_ids, bucketed_mask = np.pad(ids, ((0, 0), (1, 0))), np.pad(mask, ((0, 0), (1, 0)))  # width 8
     controls = (tf.constant(20), tf.constant(1.0), tf.constant(0), tf.constant(0.95), tf.constant(21), tf.constant(True))

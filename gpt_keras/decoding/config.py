@@ -5,6 +5,8 @@ runtime tensors).
 No TensorFlow here: the options can be checked before TensorFlow is imported.
 """
 import dataclasses
+import hashlib
+import logging
 import math
 import numbers
 import secrets
@@ -15,9 +17,11 @@ import numpy as np
 # Fed to the model in slots nobody reads (bucket padding, finished rows) instead of pad_token_id,
 # which need not be a vocabulary id.
 FILLER_TOKEN_ID = 0
-# The reference's default length when neither max_new_tokens nor max_length is given; it counts the
-# prompt too.
-DEFAULT_MAX_LENGTH = 20
+# The reference's default when neither max_new_tokens nor max_length is given: this many new tokens,
+# fewer when the prompt leaves less room before n_positions.
+DEFAULT_NEW_TOKENS = 20
+
+logger = logging.getLogger("gpt_keras")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,8 +120,55 @@ def token_ids(value, name):
 
 # Generated sequences are int32: an id written into them (EOS, pad) must fit.
 TOKEN_ID = Bound(-(2**31), 2**31 - 1, integer=True, note="an id of the int32 sequences")
+# Ids the model may generate (bad words): the vocabulary's upper end is checked with the model's config.
+TOKEN_ID_OR_ABOVE_ZERO = Bound(0, 2**31 - 1, integer=True, note="a vocabulary id")
 # The program's int32 top_k: a larger one keeps every token, as this does (2**32 + 2 would wrap to 2).
 INT32_MAX = 2**31 - 1
+
+
+def _as_bool(value, name):
+    """A bool option (a Python or numpy bool, or a scalar bool tensor) as a Python bool."""
+    if np.ndim(value) == 0 and not isinstance(value, (str, bytes)) and hasattr(value, "dtype"):
+        value = np.asarray(value).item()
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def bad_words(value):
+    """`bad_words_ids` as a tuple of tuples of ints, or ValueError: a non-empty list of non-empty lists of
+    ids >= 0, as the reference requires."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, np.ndarray)) or len(value) == 0:
+        raise ValueError(f"bad_words_ids must be a non-empty list of lists of token ids, got {value!r}")
+    words = []
+    for word in value:
+        if isinstance(word, (str, bytes)) or not isinstance(word, (list, tuple, np.ndarray)) or len(word) == 0:
+            raise ValueError(f"bad_words_ids must be a list of non-empty lists of token ids, got the entry {word!r}")
+        ids = np.asarray(word, object).reshape(-1)
+        words.append(tuple(TOKEN_ID_OR_ABOVE_ZERO.check(i, "bad_words_ids") for i in ids))
+    return tuple(words)
+
+
+def stateless_seed(seed):
+    """The program's int32 seed in [0, 2**31) of an int seed, or of a pair of ints (the reference TF port's
+    stateless `seed=[a, b]`), mixed by a fixed hash: the same pair always samples alike."""
+    if isinstance(seed, tuple):
+        digest = hashlib.blake2b(repr(seed).encode("ascii"), digest_size=8).digest()
+        return int.from_bytes(digest, "little") % 2**31
+    return int(seed) % 2**31
+
+
+def _seed(value):
+    """`seed` as an int or a pair of ints (a list, tuple, array or tensor of two)."""
+    if hasattr(value, "numpy"):
+        value = value.numpy()
+    if isinstance(value, (list, tuple, np.ndarray)):
+        pair = np.asarray(value, dtype=object).reshape(-1)
+        if np.ndim(value) != 1 or len(pair) != 2:
+            raise ValueError(f"seed must be an int or a pair of ints (the stateless seed [a, b]), got {value!r}")
+        return tuple(as_integer(i, "seed") for i in pair)
+    # 1.2 and 1.9 would sample alike if the seed were truncated.
+    return as_integer(value, "seed")
 
 
 def check_early_stopping(value):
@@ -128,8 +179,9 @@ def check_early_stopping(value):
 
 def _option(default, role, bound=None, number=True):
     """A `GenerationConfig` field. `role` says where its value goes: "program" (fixed in a compiled
-    program, `DecodingOptions`), "runtime" (a tensor of the program, `DecodingControls`) or "request"
-    (how the prompts are shaped before the program runs)."""
+    program, `DecodingOptions`, and in an export), "runtime" (a tensor of the program, `DecodingControls`),
+    "request" (read in Python around the program: prompt shaping, lengths) or "output" (what `generate`
+    returns: fixed in the program too, `DecodingOptions`, but never in an export, which returns ids)."""
     return dataclasses.field(default=default, metadata={"role": role, "bound": bound, "number": number})
 
 
@@ -147,9 +199,14 @@ class DecodingOptions:
         repetition_penalty: Logits of tokens already in the sequence are divided by it (multiplied when
             negative); 1.0 turns it off.
         no_repeat_ngram_size: Ban tokens that would repeat an n-gram of this size; 0 turns it off.
-        min_new_tokens: EOS is banned until this many tokens were generated.
+        bad_words_ids: Tuple of token-id tuples never generated (a longer one: its last token is banned
+            right after the others).
         eos_token_ids: Tuple of end-of-sequence ids (may be empty).
         pad_token_id: Id written after a row has finished.
+        return_dict_in_generate: The program also returns what `GenerateDecoderOnlyOutput` /
+            `GenerateBeamDecoderOnlyOutput` hold (beam search: the beam of every token).
+        output_scores: ... and each step's processed scores (beam search: the scores of the sequences).
+        output_logits: ... and each step's raw logits.
     """
 
     num_beams: int = 1
@@ -158,13 +215,18 @@ class DecodingOptions:
     early_stopping: object = False
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
-    min_new_tokens: int = 0
+    bad_words_ids: tuple = ()
     eos_token_ids: tuple = ()
     pad_token_id: int = 0
+    return_dict_in_generate: bool = False
+    output_scores: bool = False
+    output_logits: bool = False
 
     @property
     def tracks_history(self):
-        return self.repetition_penalty != 1.0 or self.no_repeat_ngram_size > 0
+        """Whether a processor reads each row's past tokens (`DecodingState.history`)."""
+        longer_bad_words = any(len(word) > 1 for word in self.bad_words_ids)
+        return self.repetition_penalty != 1.0 or self.no_repeat_ngram_size > 0 or longer_bad_words
 
 
 class DecodingControls(NamedTuple):
@@ -180,14 +242,20 @@ class DecodingControls(NamedTuple):
     top_p: object  # float32, 1 keeps every token
     seed: object  # int32 in [0, 2**31)
     do_sample: object  # bool
+    # Last, with a default, so that the six controls above still make a complete set. A runtime value,
+    # not part of the program: min_length counts the caller's prompt width, which varies within a bucket.
+    min_new_tokens: object = 0  # int32: EOS is banned while fewer tokens were generated
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class GenerationConfig:
     """Every option of `generate`, `stream`, `generate_text` and `stream_text` (and of the export).
 
-    The arguments are those of `GenerationMixin.generate` (see its docstring for their meaning); None
-    means "not set" and reads as the default, as in the reference. `validate()` does every check.
+    The fields are the reference's names (its `GenerationConfig`), with its defaults; None means "not
+    set" and reads as the default, as in the reference, except `max_length`: unset, `generate` makes
+    20 new tokens (fewer when the prompt leaves less room before `n_positions`), as the reference does
+    by default. Options may be set as attributes (`model.generation_config.max_new_tokens = 40`); an
+    unknown name is refused. `validate()` does every check.
 
     Example:
         >>> GenerationConfig(max_new_tokens=20, do_sample=True, top_k=50).validate().top_k
@@ -196,10 +264,11 @@ class GenerationConfig:
 
     max_new_tokens: int = _option(None, "runtime", Bound(1, integer=True))
     max_length: int = _option(None, "request")
-    min_new_tokens: int = _option(0, "program", Bound(0, integer=True))
+    min_new_tokens: int = _option(None, "runtime", Bound(0, integer=True))
+    min_length: int = _option(0, "request", Bound(0, integer=True))
     do_sample: bool = _option(False, "runtime", number=False)
     temperature: float = _option(1.0, "runtime", Bound(0, exclusive_minimum=True, when="do_sample"))
-    top_k: int = _option(0, "runtime", Bound(0, integer=True, note="0 disables it"))
+    top_k: int = _option(50, "runtime", Bound(0, integer=True, note="0 disables it"))
     top_p: float = _option(1.0, "runtime", Bound(0, 1, exclusive_minimum=True))
     num_beams: int = _option(1, "program", Bound(1, integer=True))
     length_penalty: float = _option(1.0, "program")
@@ -207,14 +276,27 @@ class GenerationConfig:
     num_return_sequences: int = _option(1, "program", Bound(1, integer=True))
     repetition_penalty: float = _option(1.0, "program", Bound(0, exclusive_minimum=True))
     no_repeat_ngram_size: int = _option(0, "program", Bound(0, integer=True))
+    bad_words_ids: tuple = _option(None, "program", number=False)
     eos_token_id: object = _option(None, "program", number=False)
     pad_token_id: int = _option(None, "program", TOKEN_ID)
-    seed: int = _option(None, "runtime")
+    bos_token_id: int = _option(None, "request", TOKEN_ID_OR_ABOVE_ZERO)
+    seed: object = _option(None, "runtime", number=False)
     truncate_prompt: bool = _option(False, "request", number=False)
+    use_cache: bool = _option(True, "request", number=False)
+    return_dict_in_generate: bool = _option(False, "output", number=False)
+    output_scores: bool = _option(False, "output", number=False)
+    output_logits: bool = _option(False, "output", number=False)
+
+    def __setattr__(self, name, value):
+        if name not in self.__dataclass_fields__:
+            options = list(self.option_names())
+            raise AttributeError(f"GenerationConfig has no option {name!r}; the options are {options}")
+        super().__setattr__(name, value)
 
     @classmethod
     def option_names(cls, role=None):
-        """The option names in `generate`'s order, those of one role ("program", "runtime", "request") when given."""
+        """The option names in `generate`'s order, those of one role ("program", "runtime", "request",
+        "output") when given."""
         return tuple(f.name for f in dataclasses.fields(cls) if role in (None, f.metadata["role"]))
 
     @classmethod
@@ -224,12 +306,41 @@ class GenerationConfig:
         return {f.name: f.metadata["bound"] for f in chosen}
 
     @classmethod
-    def from_keywords(cls, keywords, caller):
-        """The config of `caller(**keywords)`; TypeError naming the keywords that are not options."""
+    def check_keywords(cls, keywords, caller):
+        """`keywords` (of `caller(**keywords)`), or TypeError naming those that are not options."""
         unknown = set(keywords) - set(cls.option_names())
         if unknown:
             raise TypeError(f"{caller}() got unexpected keyword arguments {sorted(unknown)}")
-        return cls(**keywords)
+        return keywords
+
+    @classmethod
+    def from_keywords(cls, keywords, caller):
+        """The config of `caller(**keywords)`; TypeError naming the keywords that are not options."""
+        return cls(**cls.check_keywords(keywords, caller))
+
+    @classmethod
+    def from_model_config(cls, model_config):
+        """The defaults a model generates with: its config's special-token ids, as the reference's
+        `GenerationConfig.from_model_config` takes them."""
+        return cls(
+            eos_token_id=model_config.eos_token_id,
+            pad_token_id=model_config.pad_token_id,
+            bos_token_id=model_config.bos_token_id,
+        )
+
+    def to_dict(self):
+        """{option: value} of every option."""
+        return {name: getattr(self, name) for name in self.option_names()}
+
+    def update(self, **kwargs):
+        """Sets the given options that are fields, as the reference's `update`; returns the others."""
+        for name in set(kwargs) & set(self.option_names()):
+            setattr(self, name, kwargs[name])
+        return {name: value for name, value in kwargs.items() if name not in self.option_names()}
+
+    def merged(self, keywords):
+        """A copy with the `keywords` that are not None set (they take precedence, as in `generate`)."""
+        return dataclasses.replace(self, **{name: value for name, value in keywords.items() if value is not None})
 
     def validate(self, exported=False):
         """Checks every option; returns the config with unset options at their defaults and numbers as
@@ -255,11 +366,14 @@ class GenerationConfig:
             applies = bound is not None and (bound.when is None or values[bound.when])
             values[f.name] = bound.check(value, f.name) if applies else as_finite_number(value, f.name)
         check_early_stopping(values["early_stopping"])
+        for name in ("truncate_prompt", "use_cache") + self.option_names("output"):
+            values[name] = _as_bool(values[name], name)
         if values["eos_token_id"] is not None:
             values["eos_token_id"] = token_ids(values["eos_token_id"], "eos_token_id")
+        if values["bad_words_ids"] is not None:
+            values["bad_words_ids"] = bad_words(values["bad_words_ids"])
         if values["seed"] is not None:
-            # 1.2 and 1.9 would sample alike if the seed were truncated.
-            values["seed"] = as_integer(values["seed"], "seed")
+            values["seed"] = _seed(values["seed"])
         beams, returned = values["num_beams"], values["num_return_sequences"]
         if beams > 1 and returned > beams:
             raise ValueError(f"num_return_sequences ({returned}) must be <= num_beams ({beams}) in beam search")
@@ -273,18 +387,38 @@ class GenerationConfig:
                 f"num_return_sequences={returned} needs sampling (do_sample=True) or beam search "
                 "(num_beams > 1): greedy search returns one sequence per prompt"
             )
+        if not values["return_dict_in_generate"]:
+            ignored = [name for name in ("output_scores", "output_logits") if values[name]]
+            if ignored:
+                # As the reference: the flags only shape the output object.
+                verb = "is" if len(ignored) == 1 else "are"
+                logger.warning("return_dict_in_generate is not True, so %s %s ignored", " and ".join(ignored), verb)
         return dataclasses.replace(self, **values)
 
-    def new_token_count(self, prompt_width):
-        """How many tokens to generate after prompts of `prompt_width` slots (from a validated config)."""
+    def new_token_count(self, prompt_width, n_positions=None):
+        """How many tokens to generate after prompts of `prompt_width` slots (from a validated config).
+
+        `max_new_tokens` when set, else `max_length - prompt_width`; with neither, 20, or what is left
+        before `n_positions` when that is fewer (and at least one), as the reference does.
+        """
         if self.max_new_tokens is not None:
             return self.max_new_tokens
-        new_tokens = (DEFAULT_MAX_LENGTH if self.max_length is None else self.max_length) - prompt_width
+        if self.max_length is None:
+            room = DEFAULT_NEW_TOKENS if n_positions is None else n_positions - prompt_width
+            return min(DEFAULT_NEW_TOKENS, room) if room >= 1 else DEFAULT_NEW_TOKENS
+        new_tokens = self.max_length - prompt_width
         if not _is_whole(new_tokens) or new_tokens < 1:
             raise ValueError(
                 f"max_length leaves {new_tokens} new tokens for a prompt of width {prompt_width}; need at least 1"
             )
         return int(new_tokens)
+
+    def min_new_token_count(self, prompt_width):
+        """New tokens before EOS may end a row: `min_new_tokens`, else `min_length` minus the prompt's
+        width (padding included, as the reference counts it); from a validated config."""
+        if self.min_new_tokens is not None:
+            return self.min_new_tokens
+        return max(0, self.min_length - prompt_width)
 
     @property
     def sequences_per_prompt(self):
@@ -292,8 +426,18 @@ class GenerationConfig:
         return self.num_return_sequences if self.num_beams == 1 else 1
 
     def decoding_options(self, model_config):
-        """The `DecodingOptions` of a validated config; EOS and pad ids default to the model config's."""
+        """The `DecodingOptions` of a validated config; EOS and pad ids default to the model config's.
+
+        Raises:
+            ValueError: A bad word holds an id outside the model's vocabulary.
+        """
         eos, pad = eos_and_pad_ids(model_config, self.eos_token_id, self.pad_token_id)
+        # As the reference, a bad word that is one EOS id alone is dropped: EOS still ends a row.
+        words = tuple(word for word in self.bad_words_ids or () if not (len(word) == 1 and word[0] in eos))
+        outside = sorted({i for word in words for i in word if i >= model_config.vocab_size})
+        if outside:
+            raise ValueError(f"bad_words_ids must be ids in [0, {model_config.vocab_size}), got {outside}")
+        with_outputs = self.return_dict_in_generate
         return DecodingOptions(
             num_beams=self.num_beams,
             num_return_sequences=self.num_return_sequences if self.num_beams > 1 else 1,
@@ -301,20 +445,24 @@ class GenerationConfig:
             early_stopping=self.early_stopping,
             repetition_penalty=float(self.repetition_penalty),
             no_repeat_ngram_size=self.no_repeat_ngram_size,
-            min_new_tokens=self.min_new_tokens,
+            bad_words_ids=words,
             eos_token_ids=eos,
             pad_token_id=pad,
+            return_dict_in_generate=with_outputs,
+            output_scores=with_outputs and self.output_scores,
+            output_logits=with_outputs and self.output_logits,
         )
 
-    def controls(self, max_new_tokens):
+    def controls(self, max_new_tokens, min_new_tokens=0):
         """The `DecodingControls` (Python numbers) of a validated config; a random seed when unset."""
         return DecodingControls(
             max_new_tokens=max_new_tokens,
             temperature=self.temperature if self.do_sample else 1.0,
             top_k=min(self.top_k, INT32_MAX),
             top_p=self.top_p,
-            seed=secrets.randbelow(2**31) if self.seed is None else int(self.seed) % 2**31,
+            seed=secrets.randbelow(2**31) if self.seed is None else stateless_seed(self.seed),
             do_sample=self.do_sample,
+            min_new_tokens=min_new_tokens,
         )
 
 

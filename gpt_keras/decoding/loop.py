@@ -13,7 +13,13 @@ from gpt_keras.decoding.config import DecodingControls
 from gpt_keras.decoding.processors import process_scores
 
 CONTROL_DTYPES = DecodingControls(
-    max_new_tokens=tf.int32, temperature=tf.float32, top_k=tf.int32, top_p=tf.float32, seed=tf.int32, do_sample=tf.bool
+    max_new_tokens=tf.int32,
+    temperature=tf.float32,
+    top_k=tf.int32,
+    top_p=tf.float32,
+    seed=tf.int32,
+    do_sample=tf.bool,
+    min_new_tokens=tf.int32,
 )
 
 
@@ -30,6 +36,7 @@ class DecodingState(NamedTuple):
     slot_mask: tf.Tensor  # (rows, max_length) 1 where a cache slot holds a real token
     history: object = ()  # (rows, max_length) real tokens only, in order, when a processor needs them
     search: object = ()  # the strategy's own state (beam search: a BeamState)
+    recorded: object = ()  # {"scores", "logits"}: (rows, max_length - prompt_len, vocab) per step, when asked
 
 
 def cast_controls(controls):
@@ -84,17 +91,37 @@ def prefill(model, input_ids, attention_mask, max_length, options):
     last_hidden = tf.gather(outputs["last_hidden_state"], last_slot, batch_dims=1)  # (batch, n_embd)
     tokens = tf.concat([input_ids, tf.fill((batch, max_length - prompt_len), options.pad_token_id)], axis=1)
     tokens = tf.ensure_shape(tokens, (None, max_length))
+    logits = model.lm_logits(last_hidden)
     return DecodingState(
         step=tf.constant(0, tf.int32),
         prompt_len=prompt_len,
         cache=outputs["cache"],
-        logits=model.lm_logits(last_hidden),
+        logits=logits,
         tokens=tokens,
         lengths=tf.reduce_sum(attention_mask, axis=1),
         finished=tf.zeros((batch,), tf.bool),
         slot_mask=slot_mask,
         history=_compact(tokens, slot_mask) if options.tracks_history else (),
+        recorded=_recording_buffers(options, batch, max_length - prompt_len, logits.shape[-1]),
     )
+
+
+def _recording_buffers(options, rows, steps, vocab_size):
+    """Zeroed per-step buffers of what `options` asks `generate` to return (none by default)."""
+    names = [name for name, wanted in (("scores", options.output_scores), ("logits", options.output_logits)) if wanted]
+    return {name: tf.zeros((rows, steps, vocab_size), tf.float32) for name in names}
+
+
+def record_step(state, scores):
+    """`state` with this step's processed `scores` and raw logits (`state.logits`) written into the
+    buffers `prefill` made for them: rows as they are at this step, never reordered afterwards."""
+    if not state.recorded:
+        return state
+    rows = tf.shape(state.logits)[0]
+    at = tf.stack([tf.range(rows), tf.fill((rows,), state.step)], axis=1)
+    values = {"scores": scores, "logits": state.logits}
+    recorded = {name: tf.tensor_scatter_nd_update(buffer, at, values[name]) for name, buffer in state.recorded.items()}
+    return state._replace(recorded=recorded)
 
 
 def forward_tokens(model, state, new_tokens):
@@ -122,10 +149,11 @@ def run_loop(model, state, strategy, stop_step):
     Returns:
         The `DecodingState` after the last step.
     """
-    options = strategy.options
+    options, min_new_tokens = strategy.options, strategy.controls.min_new_tokens
 
     def body(state):
-        scores = process_scores(strategy.scores(state.logits), options, state.history, state.lengths, state.step)
+        scores = strategy.scores(state.logits)
+        scores = process_scores(scores, options, state.history, state.lengths, state.step, min_new_tokens)
         state, tokens, source_rows = strategy.select(state, scores)
         if source_rows is not None:
             # Each row continues row `source_rows[i]`: it takes that row's cache, length and history.

@@ -13,12 +13,63 @@ from gpt_keras.decoding.config import Bound, GenerationConfig
 from gpt_keras.decoding.programs import CompiledPrograms
 from gpt_keras.decoding.request import prepare_request
 from gpt_keras.decoding.text import decode_continuations, encode_prompts, stream_pieces, with_tokenizer_eos
+from gpt_keras.decoding.unsupported import check_unsupported
 
 
 class GenerationMixin:
     """Adds `generate`, `stream`, `generate_text` and `stream_text` to models that have `transformer`
     (a `TFOpenAIGPT`) and `lm_logits(hidden_states)`; reads `tokenizer` (text in `generate`) when the
-    model has one."""
+    model has one, and keeps the model's default options as `generation_config`."""
+
+    @classmethod
+    def can_generate(cls):
+        """Whether `generate` works for this model class: True.
+
+        The reference answers True for its LM model only; gpt_keras's double-heads model generates too
+        (its LM head is the same), so it answers True as well.
+        """
+        return True
+
+    @property
+    def generation_config(self):
+        """The model's default generation options, a `GenerationConfig`: made from the model config's
+        special-token ids on first use. `generate` reads it for every option a call does not give; set
+        options on it (`model.generation_config.max_new_tokens = 40`) or assign another config (None
+        goes back to the model config's defaults).
+
+        Until it is first read or set, `generate` follows the model config as it is at each call.
+        """
+        held = self.__dict__.get("_generation_config")
+        if held is None:
+            held = GenerationConfig.from_model_config(self.config)
+            self.__dict__["_generation_config"] = held
+        return held
+
+    @generation_config.setter
+    def generation_config(self, value):
+        if value is None:
+            self.__dict__.pop("_generation_config", None)
+            return
+        if not isinstance(value, GenerationConfig):
+            got = type(value).__name__
+            raise TypeError(f"generation_config must be a gpt_keras.decoding.GenerationConfig, got {got}")
+        self.__dict__["_generation_config"] = value
+
+    def _generation_options(self, keywords, generation_config=None):
+        """The `GenerationConfig` of a call: its `keywords` that are not None, then the options of
+        `generation_config` that differ from the defaults, then `model.generation_config` (as the
+        reference's `generate` combines them)."""
+        base = self.__dict__.get("_generation_config")
+        if base is None:
+            base = GenerationConfig.from_model_config(self.config)
+        if generation_config is not None:
+            if not isinstance(generation_config, GenerationConfig):
+                raise TypeError(
+                    "generation_config must be a gpt_keras.decoding.GenerationConfig (it takes the reference's "
+                    f"option names), got {type(generation_config).__name__}"
+                )
+            base = base.merged(_set_options(generation_config))
+        return base.merged(keywords)
 
     @property
     def generation_trace_count(self):
@@ -46,44 +97,59 @@ class GenerationMixin:
 
     def generate(
         self,
-        input_ids,
+        input_ids=None,
         attention_mask=None,
         *,
         max_new_tokens=None,
         max_length=None,
-        min_new_tokens=0,
-        do_sample=False,
-        temperature=1.0,
-        top_k=0,
-        top_p=1.0,
-        num_beams=1,
-        length_penalty=1.0,
-        early_stopping=False,
-        num_return_sequences=1,
-        repetition_penalty=1.0,
-        no_repeat_ngram_size=0,
+        min_new_tokens=None,
+        min_length=None,
+        do_sample=None,
+        temperature=None,
+        top_k=None,
+        top_p=None,
+        num_beams=None,
+        length_penalty=None,
+        early_stopping=None,
+        num_return_sequences=None,
+        repetition_penalty=None,
+        no_repeat_ngram_size=None,
+        bad_words_ids=None,
         eos_token_id=None,
         pad_token_id=None,
+        bos_token_id=None,
         seed=None,
-        truncate_prompt=False,
+        truncate_prompt=None,
+        use_cache=None,
+        return_dict_in_generate=None,
+        output_scores=None,
+        output_logits=None,
+        generation_config=None,
+        **kwargs,
     ):
         """Generates continuations of token-id prompts: greedy, sampling or beam search.
 
         Prefill and the token loop run as one XLA program, compiled once per (prompt bucket, length
         bucket, fixed options): lengths are rounded up to powers of two (at least 8), so calls whose
-        lengths share buckets reuse it.
+        lengths share buckets reuse it. Every option is keyword-only; one that is not given (None) is
+        read from `generation_config`, then `model.generation_config`, then the reference's default.
 
         Args:
-            input_ids: (batch, seq) ints: the prompts, padded left or right where `attention_mask` is 0.
-                Or text, a str or a list of str, with a tokenizer attached as `model.tokenizer`
-                (`from_pretrained` attaches the one in its directory): then text is returned.
+            input_ids: (batch, seq) ints: the prompts, padded left or right where `attention_mask` is 0
+                (also accepted as `inputs=`, the reference's name). Or text, a str or a list of str,
+                with a tokenizer attached as `model.tokenizer` (`from_pretrained` attaches the one in
+                its directory): then text is returned. None starts one sequence from `bos_token_id`.
             attention_mask: (batch, seq) 1 for real tokens, 0 for padding; all ones when None.
             max_new_tokens: How many tokens to generate (at most).
-            max_length: Prompt width plus new tokens, used when `max_new_tokens` is None (default 20).
-            min_new_tokens: EOS is banned until this many tokens were generated.
-            do_sample: Sample instead of taking the most likely token.
-            temperature: Logits are divided by it before sampling (> 0).
-            top_k: Sample among the k most likely tokens only; 0 disables.
+            max_length: Prompt width plus new tokens, used when `max_new_tokens` is None. With neither,
+                20 new tokens (fewer when the prompt leaves less room before `n_positions`).
+            min_new_tokens: EOS is banned until this many tokens were generated (takes precedence over
+                `min_length`).
+            min_length: EOS is banned while prompt width (padding included, as the reference counts
+                it) plus new tokens is below this.
+            do_sample: Sample instead of taking the most likely token (default False).
+            temperature: Logits are divided by it before sampling (> 0; default 1).
+            top_k: Sample among the k most likely tokens only; 0 disables (default 50, the reference's).
             top_p: Sample among the most likely tokens whose probabilities sum to top_p; 1 disables.
             num_beams: Beam search with this many beams when > 1 (sampled beams with `do_sample`).
             length_penalty: Beam search: finished hypotheses score `sum_logprobs / new_length ** length_penalty`.
@@ -91,55 +157,70 @@ class GenerationMixin:
             num_return_sequences: Sequences returned per prompt (<= num_beams with beam search).
             repetition_penalty: > 1 discourages tokens already present (prompt included, padding not).
             no_repeat_ngram_size: Forbid repeating any n-gram of this size; 0 disables.
+            bad_words_ids: List of token-id lists never generated: a one-token list bans that token, a
+                longer one bans its last token right after the others (in the prompt or generated). A
+                list that is one EOS id alone is dropped, as the reference drops it.
             eos_token_id: Int or list of ints ending a sequence; `config.eos_token_id` when None.
             pad_token_id: Fills finished rows; `config.pad_token_id`, else the first EOS id, else 0. Any
-                int (-1, or an added token outside the vocabulary): it is written, never fed to the model.
-            seed: Int seed of the stateless sampling RNG: the same seed gives the same tokens; random
-                when None.
+                int (-1, or an added token outside the vocabulary): it is written, and fed to the model
+                only when it is a vocabulary id.
+            bos_token_id: The first token when `input_ids` is None; `config.bos_token_id` when None.
+            seed: Seed of the stateless sampling RNG: an int, or a pair of ints (the reference TF port's
+                `seed=[a, b]`); the same seed gives the same tokens; random when None. The stream is
+                gpt_keras's own, not TensorFlow's or torch's.
             truncate_prompt: When prompt + max_new_tokens exceeds `n_positions`, keep each prompt's last
                 tokens instead of raising.
+            use_cache: Accepted for the reference's sake and changes nothing: decoding always runs over
+                the key/value cache, whose tokens are those of decoding without it (the reference's
+                OpenAI GPT has no cache at all).
+            return_dict_in_generate: Return a `GenerateDecoderOnlyOutput` (beam search:
+                `GenerateBeamDecoderOnlyOutput`) instead of the ids.
+            output_scores: With `return_dict_in_generate`: also the processed scores of every step
+                (beam search: and `sequences_scores`).
+            output_logits: With `return_dict_in_generate`: also the raw logits of every step.
+            generation_config: A `GenerationConfig` whose set options replace the model's defaults (the
+                keywords above take precedence over it).
+            **kwargs: `inputs` (the prompts), or the reference's keywords that gpt_keras does not
+                support, at the value that turns them off (e.g. `output_attentions=False`); another
+                value is a TypeError naming it.
 
         Returns:
             int32 tensor (batch * num_return_sequences, seq + generated): the prompts as given, then the
             new tokens; rows that ended early are filled with `pad_token_id`, and the width stops at the
-            last step any row needed (as the reference returns it). For text: the continuation of a str
-            prompt as a str (a list of `num_return_sequences` str when that is > 1), of a list of
-            prompts as a list (those of each prompt together), as `generate_text` returns them.
+            last step any row needed (as the reference returns it). With `return_dict_in_generate`, the
+            output object holding those `sequences` (and what `output_scores` / `output_logits` ask).
+            For text: the continuation of a str prompt as a str (a list of `num_return_sequences` str
+            when that is > 1), of a list of prompts as a list (those of each prompt together), as
+            `generate_text` returns them.
 
         Raises:
             ValueError: An argument is out of range (the message names it), a prompt is empty, or prompt
                 + new tokens exceed `n_positions` without `truncate_prompt`.
-            TypeError: Text was given and no tokenizer is attached.
+            TypeError: Text was given and no tokenizer is attached, or a keyword is not supported.
 
         Example:
             >>> model.generate(np.array([[40477, 249, 3]]), max_new_tokens=20)  # doctest: +SKIP
             >>> model.generate("the cat sat on the", max_new_tokens=20)  # doctest: +SKIP
         """
-        keywords = dict(
-            max_new_tokens=max_new_tokens,
-            max_length=max_length,
-            min_new_tokens=min_new_tokens,
-            do_sample=do_sample,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            num_beams=num_beams,
-            length_penalty=length_penalty,
-            early_stopping=early_stopping,
-            num_return_sequences=num_return_sequences,
-            repetition_penalty=repetition_penalty,
-            no_repeat_ngram_size=no_repeat_ngram_size,
-            eos_token_id=eos_token_id,
-            pad_token_id=pad_token_id,
-            seed=seed,
-            truncate_prompt=truncate_prompt,
-        )
+        arguments = locals()
+        keywords = {name: arguments[name] for name in GenerationConfig.option_names()}
+        if "inputs" in kwargs:
+            if input_ids is not None:
+                raise TypeError("generate() got both input_ids and inputs (the reference's name for them)")
+            input_ids = kwargs.pop("inputs")
+        check_unsupported(kwargs, "generate")
+        options = self._generation_options(keywords, generation_config)
         if _is_text(input_ids):
-            return self._generate_from_text(input_ids, attention_mask, keywords)
-        request = prepare_request(self.config, input_ids, attention_mask, GenerationConfig(**keywords))
-        return tf.constant(self._compiled_programs().generate(request))
+            return self._generate_from_text(input_ids, attention_mask, options)
+        request = prepare_request(self.config, input_ids, attention_mask, options)
+        if not request.options.return_dict_in_generate:
+            return tf.constant(self._compiled_programs().generate(request))
+        # Imported here: the output classes are models' outputs, and the models import this module.
+        from gpt_keras.decoding.outputs import generation_output
 
-    def _generate_from_text(self, prompts, attention_mask, keywords):
+        return generation_output(self._compiled_programs().run(request), request.options)
+
+    def _generate_from_text(self, prompts, attention_mask, options):
         tokenizer = getattr(self, "tokenizer", None)
         if tokenizer is None:
             raise TypeError(
@@ -151,9 +232,8 @@ class GenerationMixin:
             raise ValueError("generate: attention_mask is for token ids; text prompts are padded by the tokenizer")
         if isinstance(prompts, np.ndarray):
             prompts = prompts.tolist()
-        given = {name: value for name, value in keywords.items() if value is not None}
-        texts = self.generate_text(tokenizer, prompts, **given)
-        single = isinstance(prompts, str) and keywords["num_return_sequences"] == 1
+        texts = self._texts(tokenizer, prompts, options, False, "generate")
+        single = isinstance(prompts, str) and options.validate().num_return_sequences == 1
         return texts[0] if single else texts
 
     def stream(self, input_ids, attention_mask=None, *, chunk_size=8, **kwargs):
@@ -165,16 +245,16 @@ class GenerationMixin:
         Args:
             input_ids, attention_mask: As for `generate`.
             chunk_size: Tokens per compiled call (>= 1).
-            **kwargs: Any keyword of `generate` except beam search (`num_beams` must be 1).
+            **kwargs: Any keyword of `generate` (`generation_config` too) except beam search (`num_beams`
+                must be 1) and those of its output object.
 
         Yields:
             int32 numpy arrays (batch * num_return_sequences, n) of the next n new tokens (n <= chunk_size;
             rows that finished are filled with the pad id). Stops after max_new_tokens or when every row
             has finished.
         """
-        chunk_size = _check_streaming(chunk_size, kwargs)
-        generation_config = GenerationConfig.from_keywords(kwargs, "stream")
-        request = prepare_request(self.config, input_ids, attention_mask, generation_config)
+        options, chunk_size = self._streaming_options(kwargs, chunk_size, "stream")
+        request = prepare_request(self.config, input_ids, attention_mask, options)
         yield from self._compiled_programs().stream(request, chunk_size)
 
     def generate_text(self, tokenizer, prompts, *, return_full_text=False, **kwargs):
@@ -186,15 +266,21 @@ class GenerationMixin:
                 sequences unless `eos_token_id` or the config gives one.
             prompts: A str or a list of str (batched, left-padded).
             return_full_text: Return prompt + continuation instead of the continuation only.
-            **kwargs: Keywords of `generate`.
+            **kwargs: Keywords of `generate` (not those of its output object), `generation_config` among them.
 
         Returns:
             list of str: len(prompts) * num_return_sequences texts, those of each prompt together.
         """
+        generation_config = kwargs.pop("generation_config", None)
+        options = self._generation_options(GenerationConfig.check_keywords(kwargs, "generate_text"), generation_config)
+        return self._texts(tokenizer, prompts, options, return_full_text, "generate_text")
+
+    def _texts(self, tokenizer, prompts, options, return_full_text, caller):
+        """`generate_text` with the call's `GenerationConfig`."""
+        _refuse_output_options(options, caller)
         input_ids, attention_mask = encode_prompts(tokenizer, prompts)
-        kwargs = with_tokenizer_eos(self.config, tokenizer, kwargs)
-        generation_config = GenerationConfig.from_keywords(kwargs, "generate_text")
-        request = prepare_request(self.config, input_ids, attention_mask, generation_config)
+        options = options.merged(with_tokenizer_eos(self.config, tokenizer, {"eos_token_id": options.eos_token_id}))
+        request = prepare_request(self.config, input_ids, attention_mask, options)
         sequences = self._compiled_programs().generate(request)
         return decode_continuations(tokenizer, request, sequences, input_ids, attention_mask, return_full_text)
 
@@ -209,7 +295,7 @@ class GenerationMixin:
             tokenizer: As for `generate_text`.
             prompt: A str.
             chunk_size: Tokens per compiled call.
-            **kwargs: Keywords of `generate` (greedy or sampling; one sequence).
+            **kwargs: Keywords of `generate` (greedy or sampling; one sequence; `generation_config` too).
 
         Yields:
             str pieces whose concatenation is the decoded continuation.
@@ -220,15 +306,25 @@ class GenerationMixin:
         """
         if not isinstance(prompt, str):
             raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
-        if kwargs.get("num_return_sequences", 1) != 1:
+        options, chunk_size = self._streaming_options(kwargs, chunk_size, "stream_text")
+        if options.validate().num_return_sequences != 1:
             raise ValueError("num_return_sequences must be 1 for stream_text")
-        chunk_size = _check_streaming(chunk_size, kwargs)
         input_ids, attention_mask = encode_prompts(tokenizer, [prompt])
-        kwargs = with_tokenizer_eos(self.config, tokenizer, kwargs)
-        generation_config = GenerationConfig.from_keywords(kwargs, "stream_text")
-        request = prepare_request(self.config, input_ids, attention_mask, generation_config)
+        options = options.merged(with_tokenizer_eos(self.config, tokenizer, {"eos_token_id": options.eos_token_id}))
+        request = prepare_request(self.config, input_ids, attention_mask, options)
         chunks = self._compiled_programs().stream(request, chunk_size)
         yield from stream_pieces(tokenizer, chunks, set(request.options.eos_token_ids))
+
+    def _streaming_options(self, kwargs, chunk_size, caller):
+        """The `GenerationConfig` and the int `chunk_size` of a streaming call, checked to stream."""
+        chunk_size = Bound(1, integer=True).check(chunk_size, "chunk_size")
+        generation_config = kwargs.pop("generation_config", None)
+        options = self._generation_options(GenerationConfig.check_keywords(kwargs, caller), generation_config)
+        _refuse_output_options(options, caller)
+        num_beams = options.validate().num_beams
+        if num_beams != 1:
+            raise ValueError(f"num_beams must be 1 for streaming (beam search decides at the end), got {num_beams}")
+        return options, chunk_size
 
 
 def _is_text(prompts):
@@ -240,9 +336,20 @@ def _is_text(prompts):
     return isinstance(prompts, (list, tuple)) and bool(prompts) and all(isinstance(p, str) for p in prompts)
 
 
-def _check_streaming(chunk_size, kwargs):
-    """`chunk_size` as an int, once it and the options are known to stream."""
-    chunk_size = Bound(1, integer=True).check(chunk_size, "chunk_size")
-    if kwargs.get("num_beams", 1) != 1:
-        raise ValueError(f"num_beams must be 1 for streaming (beam search decides at the end), got {kwargs['num_beams']}")
-    return chunk_size
+def _set_options(generation_config):
+    """{option: value} of the options of `generation_config` that are set: not None and not the default."""
+    defaults = GenerationConfig()
+    return {
+        name: value
+        for name, value in generation_config.to_dict().items()
+        if not (value is None or (type(value) is type(getattr(defaults, name)) and value == getattr(defaults, name)))
+    }
+
+
+def _refuse_output_options(options, caller):
+    """ValueError when `options` ask for an output object, which only `generate` on ids returns."""
+    asked = [name for name in GenerationConfig.option_names("output") if getattr(options, name)]
+    if asked:
+        raise ValueError(
+            f"{caller}: {', '.join(asked)} shape generate's output for token ids; {caller} returns text or chunks"
+        )

@@ -1,12 +1,14 @@
 """Logits processors and warpers: pure functions of (rows, vocab) scores, in the reference's rules.
 
-`process_scores` applies the ones fixed in a program (repetition penalty, no-repeat n-grams, minimum
-new tokens) in the reference's order; `warp_scores` the sampling ones (temperature, top-k, top-p),
-whose settings are runtime tensors. Filtered entries become -inf. Padding never counts as a repeated
-token or n-gram: `history` holds each row's real tokens first, `lengths` how many.
+`process_scores` applies the ones fixed in a program (repetition penalty, no-repeat n-grams, bad
+words) and the minimum length (a runtime tensor) in the reference's order; `warp_scores` the sampling
+ones (temperature, top-k, top-p), whose settings are runtime tensors. Filtered entries become -inf.
+Padding never counts as a repeated token, n-gram or bad-word prefix: `history` holds each row's real
+tokens first, `lengths` how many.
 """
 import math
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -53,22 +55,48 @@ def ban_repeated_ngrams(scores, history, lengths, ngram_size):
     return tf.where(banned, -math.inf, scores)
 
 
+def banned_bad_word_tokens(history, lengths, bad_words_ids, vocab_size):
+    """(rows, vocab) bool: the last token of every bad word whose other tokens end a row's `history`
+    (every token of a one-token bad word). Words are grouped by length: one comparison per length."""
+    always = np.zeros(vocab_size, bool)
+    always[[word[0] for word in bad_words_ids if len(word) == 1]] = True
+    banned = tf.broadcast_to(tf.constant(always)[None], (tf.shape(lengths)[0], vocab_size))
+    for size in sorted({len(word) for word in bad_words_ids if len(word) > 1}):
+        words = [word for word in bad_words_ids if len(word) == size]
+        if size - 1 > history.shape[1]:
+            continue
+        prefixes = tf.constant([word[:-1] for word in words], tf.int32)  # (words, size - 1)
+        # Each row's last size - 1 real tokens (rows shorter than that match nothing).
+        last = tf.gather(history, tf.maximum(lengths[:, None] - size + 1 + tf.range(size - 1), 0), batch_dims=1)
+        matches = tf.reduce_all(last[:, None, :] == prefixes[None], axis=-1) & (lengths >= size - 1)[:, None]
+        last_tokens = tf.broadcast_to(tf.constant([word[-1] for word in words], tf.int32)[None], tf.shape(matches))
+        banned |= token_mask(last_tokens, matches, vocab_size)
+    return banned
+
+
+def ban_bad_words(scores, history, lengths, bad_words_ids):
+    """Scores of the tokens that would complete one of `bad_words_ids` set to -inf."""
+    return tf.where(banned_bad_word_tokens(history, lengths, bad_words_ids, scores.shape[-1]), -math.inf, scores)
+
+
 def ban_early_eos(scores, step, min_new_tokens, eos_token_ids):
     """EOS scores set to -inf while fewer than `min_new_tokens` tokens were generated (`step`)."""
     is_end = is_eos(tf.range(scores.shape[-1]), eos_token_ids)[None, :]
     return tf.where(is_end & (step < min_new_tokens), -math.inf, scores)
 
 
-def process_scores(scores, options, history=(), lengths=None, step=0):
-    """Applies repetition penalty, no-repeat n-grams and minimum new tokens, in the reference's order.
+def process_scores(scores, options, history=(), lengths=None, step=0, min_new_tokens=0):
+    """Applies repetition penalty, no-repeat n-grams, bad words and the minimum length, in the
+    reference's order.
 
     Args:
         scores: (rows, vocab) float32 logits (log-probabilities in beam search).
         options: `DecodingOptions`.
         history: (rows, width) each row's real tokens so far, first (needed when
             `options.tracks_history`).
-        lengths: (rows,) int32: real tokens per row of `history`.
+        lengths: (rows,) int32: real tokens per row of `history` (needed with bad words).
         step: Scalar: tokens generated so far.
+        min_new_tokens: Scalar: EOS is banned while `step` is below it (a tensor in a program).
 
     Returns:
         The processed (rows, vocab) scores.
@@ -78,8 +106,10 @@ def process_scores(scores, options, history=(), lengths=None, step=0):
             scores = penalize_repetitions(scores, history, lengths, options.repetition_penalty)
         if 0 < options.no_repeat_ngram_size <= history.shape[1]:
             scores = ban_repeated_ngrams(scores, history, lengths, options.no_repeat_ngram_size)
-    if options.min_new_tokens > 0 and options.eos_token_ids:
-        scores = ban_early_eos(scores, step, options.min_new_tokens, options.eos_token_ids)
+    if options.bad_words_ids:
+        scores = ban_bad_words(scores, history, lengths, options.bad_words_ids)
+    if options.eos_token_ids:
+        scores = ban_early_eos(scores, step, min_new_tokens, options.eos_token_ids)
     return scores
 
 

@@ -23,12 +23,15 @@ def build_generate_fn(model, max_length, options=DecodingOptions(), jit_compile=
         on_trace: Optional callable run each time the function is traced (counts compilations).
 
     Returns:
-        `fn(input_ids, attention_mask, max_new_tokens, temperature, top_k, top_p, seed, do_sample)`
-        taking int32 (batch, prompt_len) ids and mask (every row with a real token, prompt_len +
-        max_new_tokens <= max_length), int32 scalars `max_new_tokens`, `top_k`, `seed`, float32
-        `temperature`, `top_p` and bool `do_sample`; returning `{"sequences": (rows, max_length) int32,
-        "num_generated": int32 scalar}`, rows = batch * num_return_sequences for beam search. Slots
-        `[prompt_len, prompt_len + num_generated)` hold the new tokens.
+        `fn(input_ids, attention_mask, max_new_tokens, temperature, top_k, top_p, seed, do_sample,
+        min_new_tokens=0)` taking int32 (batch, prompt_len) ids and mask (every row with a real token,
+        prompt_len + max_new_tokens <= max_length), int32 scalars `max_new_tokens`, `top_k`, `seed`,
+        `min_new_tokens`, float32 `temperature`, `top_p` and bool `do_sample`; returning
+        `{"sequences": (rows, max_length) int32, "num_generated": int32 scalar, "num_steps": int32
+        scalar}`, rows = batch * num_return_sequences for beam search. Slots `[prompt_len, prompt_len +
+        num_generated)` hold the new tokens. With `options.return_dict_in_generate`, also what the
+        options ask for: `scores` / `logits` (rows searched, max_length - prompt_len, vocab) float32 of
+        the first `num_steps` steps, and for beam search `beam_indices` and `sequences_scores`.
 
     Example:
         >>> fn = build_generate_fn(model, 64)
@@ -36,15 +39,18 @@ def build_generate_fn(model, max_length, options=DecodingOptions(), jit_compile=
         ...          tf.constant(0), tf.constant(False))
     """
 
-    def generate_fn(input_ids, attention_mask, max_new_tokens, temperature, top_k, top_p, seed, do_sample):
+    def generate_fn(
+        input_ids, attention_mask, max_new_tokens, temperature, top_k, top_p, seed, do_sample, min_new_tokens=0
+    ):
         if on_trace is not None:
             on_trace()
-        controls = cast_controls(DecodingControls(max_new_tokens, temperature, top_k, top_p, seed, do_sample))
+        controls = DecodingControls(max_new_tokens, temperature, top_k, top_p, seed, do_sample, min_new_tokens)
+        controls = cast_controls(controls)
         strategy = search_strategy(options, controls)
         state = prefill(model, tf.cast(input_ids, tf.int32), tf.cast(attention_mask, tf.int32), max_length, options)
         state = run_loop(model, strategy.start(model, state), strategy, controls.max_new_tokens)
         sequences, num_generated = strategy.finish(state)
-        return {"sequences": sequences, "num_generated": num_generated}
+        return {"sequences": sequences, "num_generated": num_generated, **strategy.extra_outputs(state)}
 
     return tf.function(generate_fn, jit_compile=True) if jit_compile else generate_fn
 
@@ -99,13 +105,27 @@ class CompiledPrograms:
 
     def generate(self, request):
         """Runs a `Request`; numpy (rows, prompt width + new tokens) int32 sequences."""
+        return self.run(request)["sequences"]
+
+    def run(self, request):
+        """Runs a `Request`; {"sequences": as `generate` returns them, and with `return_dict_in_generate`
+        numpy "scores" / "logits" (steps, rows searched, vocab), "beam_indices" (rows, new tokens) and
+        "sequences_scores" (rows,) as the options ask}."""
         generate_fn = self._program("generate", request.max_length, request.options)
         outputs = generate_fn(
             tf.constant(request.input_ids), tf.constant(request.attention_mask), *cast_controls(request.controls)
         )
-        prompt_bucket = request.input_ids.shape[1]
-        end = prompt_bucket + int(outputs["num_generated"])
-        return outputs["sequences"].numpy()[:, prompt_bucket - request.prompt_width : end]
+        prompt_bucket, generated = request.input_ids.shape[1], int(outputs["num_generated"])
+        first = prompt_bucket - request.prompt_width
+        results = {"sequences": outputs["sequences"].numpy()[:, first : prompt_bucket + generated]}
+        for name in ("scores", "logits"):
+            if name in outputs:
+                results[name] = outputs[name].numpy()[:, : int(outputs["num_steps"])].swapaxes(0, 1)
+        if "beam_indices" in outputs:
+            results["beam_indices"] = outputs["beam_indices"].numpy()[:, :generated]
+        if "sequences_scores" in outputs:
+            results["sequences_scores"] = outputs["sequences_scores"].numpy()
+        return results
 
     def stream(self, request, chunk_size):
         """Yields the new tokens of a `Request`, `chunk_size` steps per compiled call."""

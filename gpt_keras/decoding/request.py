@@ -37,7 +37,8 @@ def prepare_request(model_config, input_ids, attention_mask, generation_config):
 
     Args:
         model_config: The model's `OpenAIGPTConfig` (vocabulary, positions, default EOS / pad ids).
-        input_ids: (batch, seq) ints, padded where `attention_mask` is 0.
+        input_ids: (batch, seq) ints, padded where `attention_mask` is 0; None starts one sequence
+            from `bos_token_id`, as the reference does.
         attention_mask: (batch, seq) of 0 and 1, or None for all ones.
         generation_config: `GenerationConfig`.
 
@@ -49,8 +50,10 @@ def prepare_request(model_config, input_ids, attention_mask, generation_config):
             without `truncate_prompt`.
     """
     config = generation_config.validate()
+    if input_ids is None:
+        input_ids = _bos_prompt(config, attention_mask)
     input_ids, attention_mask = _checked_prompts(model_config, input_ids, attention_mask)
-    max_new_tokens = config.new_token_count(input_ids.shape[1])
+    max_new_tokens = config.new_token_count(input_ids.shape[1], model_config.n_positions)
     room = model_config.n_positions - max_new_tokens
     longest = attention_mask.sum(axis=1).max()
     if longest > room:
@@ -61,6 +64,7 @@ def prepare_request(model_config, input_ids, attention_mask, generation_config):
                 "max_new_tokens, or pass truncate_prompt=True to keep only each prompt's last tokens"
             )
         input_ids, attention_mask = _keep_last_tokens(input_ids, attention_mask, room)
+    min_new_tokens = config.min_new_token_count(input_ids.shape[1])
     # Sampling several sequences per prompt: each prompt repeated, as the reference expands it.
     input_ids = np.repeat(input_ids, config.sequences_per_prompt, axis=0)
     attention_mask = np.repeat(attention_mask, config.sequences_per_prompt, axis=0)
@@ -74,9 +78,21 @@ def prepare_request(model_config, input_ids, attention_mask, generation_config):
         prompt_width=prompt_width,
         max_new_tokens=max_new_tokens,
         max_length=prompt_bucket + bucket_length(max_new_tokens),
-        controls=config.controls(max_new_tokens),
+        controls=config.controls(max_new_tokens, min_new_tokens),
         options=config.decoding_options(model_config),
     )
+
+
+def _bos_prompt(config, attention_mask):
+    """The one-token prompt [[bos_token_id]] of a call without input_ids."""
+    if attention_mask is not None:
+        raise ValueError("attention_mask was given without input_ids; pass the prompts it masks as input_ids")
+    if config.bos_token_id is None:
+        raise ValueError(
+            "input_ids is None and no bos_token_id is set (neither the call, the generation config nor the "
+            "model config gives one): pass input_ids, or bos_token_id to start from"
+        )
+    return np.array([[config.bos_token_id]], np.int64)
 
 
 def _as_numpy_values(value, argument, **allowed):

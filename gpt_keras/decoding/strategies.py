@@ -9,13 +9,14 @@ rest of the step (cache reorder, history, forward), so each strategy holds only 
   continues (None when every row continues itself).
 - `going(state)`: whether any row still needs a step.
 - `finish(state) -> (sequences, num_generated)`.
+- `extra_outputs(state)`: what `return_dict_in_generate` adds (recorded scores, beam bookkeeping).
 """
 from typing import NamedTuple
 
 import tensorflow as tf
 
 from gpt_keras.decoding.config import FILLER_TOKEN_ID
-from gpt_keras.decoding.loop import write_column
+from gpt_keras.decoding.loop import record_step, write_column
 from gpt_keras.decoding.noise import gumbel_noise
 from gpt_keras.decoding.processors import is_eos, warp_scores
 
@@ -42,18 +43,25 @@ class TokenSearch:
         return logits
 
     def select(self, state, scores):
-        controls = self.controls
+        controls, pad = self.controls, self.options.pad_token_id
+        # Sampling chooses from the warped scores (which output_scores returns, as the reference's do).
+        def warped():
+            return warp_scores(scores, controls.temperature, controls.top_k, controls.top_p)
+
+        scores = tf.cond(controls.do_sample, warped, lambda: scores)
+        state = record_step(state, scores)
 
         def sample():
-            warped = warp_scores(scores, controls.temperature, controls.top_k, controls.top_p)
             noise = gumbel_noise(tf.shape(scores), controls.seed, state.step)
-            return tf.argmax(warped + noise, axis=-1, output_type=tf.int32)
+            return tf.argmax(scores + noise, axis=-1, output_type=tf.int32)
 
         chosen = tf.cond(controls.do_sample, sample, lambda: tf.argmax(scores, axis=-1, output_type=tf.int32))
-        new_tokens = tf.where(state.finished, self.options.pad_token_id, chosen)
-        # Finished rows are written as pad_token_id, which may lie outside the vocabulary (-1, or an
-        # added <pad>); the model is fed an id it can look up, whose results nobody reads.
-        fed_tokens = tf.where(state.finished, FILLER_TOKEN_ID, chosen)
+        new_tokens = tf.where(state.finished, pad, chosen)
+        # Finished rows are written as pad_token_id and fed it, as the reference feeds them (so their
+        # scores are its scores); a pad id outside the vocabulary (-1, or an added <pad>) is replaced
+        # by one the model can look up, whose results nobody reads.
+        fed_pad = pad if 0 <= pad < scores.shape[-1] else FILLER_TOKEN_ID
+        fed_tokens = tf.where(state.finished, fed_pad, chosen)
         state = state._replace(
             tokens=write_column(state.tokens, state.prompt_len + state.step, new_tokens),
             finished=state.finished | is_eos(new_tokens, self.options.eos_token_ids),
@@ -66,6 +74,9 @@ class TokenSearch:
     def finish(self, state):
         return state.tokens, state.step
 
+    def extra_outputs(self, state):
+        return dict(state.recorded, num_steps=state.step)
+
 
 class BeamState(NamedTuple):
     """Beam search's own part of the decoding state, per prompt (batch, beams) unless said."""
@@ -76,6 +87,9 @@ class BeamState(NamedTuple):
     best_done: tf.Tensor  # bool: a real hypothesis fills the place
     best_lengths: tf.Tensor  # new tokens of each
     improvable: tf.Tensor  # (batch,) bool: a running beam may still beat the worst finished one
+    # With return_dict_in_generate: per new token, the flat row of the beam it extended (-1 unused).
+    running_sources: object = ()  # (batch * beams, max_length - prompt_len)
+    best_sources: object = ()  # (batch, beams, max_length - prompt_len)
 
 
 class BeamSearch:
@@ -116,6 +130,7 @@ class BeamSearch:
             finished=repeat(state.finished),
             slot_mask=repeat(state.slot_mask),
             history=tf.nest.map_structure(repeat, state.history),
+            recorded=tf.nest.map_structure(repeat, state.recorded),
         )
         search = BeamState(
             running_scores=tf.tile(tf.constant([[0.0] + [BEAM_NEG] * (beams - 1)]), (batch, 1)),
@@ -125,6 +140,9 @@ class BeamSearch:
             best_lengths=tf.zeros((batch, beams), tf.int32),
             improvable=tf.ones((batch,), tf.bool),
         )
+        if self.options.return_dict_in_generate:
+            unused = tf.fill((batch * beams, max_length - state.prompt_len), -1)
+            search = search._replace(running_sources=unused, best_sources=tf.reshape(unused, (batch, beams, -1)))
         return state._replace(search=search)
 
     def scores(self, logits):
@@ -143,6 +161,7 @@ class BeamSearch:
             return warp_scores(log_probs, controls.temperature, controls.top_k, controls.top_p, self.min_tokens_to_keep)
 
         scores = tf.cond(controls.do_sample, sampled_scores, lambda: log_probs)
+        state = record_step(state, scores)
         totals = tf.reshape(scores, (batch, beams, vocab_size)) + search.running_scores[:, :, None]
         totals = tf.reshape(totals, (batch, beams * vocab_size))
 
@@ -187,6 +206,15 @@ class BeamSearch:
             hoped_length = new_length
         best_possible = running_scores[:, :1] / tf.cast(hoped_length, tf.float32) ** options.length_penalty
         worst_finished = tf.where(best_done, tf.reduce_min(best_scores, axis=1, keepdims=True), BEAM_NEG)
+        sources = {}
+        if options.return_dict_in_generate:
+            steps = tf.shape(search.best_sources)[-1]
+            candidate_sources = tf.reshape(tf.gather(search.running_sources, source), (batch, self.candidates, steps))
+            candidate_sources = tf.where(tf.range(steps)[None, None, :] == step, source[:, :, None], candidate_sources)
+            sources = dict(
+                running_sources=tf.reshape(gather_beams(candidate_sources, keep), (batch * beams, steps)),
+                best_sources=gather_beams(tf.concat([search.best_sources, candidate_sources], axis=1), best),
+            )
         search = BeamState(
             running_scores=running_scores,
             best_tokens=gather_beams(tf.concat([search.best_tokens, candidate_tokens], axis=1), best),
@@ -194,6 +222,7 @@ class BeamSearch:
             best_done=best_done,
             best_lengths=gather_beams(tf.concat([search.best_lengths, new_lengths], axis=1), best),
             improvable=search.improvable & tf.reduce_any(best_possible > worst_finished, axis=1),
+            **sources,
         )
         state = state._replace(tokens=tf.reshape(gather_beams(candidate_tokens, keep), (-1, max_length)), search=search)
         return state, tf.reshape(gather_beams(new_tokens, keep), (-1,)), tf.reshape(gather_beams(source, keep), (-1,))
@@ -208,6 +237,16 @@ class BeamSearch:
         returned = self.options.num_return_sequences
         sequences = tf.reshape(state.search.best_tokens[:, :returned], (-1, state.tokens.shape[1]))
         return sequences, tf.reduce_max(state.search.best_lengths[:, :returned])
+
+    def extra_outputs(self, state):
+        returned, search = self.options.num_return_sequences, state.search
+        outputs = dict(state.recorded, num_steps=state.step)
+        if self.options.return_dict_in_generate:
+            steps = tf.shape(search.best_sources)[-1]
+            outputs["beam_indices"] = tf.reshape(search.best_sources[:, :returned], (-1, steps))
+        if self.options.output_scores:
+            outputs["sequences_scores"] = tf.reshape(search.best_scores[:, :returned], (-1,))
+        return outputs
 
 
 def search_strategy(options, controls):
