@@ -27,6 +27,9 @@ _EXPORTS = {
     "OpenAIGPTTokenizer": "gpt_keras.tokenization",
     "AddedToken": "gpt_keras.tokenization",
     "BatchEncoding": "gpt_keras.tokenization",
+    "GenerationConfig": "gpt_keras.decoding.config",
+    "GenerateDecoderOnlyOutput": "gpt_keras.decoding.outputs",
+    "GenerateBeamDecoderOnlyOutput": "gpt_keras.decoding.outputs",
     "export_saved_model": "gpt_keras.export",
 }
 

@@ -38,7 +38,9 @@ SERVING_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 # Written to `assets.extra/`, which TF Serving ignores and clients may read.
 METADATA_FILE = "gpt_keras_export.json"
 # The static settings of `model.generate` that the exported program fixes.
-DECODING_OPTION_NAMES = GenerationConfig.option_names("program")
+# `min_new_tokens` is a runtime control of `generate` (one program serves every value); the export
+# fixes it, like the program options, to keep the serving signature's inputs as they are.
+DECODING_OPTION_NAMES = GenerationConfig.option_names("program") + ("min_new_tokens",)
 
 
 def _ids_spec(rank, name):
@@ -111,7 +113,8 @@ def _decoding_options(config, overrides):
             f"export_saved_model got unknown decoding options {unknown}; expected some of {DECODING_OPTION_NAMES}"
         )
     # `model.generate`'s defaults (EOS and pad ids included), so that both stop and fill finished rows alike.
-    return GenerationConfig(**overrides).validate(exported=True).decoding_options(config)
+    checked = GenerationConfig(**overrides).validate(exported=True)
+    return checked.decoding_options(config), int(checked.min_new_tokens or 0)
 
 
 def _check_controls(controls, max_new_tokens_limit):
@@ -132,7 +135,7 @@ def _check_controls(controls, max_new_tokens_limit):
     return checks
 
 
-def _generate_function(model, max_length, max_new_tokens_limit, options):
+def _generate_function(model, max_length, max_new_tokens_limit, options, min_new_tokens=0):
     """The `generate` signature: request validation (plain graph) around the XLA-compiled program.
 
     Prompts are left-padded to `max_length - max_new_tokens_limit` slots, so one compiled program (per
@@ -182,7 +185,9 @@ def _generate_function(model, max_length, max_new_tokens_limit, options):
         # As `model.generate`: seeds reduced modulo 2**31, temperature 1 when not sampling.
         seed = tf.cast(tf.math.floormod(tf.cast(seed, tf.int64), 2**31), tf.int32)
         temperature = tf.where(do_sample, temperature, 1.0)
-        outputs = core(padded_ids, padded_mask, max_new_tokens, temperature, top_k, top_p, seed, do_sample)
+        outputs = core(
+            padded_ids, padded_mask, max_new_tokens, temperature, top_k, top_p, seed, do_sample, min_new_tokens
+        )
         # The prompt as given, then the new tokens (the width `model.generate` returns).
         return {"sequences": outputs["sequences"][:, left : prompt_slots + outputs["num_generated"]]}
 
@@ -296,13 +301,14 @@ def export_saved_model(
             max_new_tokens = max_length // 2
         limit = dataclasses.replace(GenerationConfig.bounds()["max_new_tokens"], maximum=max_length - 1)
         max_new_tokens = limit.check(max_new_tokens, "max_new_tokens")
-        options = _decoding_options(config, decoding_options)
-        functions[GENERATE_SIGNATURE] = _generate_function(model, max_length, max_new_tokens, options)
+        options, min_new_tokens = _decoding_options(config, decoding_options)
+        functions[GENERATE_SIGNATURE] = _generate_function(model, max_length, max_new_tokens, options, min_new_tokens)
         metadata["generate"] = {
             "max_length": max_length,
             "max_new_tokens": max_new_tokens,
             "max_prompt_length": max_length - max_new_tokens,
             "options": dataclasses.asdict(options),
+            "min_new_tokens": min_new_tokens,
         }
 
     if tokenizer is not None:

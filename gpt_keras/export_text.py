@@ -86,12 +86,16 @@ def add_text_signatures(model, tokenizer, functions, metadata, truncate_prompt, 
         raise ValueError("truncate_prompt configures the generate_text signature, which is not exported")
     if export.GENERATE_SIGNATURE in functions:
         # As `model.generate_text`: the tokenizer's EOS ends sequences when neither the call nor the config gives one.
-        text_options = export._decoding_options(model.config, with_tokenizer_eos(model.config, tokenizer, decoding_options))
+        text_options, min_new_tokens = export._decoding_options(
+            model.config, with_tokenizer_eos(model.config, tokenizer, decoding_options)
+        )
         limits = metadata["generate"]
         prompt_slots, eos_token_ids = limits["max_prompt_length"], text_options.eos_token_ids
         generate = functions[export.GENERATE_SIGNATURE]
         if dataclasses.asdict(text_options) != limits["options"]:
-            generate = export._generate_function(model, limits["max_length"], limits["max_new_tokens"], text_options)
+            generate = export._generate_function(
+                model, limits["max_length"], limits["max_new_tokens"], text_options, min_new_tokens
+            )
     functions.update(text_functions(model, layer, generate, prompt_slots, bool(truncate_prompt), eos_token_ids))
     metadata["text"] = {
         "pre_tokenizer": "basic",

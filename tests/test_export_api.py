@@ -163,3 +163,22 @@ def test_keras_export_works_without_an_input_signature(tmp_path, lm_model):
     ids = np.array([[3, 5, 7, 9]], np.int32)
     outputs = reloaded.serve({"input_ids": tf.constant(ids), "attention_mask": tf.ones_like(ids)})
     np.testing.assert_allclose(outputs["logits"], lm_model(ids).logits, atol=1e-5)
+
+
+def test_min_new_tokens_and_bad_words_are_fixed_in_the_program(tmp_path, lm_model):
+    ids = np.array([[3, 5, 7, 9]], np.int32)
+    # An EOS the tiny random model picks early, so that min_new_tokens has something to hold back.
+    eos = int(lm_model.generate(ids, max_new_tokens=1, top_k=0)[0, -1])
+    banned = int(lm_model.generate(ids, max_new_tokens=2, top_k=0)[0, -1])
+    options = dict(min_new_tokens=6, eos_token_id=eos, bad_words_ids=[[banned]])
+    version = export_saved_model(lm_model, tmp_path / "m", max_length=16, max_new_tokens=8, **options)
+    assert json.loads((version / "assets.extra" / METADATA_FILE).read_text())["generate"]["min_new_tokens"] == 6
+    generate = tf.saved_model.load(str(version)).signatures["generate"]
+    controls = dict(temperature=tf.constant(1.0), top_k=tf.constant(0), top_p=tf.constant(1.0), seed=tf.constant(0))
+    served = generate(
+        input_ids=tf.constant(ids), attention_mask=tf.ones_like(ids), max_new_tokens=tf.constant(8),
+        do_sample=tf.constant(False), **controls,
+    )["sequences"].numpy()
+    expected = lm_model.generate(ids, max_new_tokens=8, top_k=0, **options).numpy()
+    np.testing.assert_array_equal(served, expected)
+    assert eos not in expected[0, 4:10] and banned not in expected[0, 4:]

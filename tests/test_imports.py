@@ -28,3 +28,11 @@ def test_the_old_module_paths_give_the_same_objects(old, new, names):
     old_module, new_module = importlib.import_module(old), importlib.import_module(new)
     for name in names:
         assert getattr(old_module, name) is getattr(new_module, name), name
+
+
+@pytest.mark.parametrize("name", ["GenerationConfig", "GenerateDecoderOnlyOutput", "GenerateBeamDecoderOnlyOutput"])
+def test_generation_names_are_top_level_as_in_the_reference(name):
+    import gpt_keras
+    from gpt_keras import decoding
+
+    assert name in gpt_keras.__all__ and getattr(gpt_keras, name) is getattr(decoding, name)
