@@ -7,8 +7,8 @@ the sequence classifier's one loss per example, but the same mean.
 
 `sample_weight` weights items as Keras weights a compiled loss (reduction "sum_over_batch_size", with
 the ignored labels masked): the loss is `sum(weight * loss * counted) / sum(counted)`, so weights of 1
-give the unweighted loss and -100 labels stay out of both sums. Weights are one per example (batch,)
-(spread over the example's tokens or choices), or of the labels' shape (one per token).
+give the unweighted loss and -100 labels stay out of both sums. Weights are one per example, (batch,)
+or (batch, 1), spread over the example's tokens or choices, or of the labels' shape (one per label).
 """
 import tensorflow as tf
 from keras import ops
@@ -54,42 +54,34 @@ def next_token_labels(labels):
 
 
 def next_token_weights(sample_weight, labels):
-    """Per-token `sample_weight` (of `labels`' shape) moved one step left as `next_token_labels` moves
-    the labels (0 in the last slot, which is ignored); per-example weights and None as they are."""
+    """`sample_weight` spread over `labels` and moved one step left as `next_token_labels` moves the
+    labels (0 in the last slot, which is ignored); None as it is."""
     if sample_weight is None:
         return None
-    sample_weight = _squeezed_weights(sample_weight, len(labels.shape))
-    if len(sample_weight.shape) < len(labels.shape):
-        return sample_weight
-    return ops.concatenate([sample_weight[..., 1:], ops.zeros_like(sample_weight[..., :1])], axis=-1)
-
-
-def _squeezed_weights(sample_weight, rank):
-    """`sample_weight` in float32, without the trailing axes of size 1 that make it longer than `rank`
-    (Keras gives per-example weights as (batch,) or (batch, 1))."""
-    sample_weight = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
-    while len(sample_weight.shape) > rank and sample_weight.shape[-1] == 1:
-        sample_weight = ops.squeeze(sample_weight, -1)
-    return sample_weight
+    weights = broadcast_weights(sample_weight, labels)
+    return ops.concatenate([weights[..., 1:], ops.zeros_like(weights[..., :1])], axis=-1)
 
 
 def broadcast_weights(sample_weight, like):
-    """`sample_weight`, of shape (batch,) or any leading part of `like`'s shape, broadcast to it in float32.
+    """`sample_weight`, one per example ((batch,) or (batch, 1)) or of `like`'s shape, as float32 of
+    `like`'s shape. Static ranks are not needed: Keras may trace a step with weights of unknown rank.
 
     Raises:
-        ValueError: Its shape is not a leading part of `like`'s (where both are known).
+        ValueError: Its shape is neither, where both shapes are known.
     """
-    rank = len(like.shape)
-    sample_weight = _squeezed_weights(sample_weight, rank)
-    weight_shape, like_shape = tuple(sample_weight.shape), tuple(like.shape)
-    if len(weight_shape) > rank or any(a is not None and b is not None and a != b for a, b in zip(weight_shape, like_shape)):
-        raise ValueError(
-            f"sample_weight has shape {weight_shape}; expected one weight per example, (batch,), or a leading"
-            f" part of the labels' shape {like_shape}"
-        )
-    for _ in range(rank - len(weight_shape)):
-        sample_weight = ops.expand_dims(sample_weight, -1)
-    return ops.broadcast_to(sample_weight, ops.shape(like))
+    weights = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
+    like_shape = tuple(like.shape)
+    if weights.shape.rank is not None and None not in tuple(weights.shape) + like_shape:
+        given = tuple(weights.shape)
+        if given not in (like_shape[:1], like_shape[:1] + (1,), like_shape):
+            raise ValueError(
+                f"sample_weight has shape {given}; expected one weight per example, {like_shape[:1]}, or one per"
+                f" label, {like_shape}"
+            )
+    # (batch, 1) per example or (batch, items) per label, over the labels flattened to (batch, items).
+    flat_like = ops.reshape(like, (ops.shape(like)[0], -1))
+    weights = ops.broadcast_to(ops.reshape(weights, (ops.shape(like)[0], -1)), ops.shape(flat_like))
+    return ops.reshape(weights, ops.shape(like))
 
 
 def counted_targets(labels, ignore_index=IGNORE_INDEX):

@@ -90,10 +90,32 @@ class KerasTrainingMixin(_keras_compat.FirstReplicaSymbolicBuild):
             )
             raise ValueError(f"class_weight was given but no loss was compiled, and {reason}")
 
+    def _labels_as_y_for_weights(self, method, args, kwargs):
+        """`method`'s (args, kwargs), with the labels of an input dict moved to y when sample weights come
+        without y: Keras drops the weights of data without y. Once per call, not per step."""
+        bound = inspect.signature(method).bind(self, *args, **kwargs)
+        given = bound.arguments
+        weights_dropped = given.get("sample_weight") is not None and given.get("y") is None and isinstance(given.get("x"), Mapping)
+        if not weights_dropped or _keras_compat.compiled_loss(self) is not None:
+            return args, kwargs
+        x = dict(given["x"])
+        labels = {name: x.pop(name) for name in LABEL_ARGUMENTS if x.get(name) is not None}
+        if labels:
+            # One array when it is the only label, so that per-token weights (batch, seq) pass Keras'
+            # checks; Keras copies per-example weights to each entry of a dict.
+            bound.arguments["x"] = x
+            bound.arguments["y"] = labels[self.metric_labels] if list(labels) == [self.metric_labels] else labels
+        return bound.args[1:], bound.kwargs
+
     def fit(self, *args, **kwargs):
         self._check_class_weight(keras.Model.fit, args, kwargs)
         self._warn_if_unshifted(inspect.signature(keras.Model.fit).bind(self, *args, **kwargs).arguments)
+        args, kwargs = self._labels_as_y_for_weights(keras.Model.fit, args, kwargs)
         return super().fit(*args, **kwargs)
+
+    def evaluate(self, *args, **kwargs):
+        args, kwargs = self._labels_as_y_for_weights(keras.Model.evaluate, args, kwargs)
+        return super().evaluate(*args, **kwargs)
 
     def train_on_batch(self, *args, **kwargs):
         self._check_class_weight(keras.Model.train_on_batch, args, kwargs)
