@@ -240,7 +240,8 @@ def test_double_heads_take_one_example_without_its_batch_axis(models, expected):
     assert reference["max_logits_difference_from_batch_of_one"] == 0.0
     shapes = REFERENCE["tf"]["double_heads_one_example"]
     model, k = models[TFOpenAIGPTDoubleHeadsModel], reference["example"]
-    one = dict(input_ids=e["dh.input_ids"][k], mc_token_ids=e["dh.mc_token_ids"][k], labels=e["dh.labels"][k], mc_labels=e["dh.mc_labels"][k : k + 1])
+    one = {name: e[f"dh.{name}"][k] for name in ("input_ids", "mc_token_ids", "labels")}
+    one["mc_labels"] = e["dh.mc_labels"][k : k + 1]
     out = model(**one, output_hidden_states=True, output_attentions=True)
     assert list(out.logits.shape) == shapes["logits_shape"] == reference["logits_shape"]
     assert list(out.mc_logits.shape) == shapes["mc_logits_shape"]
@@ -250,7 +251,8 @@ def test_double_heads_take_one_example_without_its_batch_axis(models, expected):
     assert out.hidden_states[-1].shape == (3, 10, 32) and out.attentions[0].shape == (3, 4, 10, 10)
     # A scalar label, tensors under tf.function, and inputs_embeds (choices, seq, n_embd) work the same.
     traced = tf.function(lambda ids, tokens, label: model(ids, mc_token_ids=tokens, mc_labels=label).mc_loss)
-    np.testing.assert_allclose(traced(tf.constant(one["input_ids"]), tf.constant(one["mc_token_ids"]), tf.constant(one["mc_labels"][0])), reference["mc_loss"], atol=ATOL)
+    mc_loss = traced(tf.constant(one["input_ids"]), tf.constant(one["mc_token_ids"]), tf.constant(one["mc_labels"][0]))
+    np.testing.assert_allclose(mc_loss, reference["mc_loss"], atol=ATOL)
     embeds = tf.gather(model.get_input_embeddings().embeddings, one["input_ids"])
     np.testing.assert_allclose(model(inputs_embeds=embeds, mc_token_ids=one["mc_token_ids"]).mc_logits, reference["mc_logits"], atol=ATOL)
     with pytest.raises(ValueError, match=r"mc_labels of one example .* must be one index, of shape \(\) or \(1,\); got shape \(2,\)"):
@@ -280,7 +282,8 @@ def token_losses(logits, labels):
 
 def evaluate_once(model, x, y=None, sample_weight=None):
     """The loss of one evaluation batch (the whole data)."""
-    return model.evaluate(x, y, sample_weight=sample_weight, batch_size=len(np.asarray(next(iter(x.values())) if isinstance(x, dict) else x)), verbose=0)
+    batch = len(x["input_ids"] if isinstance(x, dict) else x)
+    return model.evaluate(x, y, sample_weight=sample_weight, batch_size=batch, verbose=0)
 
 
 def test_the_lm_weights_examples_and_tokens_like_a_hand_computation():
@@ -349,7 +352,8 @@ def test_the_double_heads_model_weights_both_losses_per_example():
     logs = model.evaluate(x, mc_labels, sample_weight=weights, batch_size=4, verbose=0, return_dict=True)
     np.testing.assert_allclose([logs["loss"], logs["mc_loss"], logs["lm_loss"]], [mc + 0.5 * lm, mc, lm], rtol=1e-5)
     # y as a dict of both labels: Keras gives each its copy of the weights.
-    logs = model.evaluate({"input_ids": ids}, {"labels": ids, "mc_labels": mc_labels}, sample_weight=weights, batch_size=4, verbose=0, return_dict=True)
+    y = {"labels": ids, "mc_labels": mc_labels}
+    logs = model.evaluate({"input_ids": ids}, y, sample_weight=weights, batch_size=4, verbose=0, return_dict=True)
     np.testing.assert_allclose(logs["loss"], mc + 0.5 * lm, rtol=1e-5)
 
 

@@ -179,7 +179,12 @@ def _with_example_axis(inputs):
 
 def _without_example_axis(outputs):
     """A batch of one's outputs without the batch axis; the losses (means) as they are."""
-    return ModelOutput(
-        (name, value if "loss" in name else tuple(x[0] for x in value) if isinstance(value, tuple) else value[0])
-        for name, value in outputs.items()
-    )
+    unbatched = ModelOutput()
+    for name, value in outputs.items():
+        if name in ("loss", "mc_loss"):
+            unbatched[name] = value
+        elif isinstance(value, tuple):  # hidden states, attentions
+            unbatched[name] = tuple(x[0] for x in value)
+        else:
+            unbatched[name] = value[0]
+    return unbatched

@@ -84,7 +84,10 @@ def keyword_inputs(model_class, args, kwargs):
     parameters = call_parameters(model_class)
     form = "input dict" if isinstance(first, Mapping) else "input list"
     if rest:
-        raise ValueError(f"{model_class.__name__} got an {form} and {len(rest)} more positional inputs: pass the others in the {form} or as keywords")
+        raise ValueError(
+            f"{model_class.__name__} got an {form} and {len(rest)} more positional inputs: pass the others in"
+            f" the {form} or as keywords"
+        )
     if isinstance(first, Mapping):
         given = dict(first)
         unknown = set(given) - set(CALL_ARGUMENTS) - {"training"}
@@ -92,7 +95,10 @@ def keyword_inputs(model_class, args, kwargs):
             raise ValueError(f"unknown input keys {sorted(unknown)}; expected some of {CALL_ARGUMENTS}")
     else:
         if len(first) > len(parameters):
-            raise ValueError(f"{model_class.__name__} takes at most {len(parameters)} inputs in a list ({', '.join(parameters)}), got {len(first)}")
+            raise ValueError(
+                f"{model_class.__name__} takes at most {len(parameters)} inputs in a list ({', '.join(parameters)}),"
+                f" got {len(first)}"
+            )
         given = {}
         for position, value in enumerate(first):
             name = value.name if isinstance(value, keras.KerasTensor) and value.name in parameters else parameters[position]
