@@ -82,7 +82,7 @@ class KerasTrainingMixin(_keras_compat.FirstReplicaSymbolicBuild):
         arguments = inspect.signature(method).bind(self, *args, **kwargs).arguments
         if arguments.get("class_weight") is None or _keras_compat.compiled_loss(self) is not None:
             return
-        if arguments.get("y") is None or self.metric_labels == "labels" and self.has_tied_lm_head:
+        if arguments.get("y") is None or (self.metric_labels == "labels" and self.has_tied_lm_head):
             reason = (
                 "the LM's labels are tokens, not one class per example: weight them with sample_weight"
                 if arguments.get("y") is not None
