@@ -66,10 +66,16 @@ def test_wrong_rank(lm, shape):
         lm(np.ones(shape, np.int32))
 
 
-def test_double_heads_needs_choices_axis():
+@pytest.mark.parametrize("shape", [(5,), (1, 2, 2, 5)])
+def test_double_heads_needs_choices_axis(shape):
+    # (choices, seq) is one example without its batch axis (tests/test_migration_model_api.py).
     model = TFOpenAIGPTDoubleHeadsModel(tiny_config(**SIZES))
     with pytest.raises(ValueError, match=r"rank 3 \(batch, choices, seq\)"):
-        model(np.ones((2, 5), np.int32))
+        model(np.ones(shape, np.int32))
+
+
+def test_double_heads_mc_token_ids_are_range_checked():
+    model = TFOpenAIGPTDoubleHeadsModel(tiny_config(**SIZES))
     with pytest.raises(ValueError, match=r"mc_token_ids must be in \[0, 5\)"):
         model(np.ones((1, 2, 5), np.int32), mc_token_ids=np.array([[4, 5]]))
 

@@ -77,20 +77,19 @@ def test_compiling_without_loss_and_without_labels_explains_what_is_missing():
         model.fit({"input_ids": np.ones((4, 5), np.int32)}, batch_size=2, epochs=1, verbose=0)
 
 
-@pytest.mark.parametrize("argument", ["sample_weight", "class_weight"])
-def test_example_weights_without_a_compiled_loss_are_refused(argument):
-    # Keras drops sample weights that come without y, so the internal loss would train unweighted.
+def test_class_weights_without_a_compiled_loss_need_class_labels_as_y():
+    # Keras derives class weights from y, one class per example: not from labels in the input dict,
+    # and not for the LM's token labels (sample_weight weights those: tests/test_migration_model_api.py).
     model = TFOpenAIGPTLMHeadModel(tiny_config(**SIZES))
     model.compile(optimizer="sgd")
-    weights = np.ones(4, np.float32) if argument == "sample_weight" else {0: 1.0}
     data = lm_data(n=4)
-    with pytest.raises(ValueError, match=f"{argument} was given but no loss was compiled"):
-        model.fit(data, batch_size=2, verbose=0, **{argument: weights})
-    if argument == "sample_weight":
-        with pytest.raises(ValueError, match="sample_weight was given but no loss was compiled"):
-            model.evaluate(data, sample_weight=weights, verbose=0)
-        with pytest.raises(ValueError, match="sample_weight was given but no loss was compiled"):
-            model.evaluate(data, None, 2, 0, weights)  # positionally
+    with pytest.raises(ValueError, match="class_weight was given but no loss was compiled, and Keras derives class weights from y"):
+        model.fit(data, batch_size=2, verbose=0, class_weight={0: 1.0})
+    ids = data["input_ids"]
+    with pytest.raises(ValueError, match="the LM's labels are tokens"):
+        model.fit(ids, ids, batch_size=2, verbose=0, class_weight={0: 1.0})
+    with pytest.raises(ValueError, match="the LM's labels are tokens"):
+        model.train_on_batch(ids, ids, class_weight={0: 1.0})
 
 
 def test_lm_metrics_with_the_internal_loss_score_next_tokens_and_skip_ignored_labels():

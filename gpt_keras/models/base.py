@@ -2,8 +2,9 @@
 
 Like keras-hub's `Task`: the backbone (`TFOpenAIGPT`) does the work and each head adds one idea.
 What every model can do lives in its own module and is mixed in: input checking (`inputs`), training
-with Keras (`fitting`), checkpoints and vocabulary resizing (`pretrained_io`), quantization
-(`quantization`), LoRA (`lora`); what its Keras config records is `saving`'s.
+with Keras (`fitting`), checkpoints and vocabulary resizing (`pretrained_io`), the reference's
+accessors of embeddings and parameter counts (`introspection`), quantization (`quantization`), LoRA
+(`lora`); what its Keras config records is `saving`'s.
 """
 import keras
 import tensorflow as tf
@@ -12,7 +13,15 @@ import tensorflow as tf
 from gpt_keras import backbone
 from gpt_keras.configuration import OpenAIGPTConfig
 from gpt_keras.models.fitting import KerasTrainingMixin
-from gpt_keras.models.inputs import collect_inputs, prepare_inputs, refuse_unused_inputs, unflatten_choices
+from gpt_keras.models.inputs import (
+    collect_inputs,
+    keyword_inputs,
+    prepare_inputs,
+    refuse_unused_inputs,
+    resolve_flags,
+    unflatten_choices,
+)
+from gpt_keras.models.introspection import IntrospectionMixin
 from gpt_keras.models.lora import LoraMixin
 from gpt_keras.models.pretrained_io import PretrainedIOMixin
 from gpt_keras.models.quantization import QuantizationMixin, model_dtype_policy
@@ -28,13 +37,16 @@ def as_config(config):
     return config
 
 
-class TFOpenAIGPTPreTrainedModel(PretrainedIOMixin, KerasTrainingMixin, QuantizationMixin, LoraMixin, keras.Model):
+class TFOpenAIGPTPreTrainedModel(
+    PretrainedIOMixin, KerasTrainingMixin, IntrospectionMixin, QuantizationMixin, LoraMixin, keras.Model
+):
     """Shared machinery of the four models: the backbone, the call, serving, Keras serialization.
 
     Subclasses add their heads in `__init__`, compute their outputs in `_call_heads(inputs, training)`
     and declare what they are in class attributes:
 
     - `reference_name`: the reference's class, written to config.json's `architectures`.
+    - `main_input_name`: the reference's name of the main input, "input_ids".
     - `main_output`: what a compiled Keras loss and metrics are applied to, and what is served.
     - `metric_labels`: the input that compiled metrics compare it with when no loss is compiled.
     - `input_rank`: 2 for (batch, seq) inputs, 3 for (batch, choices, seq).
@@ -50,6 +62,7 @@ class TFOpenAIGPTPreTrainedModel(PretrainedIOMixin, KerasTrainingMixin, Quantiza
             (`from_pretrained(dtype=...)` quantizes a checkpoint instead).
     """
 
+    main_input_name = "input_ids"
     main_output = "logits"
     metric_labels = "labels"
     input_rank = 2
@@ -70,6 +83,12 @@ class TFOpenAIGPTPreTrainedModel(PretrainedIOMixin, KerasTrainingMixin, Quantiza
         # Every weight is created in __init__: nothing depends on the input shape.
         self.built = True
 
+    def __call__(self, *args, **kwargs):
+        # The reference's input forms that Keras refuses as a first argument (a dict holding flags, a
+        # tokenizer's BatchEncoding, a list of inputs) reach Keras as keyword arguments.
+        args, kwargs = keyword_inputs(type(self), args, kwargs)
+        return super().__call__(*args, **kwargs)
+
     def call(
         self,
         input_ids=None,
@@ -78,32 +97,36 @@ class TFOpenAIGPTPreTrainedModel(PretrainedIOMixin, KerasTrainingMixin, Quantiza
         position_ids=None,
         head_mask=None,
         inputs_embeds=None,
-        output_attentions=False,
-        output_hidden_states=False,
+        output_attentions=None,
+        output_hidden_states=None,
+        return_dict=None,
         labels=None,
         mc_token_ids=None,
         mc_labels=None,
         training=False,
     ):
-        """The reference's call signature, shared by every model (see the model classes' docstrings).
+        """The reference's call signature, in the reference TF port's order (a list input is matched to
+        it), shared by the models (see the model classes' docstrings); each reads the inputs it uses.
 
-        `input_ids` may also be a dict of these inputs, as Keras passes them in `fit`.
+        `input_ids` may also be a dict of these inputs, as Keras passes them in `fit`; a list in this
+        order works too (`model([input_ids, attention_mask])`). `output_attentions`,
+        `output_hidden_states` and `return_dict` left at None take the config's values
+        (`config.output_attentions`, ..., `config.use_return_dict`).
+
+        Returns:
+            A `ModelOutput`, or with `return_dict=False` the tuple of its values in the reference's
+            order (`outputs.to_tuple()`: the losses first, then logits, hidden states, attentions).
         """
-        arguments = dict(
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            position_ids=position_ids,
-            head_mask=head_mask,
-            inputs_embeds=inputs_embeds,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-            labels=labels,
-            mc_token_ids=mc_token_ids,
-            mc_labels=mc_labels,
-        )
-        inputs = collect_inputs(input_ids, arguments)
+        # Every parameter but `self` and `training` is an input.
+        arguments = {name: value for name, value in locals().items() if name not in ("self", "training")}
+        return self._call_inputs(arguments, training)
+
+    def _call_inputs(self, arguments, training):
+        inputs = collect_inputs(arguments.pop("input_ids"), arguments)
         refuse_unused_inputs(inputs, self.head_inputs, type(self).__name__)
-        return self._call_heads(inputs, training)
+        return_dict = resolve_flags(self.config, inputs)
+        outputs = self._call_heads(inputs, training)
+        return outputs if return_dict else outputs.to_tuple()
 
     def _run_backbone(self, inputs, training):
         """The backbone's outputs for the checked `inputs` (unflattened to (batch, choices, ...) for

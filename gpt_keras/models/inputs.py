@@ -5,6 +5,10 @@ once, in a traced graph it asserts when the graph runs. Values are range-checked
 before they are cast, and an XLA program gets no assertions (it would drop them): there bad values
 poison the outputs with NaN (see `gpt_keras.layers.checks`).
 """
+import functools
+import inspect
+from collections.abc import Mapping
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -21,12 +25,15 @@ CALL_ARGUMENTS = (
     "inputs_embeds",
     "output_attentions",
     "output_hidden_states",
+    "return_dict",
     "labels",
     "mc_token_ids",
     "mc_labels",
 )
 # The inputs only a head reads; a model without that head refuses them.
 HEAD_ARGUMENTS = ("labels", "mc_token_ids", "mc_labels")
+# The head inputs that are targets: what `fit` takes as y.
+LABEL_ARGUMENTS = ("labels", "mc_labels")
 
 
 def _as_int_tensor(value, argument):
@@ -55,19 +62,83 @@ def _check_same_shape(tensor, reference, argument):
     return tensor
 
 
+@functools.cache
+def call_parameters(model_class):
+    """The parameters of `model_class.call` in order (`self` left out): what a list input is matched to."""
+    return tuple(inspect.signature(model_class.call).parameters)[1:]
+
+
+def keyword_inputs(model_class, args, kwargs):
+    """A model call's `(args, kwargs)` with a first argument that Keras would refuse made keywords.
+
+    The reference's models take their inputs as keywords, as a mapping (a dict or a tokenizer's
+    `BatchEncoding`, which may hold the output flags too: `{"input_ids": ids, "output_attentions": True}`)
+    or as a list / tuple in the order of the call's parameters (`[input_ids, attention_mask]`; a
+    `keras.Input` named like a parameter goes to that parameter). Keras refuses positional values that
+    are not tensors (flags, lists, mapping subclasses): such a first argument becomes keyword arguments.
+    Any other call is returned unchanged.
+    """
+    if not args or not isinstance(args[0], (Mapping, list, tuple)):
+        return args, kwargs
+    first, rest = args[0], args[1:]
+    parameters = call_parameters(model_class)
+    form = "input dict" if isinstance(first, Mapping) else "input list"
+    if rest:
+        raise ValueError(
+            f"{model_class.__name__} got an {form} and {len(rest)} more positional inputs: pass the others in"
+            f" the {form} or as keywords"
+        )
+    if isinstance(first, Mapping):
+        given = dict(first)
+        unknown = set(given) - set(CALL_ARGUMENTS) - {"training"}
+        if unknown:
+            raise ValueError(f"unknown input keys {sorted(unknown)}; expected some of {CALL_ARGUMENTS}")
+    else:
+        if len(first) > len(parameters):
+            raise ValueError(
+                f"{model_class.__name__} takes at most {len(parameters)} inputs in a list ({', '.join(parameters)}),"
+                f" got {len(first)}"
+            )
+        given = {}
+        for position, value in enumerate(first):
+            name = value.name if isinstance(value, keras.KerasTensor) and value.name in parameters else parameters[position]
+            if name in given:
+                raise ValueError(f"{name} given twice in the input list (by position and by a keras.Input's name)")
+            given[name] = value
+    merged = {name: value for name, value in given.items() if value is not None}
+    for name, value in kwargs.items():
+        if name in merged and value is not None and value is not merged[name]:
+            raise ValueError(f"{name} given twice, in the {form} and as a keyword argument: pass it once")
+        merged.setdefault(name, value)
+    return (), merged
+
+
 def collect_inputs(input_ids, arguments):
-    """One dict of the call's inputs: `input_ids` may itself be that dict (as Keras passes it in `fit`),
-    completed by the keyword `arguments` that are given."""
-    if not isinstance(input_ids, dict):
+    """One dict of the call's inputs: `input_ids` may itself be a mapping of them (as Keras passes them
+    in `fit`), completed by the keyword `arguments` that are given (not None)."""
+    if not isinstance(input_ids, Mapping):
         return dict(arguments, input_ids=input_ids)
     inputs = dict(input_ids)
     unknown = set(inputs) - set(CALL_ARGUMENTS)
     if unknown:
         raise ValueError(f"unknown input keys {sorted(unknown)}; expected some of {CALL_ARGUMENTS}")
     for name, value in arguments.items():
-        if value is not None and value is not False:
+        if value is not None:
             inputs.setdefault(name, value)
     return inputs
+
+
+def resolve_flags(config, inputs):
+    """Sets `inputs`' output flags left at None to the config's (`config.output_attentions`,
+    `config.output_hidden_states`, as the reference reads them) and returns whether to return a
+    `ModelOutput` (`return_dict`, by default `config.use_return_dict`) rather than a tuple."""
+    for name in ("output_attentions", "output_hidden_states"):
+        if inputs.get(name) is None:
+            inputs[name] = bool(getattr(config, name, False))
+    return_dict = inputs.pop("return_dict", None)
+    if return_dict is None:
+        return_dict = getattr(config, "use_return_dict", getattr(config, "return_dict", True))
+    return bool(return_dict)
 
 
 def refuse_unused_inputs(inputs, head_inputs, model_name):
@@ -148,6 +219,12 @@ def unflatten_choices(outputs, leading):
         name: tuple(unflatten(x) for x in value) if isinstance(value, tuple) else unflatten(value)
         for name, value in outputs.items()
     }
+
+
+def weight_for(sample_weight, label_name):
+    """The sample weights of `label_name`'s loss: `sample_weight` itself, or its entry for that label
+    when it is a dict (Keras copies one weight array per entry of a dict of labels given as y)."""
+    return sample_weight.get(label_name) if isinstance(sample_weight, Mapping) else sample_weight
 
 
 def checked_labels(value, argument, limit):

@@ -8,7 +8,8 @@ from keras import ops
 from gpt_keras import losses
 from gpt_keras.layers import Dense, normal_initializer
 from gpt_keras.models.base import TFOpenAIGPTPreTrainedModel
-from gpt_keras.models.inputs import checked_labels
+from gpt_keras.models.fitting import weighted
+from gpt_keras.models.inputs import checked_labels, weight_for
 from gpt_keras.models.outputs import ModelOutput, optional_outputs
 
 logger = logging.getLogger("gpt_keras")
@@ -32,8 +33,11 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
             none) by default; the paper fine-tuned with 0.1 (`training.PAPER_RECIPE`).
 
     Returns:
-        `ModelOutput` with `logits` (batch, num_labels), `loss` when labels are given, and hidden
-        states / attentions when asked.
+        `ModelOutput` with `logits` (batch, num_labels), `loss` when labels are given (the mean over
+        the batch, shape `()`, as the PyTorch model's; the reference TF port returns one per example),
+        and hidden states / attentions when asked.
+
+    In `fit`, `y` is `labels`, and `sample_weight` (batch,) weights examples (see `gpt_keras.losses`).
     """
 
     reference_name = "OpenAIGPTForSequenceClassification"
@@ -60,10 +64,7 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
         logits = ops.cast(self.score(hidden_states), "float32")  # (batch, seq, num_labels)
         last = self._last_token_index(prepared, logits)
         pooled = ops.squeeze(ops.take_along_axis(logits, last[:, None, None], axis=1), 1)
-        result = ModelOutput()
-        labels = inputs.get("labels")
-        if labels is not None:
-            result["loss"] = self._loss(pooled, labels)
+        result = ModelOutput(self._head_losses({"logits": pooled}, inputs))
         result["logits"] = pooled
         result.update(optional_outputs(outputs))
         return result
@@ -102,19 +103,27 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
             return "regression"
         return "single_label_classification" if "int" in str(labels.dtype) else "multi_label_classification"
 
-    def _loss(self, pooled, labels):
-        labels = ops.convert_to_tensor(labels)
+    def _head_losses(self, outputs, inputs, sample_weight=None):
+        if inputs.get("labels") is None:
+            return {}
+        pooled, labels = outputs["logits"], ops.convert_to_tensor(inputs["labels"])
+        sample_weight = weight_for(sample_weight, "labels")
         problem_type = self._problem_type(labels)
         if problem_type == "regression":
-            return losses.regression_loss(pooled, labels)
-        if problem_type == "single_label_classification":
-            return losses.sparse_cross_entropy(pooled, checked_labels(labels, "labels", self.config.num_labels))
-        return losses.multi_label_loss(pooled, labels)
+            loss = losses.regression_loss(pooled, labels, sample_weight)
+        elif problem_type == "single_label_classification":
+            loss = losses.sparse_cross_entropy(pooled, checked_labels(labels, "labels", self.config.num_labels), sample_weight=sample_weight)
+        else:
+            loss = losses.multi_label_loss(pooled, labels, sample_weight)
+        return {"loss": loss}
 
-    def _targets(self, labels):
+    def _targets(self, labels, sample_weight=None):
         # Class indices may be -100 (ignored); regression and multi-hot targets are compared as given.
         labels = ops.convert_to_tensor(labels)
-        return losses.counted_targets(labels) if self._problem_type(labels) == "single_label_classification" else (labels, None)
+        if self._problem_type(labels) != "single_label_classification":
+            return labels, sample_weight
+        targets, counted = losses.counted_targets(labels)
+        return targets, weighted(counted, sample_weight)
 
     def _head_variables(self):
         return {"score.weight": (self.score, "kernel", True)}
