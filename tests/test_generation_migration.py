@@ -263,18 +263,14 @@ def test_without_input_ids_a_bos_token_is_needed(model):
         model.generate(max_new_tokens=3)
 
 
-# The models without an LM head answer through their base class, which is not decoding's to change.
-NEEDS_BASE_CAN_GENERATE = pytest.mark.xfail(strict=True, reason="needs can_generate() in models/base.py")
-
-
 @pytest.mark.parametrize(
     "model_class, directory, expected_answer",
     [
         (TFOpenAIGPTLMHeadModel, "lm", True),
         # The reference's double-heads model cannot generate; this one can, with the same LM head.
         (TFOpenAIGPTDoubleHeadsModel, "double-heads", True),
-        pytest.param(TFOpenAIGPTModel, "lm", False, marks=NEEDS_BASE_CAN_GENERATE),
-        pytest.param(TFOpenAIGPTForSequenceClassification, "seq-cls", False, marks=NEEDS_BASE_CAN_GENERATE),
+        (TFOpenAIGPTModel, "lm", False),
+        (TFOpenAIGPTForSequenceClassification, "seq-cls", False),
     ],
 )
 def test_can_generate(tiny_dir, model_class, directory, expected_answer):

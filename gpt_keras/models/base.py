@@ -70,6 +70,13 @@ class TFOpenAIGPTPreTrainedModel(
     model_arguments = ()
     has_tied_lm_head = False
     serving_inputs = ("input_ids", "attention_mask")
+    # Models without an LM head have no generation options (the decoding mixin gives the others theirs).
+    generation_config = None
+
+    @classmethod
+    def can_generate(cls):
+        """False: this model has no LM head (the LM and double-heads models answer True)."""
+        return False
 
     def __init__(self, config, dtype=None, **kwargs):
         dtype = model_dtype_policy(dtype)
