@@ -173,9 +173,15 @@ def fingerprint_positions(size, count=16):
     return np.linspace(0, size - 1, num=min(size, count)).astype(int)
 
 
+def projection_signs(size, index):
+    """The fixture script's random +-1 weights of projection `index`."""
+    return np.random.RandomState(1000 + index).randint(0, 2, size) * 2.0 - 1.0
+
+
 def assert_fingerprint(actual, recorded, name, atol):
-    """`actual` has the recorded shape, values within `atol` at the recorded positions and a sum of
-    absolute values within `atol` per element."""
+    """`actual` has the recorded shape, values within `atol` at the recorded positions, a sum of
+    absolute values within `atol` per element, and random-sign projections within 3 * atol * sqrt(n)
+    (what independent errors of `atol` add up to; a single value off by more than that fails)."""
     actual = np.asarray(actual, dtype=np.float64)
     assert list(actual.shape) == recorded["shape"], f"{name}: shape {list(actual.shape)} != {recorded['shape']}"
     flat = actual.ravel()
@@ -184,5 +190,10 @@ def assert_fingerprint(actual, recorded, name, atol):
             assert not np.isfinite(flat[position]), f"{name}[{position}]: {flat[position]} where the reference has -inf"
         else:
             assert abs(flat[position] - expected) <= atol, f"{name}[{position}]: {flat[position]} != {expected}"
-    finite = flat[np.isfinite(flat)]
-    assert abs(np.abs(finite).sum() - recorded["abs_sum"]) <= atol * max(flat.size, 1), f"{name}: sum of |values|"
+    finite = np.isfinite(flat)
+    assert abs(np.abs(flat[finite]).sum() - recorded["abs_sum"]) <= atol * max(flat.size, 1), f"{name}: sum of |values|"
+    zeroed = np.where(finite, flat, 0.0)
+    tolerance = 3 * atol * np.sqrt(max(flat.size, 1))
+    for index, expected in enumerate(recorded["projections"]):
+        got = zeroed @ projection_signs(flat.size, index)
+        assert abs(got - expected) <= tolerance, f"{name}: projection {index} is {got}, the reference's {expected}"

@@ -10,8 +10,9 @@ port for the facts only that port has (the project and its tests import neither)
 
 It writes tests/fixtures/reference_models.json. Models are the shared tiny checkpoints
 (../shared/fixtures/tiny-openai-gpt); inputs are drawn here from fixed seeds and stored. A tensor is
-stored as a fingerprint (`fingerprint` below: shape, 16 evenly spaced values, sum of absolute values),
-which keeps the file small and still catches any wrong value that matters.
+stored as a fingerprint (`fingerprint` below: shape, 16 evenly spaced values, the sum of absolute
+values and four random +-1 projections), which keeps the file small and still catches a single wrong
+value anywhere in the tensor.
 """
 import json
 import os
@@ -34,6 +35,7 @@ PT_CLASSES = {
     "sc": "OpenAIGPTForSequenceClassification",
 }
 PROBES = 16
+PROJECTIONS = 4
 
 # Non-default values for the config fields every reference config has (the reference's test of the
 # same name sets each of them and reads it back). Values are this file's own choice.
@@ -92,16 +94,24 @@ CONFIG_COMMON_KWARGS = {
 }
 
 
+def projection_signs(size, index):
+    """The +-1 weights of projection `index` over `size` values (tests/ported_model_tester.py draws the same)."""
+    return np.random.RandomState(1000 + index).randint(0, 2, size) * 2.0 - 1.0
+
+
 def fingerprint(array):
-    """Shape, values at PROBES evenly spaced flat positions (None where not finite), sum of |finite values|."""
+    """Shape, values at PROBES evenly spaced flat positions (None where not finite), sum of |finite
+    values|, and PROJECTIONS sums of the finite values times random signs."""
     array = np.asarray(array, dtype=np.float64)
     flat = array.ravel()
     positions = np.linspace(0, flat.size - 1, num=min(flat.size, PROBES)).astype(int) if flat.size else []
     finite = np.isfinite(flat)
+    zeroed = np.where(finite, flat, 0.0)
     return {
         "shape": list(array.shape),
         "values": [float(flat[i]) if finite[i] else None for i in positions],
         "abs_sum": float(np.abs(flat[finite]).sum()),
+        "projections": [float(zeroed @ projection_signs(flat.size, k)) for k in range(PROJECTIONS)],
     }
 
 
