@@ -8,7 +8,7 @@ tests/ported_model_tester.py. The PyTorch tester mixin's tests are in
 tests/test_modeling_ported_common.py, generation in tests/test_modeling_ported_generation.py, the
 PyTorch <-> TF equivalence checks in tests/test_modeling_ported_equivalence.py.
 
-What is not ported, and why (``NOT_PORTED``, keyed by the reference's test names):
+What is not ported, and why: ``NOT_PORTED`` below, keyed by the reference's test names.
 """
 import copy
 import inspect
@@ -55,7 +55,6 @@ NOT_PORTED = {
     "PipelineTesterMixin (pipeline_model_mapping)": "runs transformers' pipeline() factory over the model; gpt_keras "
     "has no pipelines",
 }
-__doc__ += "\n".join(f"    {name}: {reason}" for name, reason in NOT_PORTED.items()) + "\n"
 
 REFERENCE = load_fixture()
 

@@ -8,7 +8,7 @@ name and content as the TF mixin's is ported once, in tests/test_modeling_ported
 ``torch.no_grad`` / ``.eval()`` become ``training=False`` (the default), ``loss.backward()`` a
 ``tf.GradientTape`` gradient, ``nn.Embedding`` a ``keras.layers.Embedding``.
 
-What is not ported, and why (``NOT_PORTED``):
+What is not ported, and why: ``NOT_PORTED`` below.
 """
 import copy
 import logging
@@ -55,8 +55,8 @@ NOT_PORTED = {
     "test_*sdpa*, test_*flash_attn*, test_flex_attention_with_grads, test_attn_implementation_composite_models, "
     "test_config_attn_implementation_setter, test_can_set_attention_dynamically*, "
     "test_internal_model_config_and_subconfig_are_same": "PyTorch attention backends (attn_implementation)",
-    "test_can_be_initialized_on_meta, test_can_load_with_*device*, test_cannot_load_with_meta_device_context_manager": ""
-    "torch devices",
+    "test_can_be_initialized_on_meta, test_can_load_with_*device*, "
+    "test_cannot_load_with_meta_device_context_manager": "torch devices",
     # Physically impossible here.
     "test_multi_gpu_data_parallel_forward, test_model_parallelization, test_model_parallel_equal_results, "
     "test_model_parallelism, test_disk_offload_*, test_cpu_offload, test_resize_*_with_deepspeed*": "several GPUs, "
@@ -69,7 +69,6 @@ NOT_PORTED = {
     "test_model_from_pretrained, OPENAIGPTModelLanguageGenerationTest.test_lm_generate_openai_gpt": "the released "
     "weights from the Hub (slow tests in the reference)",
 }
-__doc__ += "\n".join(f"    {name}: {reason}" for name, reason in NOT_PORTED.items()) + "\n"
 
 
 @pytest.fixture

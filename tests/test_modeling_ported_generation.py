@@ -12,7 +12,7 @@ or scores of a released model, the tiny shared LM is used instead, with the PyTo
 results recorded by tests/fixtures_tools/make_reference_model_fixtures.py (``*_matches_reference``).
 Sampled tokens are never compared with the reference's: the sampling streams differ by design.
 
-What is not ported, and why (``NOT_PORTED``):
+What is not ported, and why: ``NOT_PORTED`` below.
 """
 import numpy as np
 import pytest
@@ -34,8 +34,8 @@ NOT_PORTED = {
     "test_generate_from_inputs_embeds": "passes vacuously in the reference (its prepare_inputs_for_generation "
     "takes no inputs_embeds)",
     "test_generate_with_head_masking, test_model_kwarg_encoder_signature_filtering, "
-    "test_transition_scores_beam_search_encoder_decoder*, test_transition_scores_beam_sample_encoder_decoder": ""
-    "encoder-decoder models only",
+    "test_transition_scores_beam_search_encoder_decoder*, "
+    "test_transition_scores_beam_sample_encoder_decoder": "encoder-decoder models only",
     # Not in the reference 4.57's core, or PyTorch-only.
     "test_group_beam_search_generate*, test_constrained_beam_search_generate*, test_dola_decoding_sample, "
     "test_contrastive_generate_low_memory": "moved out of transformers' core to Hub custom-generate repos by 4.57",
@@ -48,7 +48,6 @@ NOT_PORTED = {
     "GenerationIntegrationTests / GenerationIntegrationTestsMixin (test_framework_agnostic.py)": "released Hub "
     "models (gpt2, bart, t5, ...); the behaviours they pin that apply to this model are ported on the tiny one",
 }
-__doc__ += "\n".join(f"    {name}: {reason}" for name, reason in NOT_PORTED.items()) + "\n"
 
 REFERENCE = load_fixture()["pytorch"]["generation"]
 MAX_NEW_TOKENS = 3  # GenerationTesterMixin.max_new_tokens
