@@ -4,7 +4,8 @@
 
 The PyTorch tester's inputs are ids, token types and a head mask (no attention mask); with labels, the
 double-heads model gets (batch, choices, seq) inputs (tests/ported_model_tester.py). A test of the same
-name and content as the TF mixin's is ported once, in tests/test_modeling_ported.py (``SAME_AS_TF``).
+name and content as the TF mixin's is ported once, in tests/test_modeling_ported.py (``SAME_AS_TF``;
+test_config in tests/test_modeling_ported_config.py).
 ``torch.no_grad`` / ``.eval()`` become ``training=False`` (the default), ``loss.backward()`` a
 ``tf.GradientTape`` gradient, ``nn.Embedding`` a ``keras.layers.Embedding``.
 
