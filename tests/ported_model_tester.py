@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from gpt_keras import (
@@ -41,6 +42,15 @@ FIXTURE_KEYS = {
 
 def class_ids(classes):
     return [model_class.__name__ for model_class in classes]
+
+
+def each_class(function):
+    """Parametrizes a test over the four model classes (the reference loops over them in the test)."""
+    return pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES, ids=class_ids(ALL_MODEL_CLASSES))(function)
+
+
+def each_generative_class(function):
+    return pytest.mark.parametrize("model_class", GENERATIVE_MODEL_CLASSES, ids=class_ids(GENERATIVE_MODEL_CLASSES))(function)
 
 
 def load_fixture():

@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from ported_model_tester import (
+    each_class,
     ALL_MODEL_CLASSES,
     SEQUENCE_LABEL_CLASSES,
     TOKEN_LABEL_CLASSES,
@@ -56,13 +57,10 @@ NOT_PORTED = {
     "has no pipelines",
 }
 
+
 @pytest.fixture
 def tester():
     return ModelTester()
-
-
-def each_class(function):
-    return pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES, ids=class_ids(ALL_MODEL_CLASSES))(function)
 
 
 # --- TFOpenAIGPTModelTest's own tests ------------------------------------------------------------

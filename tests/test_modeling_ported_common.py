@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from ported_model_tester import (
+    each_class,
     ALL_MODEL_CLASSES,
     SEQUENCE_LABEL_CLASSES,
     ModelTester,
@@ -76,9 +77,6 @@ NOT_PORTED = {
 def tester():
     return ModelTester()
 
-
-def each_class(function):
-    return pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES, ids=class_ids(ALL_MODEL_CLASSES))(function)
 
 
 # --- OpenAIGPTModelTest's own tests --------------------------------------------------------------

@@ -17,7 +17,7 @@ What is not ported, and why: ``NOT_PORTED`` below.
 import numpy as np
 import pytest
 import tensorflow as tf
-from ported_model_tester import GENERATIVE_MODEL_CLASSES, ModelTester, assert_fingerprint, class_ids, load_fixture
+from ported_model_tester import GENERATIVE_MODEL_CLASSES, ModelTester, assert_fingerprint, each_generative_class, load_fixture
 
 from gpt_keras import TFOpenAIGPTLMHeadModel
 
@@ -57,9 +57,6 @@ MAX_NEW_TOKENS = 3  # GenerationTesterMixin.max_new_tokens
 def tester():
     return ModelTester()
 
-
-def each_generative_class(function):
-    return pytest.mark.parametrize("model_class", GENERATIVE_MODEL_CLASSES, ids=class_ids(GENERATIVE_MODEL_CLASSES))(function)
 
 
 # --- TFModelTesterMixin --------------------------------------------------------------------------
