@@ -259,7 +259,7 @@ def test_resize_token_embeddings_grows_in_place(tmp_path, cls):
     old_table = token_table(model)
     old_outputs = main_outputs(model, sample_inputs(cls, 60))
     added = 400
-    layer = model.resize_token_embeddings(60 + added)
+    layer = model.resize_token_embeddings(60 + added, mean_resizing=False)
 
     assert layer is model.transformer.embeddings.tokens_embed
     table = token_table(model)
@@ -330,9 +330,37 @@ def test_resize_to_the_same_size_changes_nothing():
 @pytest.mark.parametrize("new_size", [0, -3, 2.5, True, "70"])
 def test_resize_token_embeddings_refuses_nonsense(new_size):
     model = TFOpenAIGPTModel(tiny_config(**HEADS))
-    with pytest.raises(ValueError, match=r"new_size must be an integer >= 1"):
+    with pytest.raises(ValueError, match=r"new_num_tokens must be an integer >= 1"):
         model.resize_token_embeddings(new_size)
     assert model.config.vocab_size == 60 and token_table(model).shape == (60, 16)
+
+
+def test_mean_resizing_starts_new_rows_at_the_old_rows_mean():
+    keras.utils.set_random_seed(0)
+    model = TFOpenAIGPTModel(tiny_config(**HEADS))
+    table = np.random.default_rng(0).normal(0.5, 1.0, (60, 16)).astype(np.float32)
+    model.transformer.embeddings.tokens_embed.embeddings.assign(table)
+    model.resize_token_embeddings(64)
+    new_rows = token_table(model)[60:]
+    # N(mean, 1e-9 * covariance): within 1e-3 of the mean (sd ~3e-5), yet not all equal.
+    np.testing.assert_allclose(new_rows, np.broadcast_to(table.mean(axis=0), (4, 16)), atol=1e-3)
+    assert np.ptp(new_rows, axis=0).max() > 0
+    # Fewer rows than dimensions: a singular covariance, so the mean itself.
+    small = TFOpenAIGPTModel(tiny_config(**dict(HEADS, vocab_size=4)))
+    old = token_table(small)
+    small.resize_token_embeddings(6)
+    np.testing.assert_allclose(token_table(small)[4:], np.broadcast_to(old.mean(axis=0), (2, 16)), atol=1e-6)
+
+
+def test_pad_to_multiple_of_rounds_the_size_up():
+    model = TFOpenAIGPTModel(tiny_config(**HEADS))
+    assert model.resize_token_embeddings(61, pad_to_multiple_of=8).input_dim == 64
+    assert model.resize_token_embeddings(None, pad_to_multiple_of=48).input_dim == 96
+    assert model.config.vocab_size == 96
+    for bad in (0, 1.5, True, "8"):
+        with pytest.raises(ValueError, match="pad_to_multiple_of must be an integer >= 1"):
+            model.resize_token_embeddings(100, pad_to_multiple_of=bad)
+    assert model.config.vocab_size == 96
 
 
 def test_resized_model_trains_after_compile():

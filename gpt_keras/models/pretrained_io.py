@@ -319,18 +319,24 @@ class PretrainedIOMixin:
             logger.info("Saved a SavedModel to %s", Path(info.directory) / "saved_model" / str(version))
         return info
 
-    def resize_token_embeddings(self, new_size):
-        """Gives the token embedding `new_size` rows, in place, e.g. for added special tokens.
+    def resize_token_embeddings(self, new_num_tokens=None, pad_to_multiple_of=None, mean_resizing=True):
+        """Gives the token embedding `new_num_tokens` rows, in place, e.g. for added special tokens.
 
-        Existing rows are kept; new rows are drawn like the model's initialization (normal with
-        standard deviation `config.initializer_range`). Shrinking keeps the first `new_size` rows, so
-        ids from `new_size` on become invalid. The LM heads stay tied: they read the same table.
-        `config.vocab_size` is updated, so `get_config`, `.keras` files and `save_pretrained` describe
-        the new size. Resize before `compile`: the optimizer of an earlier `compile` holds state for
-        the old table, so compile again after resizing.
+        Existing rows are kept. New rows start, as in the reference (PyTorch), near the mean of the old
+        ones: drawn from a normal with the old rows' mean and 1e-9 times their covariance (the mean
+        itself when that covariance is singular, e.g. fewer rows than dimensions), so that a new token
+        starts as an average token rather than a random one. `mean_resizing=False` draws them like the
+        model's initialization instead (normal with standard deviation `config.initializer_range`, as
+        the reference's TF port). Shrinking keeps the first rows, so ids from the new size on become
+        invalid. The LM heads stay tied: they read the same table. `config.vocab_size` is updated, so
+        `get_config`, `.keras` files and `save_pretrained` describe the new size. Resize before
+        `compile`: the optimizer of an earlier `compile` holds state for the old table.
 
         Args:
-            new_size: The number of token ids, an int >= 1; None changes nothing (as the reference).
+            new_num_tokens: The number of token ids, an int >= 1; None changes nothing (as the reference).
+            pad_to_multiple_of: Optional int >= 1: round the size up to a multiple of it (with
+                `new_num_tokens=None`, the current size is rounded up).
+            mean_resizing: Whether new rows start near the old rows' mean (default) or at random.
 
         Returns:
             The token `Embedding` layer (`transformer.embeddings.tokens_embed`), resized or not.
@@ -339,15 +345,29 @@ class PretrainedIOMixin:
             >>> model.resize_token_embeddings(model.config.vocab_size + 3)  # doctest: +SKIP
         """
         token_embedding = self.transformer.embeddings.tokens_embed
-        if new_size is None:
-            return token_embedding
-        if isinstance(new_size, bool) or not isinstance(new_size, (int, np.integer)) or new_size < 1:
-            raise ValueError(f"resize_token_embeddings: new_size must be an integer >= 1 (or None: no change), got {new_size!r}")
-        new_size = int(new_size)
         old_size = token_embedding.input_dim
+        if pad_to_multiple_of is not None:
+            if not _is_positive_int(pad_to_multiple_of):
+                raise ValueError(
+                    f"resize_token_embeddings: pad_to_multiple_of must be an integer >= 1, got {pad_to_multiple_of!r}"
+                )
+            size = old_size if new_num_tokens is None else new_num_tokens
+            if _is_positive_int(size):
+                new_num_tokens = -(-int(size) // int(pad_to_multiple_of)) * int(pad_to_multiple_of)
+        if new_num_tokens is None:
+            return token_embedding
+        if not _is_positive_int(new_num_tokens):
+            raise ValueError(
+                f"resize_token_embeddings: new_num_tokens must be an integer >= 1 (or None: no change), got {new_num_tokens!r}"
+            )
+        new_size = int(new_num_tokens)
         if new_size == old_size:
             return token_embedding
         token_embedding.resize(new_size)
+        if mean_resizing and new_size > old_size:
+            table = ops.convert_to_numpy(token_embedding.embeddings)
+            table[old_size:] = _rows_near_the_mean(table[:old_size], new_size - old_size)
+            token_embedding.embeddings.assign(table)
         self.transformer.embeddings.vocab_size = new_size
         self.config.vocab_size = new_size
         self.transformer.config.vocab_size = new_size
@@ -355,6 +375,24 @@ class PretrainedIOMixin:
         self._structure_changed()
         logger.info("Resized the token embedding of %s from %d to %d rows", self.name, old_size, new_size)
         return token_embedding
+
+
+def _is_positive_int(value):
+    return not isinstance(value, bool) and isinstance(value, (int, np.integer)) and value >= 1
+
+
+def _rows_near_the_mean(rows, count):
+    """`count` draws from N(mean, 1e-9 * covariance) of `rows` (the mean where that is singular), as
+    the reference's mean resizing; numpy's global generator, so `keras.utils.set_random_seed` fixes them."""
+    rows = rows.astype(np.float64)
+    mean = rows.mean(axis=0)
+    centered = rows - mean
+    covariance = centered.T @ centered / len(rows)
+    try:
+        factor = np.linalg.cholesky(1e-9 * covariance)
+    except np.linalg.LinAlgError:
+        return np.broadcast_to(mean, (count, len(mean)))
+    return mean + np.random.standard_normal((count, len(mean))) @ factor.T
 
 
 def _refuse_quantized(model, method):
