@@ -199,7 +199,9 @@ class PretrainedIOMixin:
             config: `OpenAIGPTConfig` (or its dict, or a config.json path) to use instead of the
                 checkpoint's `config.json` (required for the original release unless its defaults fit).
             dtype: Optional Keras dtype policy. A quantized one ("int8_from_float32", "int4_from_float32",
-                "float8_from_float32") loads the float weights, then quantizes them (`quantize`).
+                "float8_from_float32") loads the float weights, then quantizes them (`quantize`). "auto", as
+                in the reference: the checkpoint's dtype (config.json's `dtype`, else its weights'), or
+                float32. `torch_dtype=` is its deprecated name, taken as in the reference.
             **kwargs: The reference's loading options, none of which reaches the config:
                 `cache_dir`, `revision`, `local_files_only`, `force_download`, `token`, `subfolder`
                 (where to look up a Hub id); `from_pt`, `from_tf`, `use_safetensors` (which file);
@@ -232,13 +234,14 @@ class PretrainedIOMixin:
             >>> info["mismatched_keys"]  # doctest: +SKIP
             [('score.weight', (3, 768), (5, 768))]
         """
+        dtype = loading_options.pop_dtype(dtype, kwargs)
         options = loading_options.pop_loading_options(kwargs)
         # A directory, or a Hub id found in the cache or downloaded.
         path = resolve_pretrained(pretrained_model_name_or_path, weights=options.weights, **options.lookup)
         state_dict, info = options.read_checkpoint(path)
         read_config = lambda: loading_options.checkpoint_config(info, n_head=kwargs.get("n_head"))
         config, model_arguments = loading_options.pretrained_config(cls, config, read_config, kwargs)
-        float_dtype, quantized = split_quantized_dtype(dtype)
+        float_dtype, quantized = split_quantized_dtype(loading_options.resolve_auto_dtype(dtype, config, state_dict))
         if quantized is not None and quantized.quantization_mode in ("gptq", "awq"):
             raise ValueError(
                 f"from_pretrained(dtype={quantized.name!r}): {quantized.quantization_mode} calibrates on data; load the"
