@@ -15,7 +15,7 @@ from keras import ops
 from gpt_keras import _dirs, checkpoints
 from gpt_keras.configuration import OpenAIGPTConfig
 from gpt_keras.hub import resolve_pretrained
-from gpt_keras.models import _keras_compat, loading_options
+from gpt_keras.models import _keras_compat, generation_files, loading_options
 from gpt_keras.models.quantization import quantized_layers, split_quantized_dtype
 
 logger = logging.getLogger("gpt_keras")
@@ -213,6 +213,9 @@ class PretrainedIOMixin:
                 sizes are inferred), and arguments of the model class (`lm_coef` of the double-heads
                 model).
 
+        For a model that can generate, the directory's `generation_config.json` (the reference's) becomes
+        `model.generation_config`; without one it comes from the model config, as in the reference.
+
         When the directory holds a tokenizer (`vocab.json` + `merges.txt`, or the original release's
         files), it is attached as `model.tokenizer`, so that `generate` takes and returns text.
 
@@ -255,12 +258,17 @@ class PretrainedIOMixin:
         if quantized is not None:
             _quantize_as(model, quantized)
         model.tokenizer = _tokenizer_in(info.directory)
+        generation_config = generation_files.read_generation_config(info.directory) if model.can_generate() else None
+        if generation_config is not None:
+            model.generation_config = generation_config
         logger.info("Loaded %s from %s (%s)", cls.__name__, info.directory, info.format)
         return (model, report) if options.output_loading_info else model
 
     def save_pretrained(self, path, saved_model=False, version=1, *, max_shard_size=None, safe_serialization=True,
                         signatures=None, push_to_hub=False):  # fmt: skip
-        """Writes `config.json` + `model.safetensors` (or shards), loadable unchanged by the reference.
+        """Writes `config.json` + `model.safetensors` (or shards), loadable unchanged by the reference,
+        and for a model that can generate its `generation_config` as the reference's
+        `generation_config.json` (see `gpt_keras.models.generation_files`).
 
         The directory is replaced atomically: an interrupted save leaves the previous checkpoint whole.
         A LoRA model is saved merged (its LoRA updates folded into the weights): the reference loads
@@ -310,7 +318,10 @@ class PretrainedIOMixin:
             state_dict,
             path,
             max_shard_size=max_shard_size,
-            extra_files={"config.json": OpenAIGPTConfig.from_dict(config).to_json_string()},
+            extra_files={
+                "config.json": OpenAIGPTConfig.from_dict(config).to_json_string(),
+                **generation_files.generation_config_files(self),
+            },
         )
         if saved_model:
             from gpt_keras.export import export_saved_model
