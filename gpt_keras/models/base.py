@@ -210,5 +210,7 @@ class TFOpenAIGPTPreTrainedModel(
         if isinstance(config, OpenAIGPTConfig):
             return cls(config, **kwargs)
         if kwargs:
-            raise TypeError(f"{cls.__name__}.from_config: keyword arguments go with an OpenAIGPTConfig object, got {sorted(kwargs)}")
+            raise TypeError(
+                f"{cls.__name__}.from_config: keyword arguments go with an OpenAIGPTConfig object, got {sorted(kwargs)}"
+            )
         return build_model(cls, config)
