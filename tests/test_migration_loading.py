@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import tiny_config
 
 from gpt_keras import (
     TFOpenAIGPTDoubleHeadsModel,
@@ -22,6 +23,7 @@ from gpt_keras import (
 )
 from gpt_keras.checkpoints import CheckpointMismatchError, load_state_dict
 from gpt_keras.checkpoints.safetensors import save_safetensors
+from gpt_keras.tokenization import OpenAIGPTTokenizer
 
 REFERENCE = json.loads((Path(__file__).parent / "fixtures" / "reference_loading.json").read_text())
 CLASSES = {
@@ -121,7 +123,6 @@ def test_a_keyword_that_is_neither_option_field_nor_argument_is_refused_by_name(
         (dict(proxies={"https": "proxy:3128"}), "proxies= is not supported: .*HTTPS_PROXY"),
         (dict(tf_to_pt_weight_rename=str), "tf_to_pt_weight_rename= is not supported"),
         (dict(from_flax=True), "from_flax= is not supported"),
-        (dict(torch_dtype="float16"), "pass dtype="),
         (dict(from_pt=True, from_tf=True), "from_pt=True and from_tf=True contradict"),
         (dict(from_pt="yes"), "from_pt must be True or False"),
         (dict(local_files_only=1), "local_files_only must be True or False"),
@@ -133,6 +134,31 @@ def test_options_without_a_counterpart_are_refused_by_name(tiny_dir, kwargs, mes
         warnings.simplefilter("ignore", FutureWarning)
         with pytest.raises(ValueError, match=message):
             TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm", **kwargs)
+
+
+@pytest.mark.parametrize("name", ["float16", "bfloat16", "float32"])
+def test_torch_dtype_is_the_deprecated_dtype(tiny_dir, name):
+    with pytest.warns(FutureWarning, match="torch_dtype is deprecated"):
+        model = TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm", torch_dtype=name)
+    assert {v.dtype for v in model.weights} == {name}
+    # dtype= wins over torch_dtype=, as in the reference.
+    with pytest.warns(FutureWarning):
+        model = TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm", torch_dtype=name, dtype="float32")
+    assert {v.dtype for v in model.weights} == {"float32"}
+
+
+def test_dtype_auto_is_the_checkpoints_dtype(tiny_dir, tmp_path):
+    # config.json's dtype first, then (without one) the stored tensors' dtype, as the reference picks it.
+    assert {v.dtype for v in TFOpenAIGPTModel.from_pretrained(tiny_dir / "lm", dtype="auto").weights} == {"float32"}
+    state = {name: np.asarray(value, dtype=np.float16) for name, value in load_state_dict(tiny_dir / "lm")[0].items()}
+    save_safetensors(state, tmp_path / "model.safetensors")
+    config = json.loads((tiny_dir / "lm" / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "dtype": None}))
+    assert {v.dtype for v in TFOpenAIGPTModel.from_pretrained(tmp_path, dtype="auto").weights} == {"float16"}
+    (tmp_path / "config.json").write_text(json.dumps({**config, "dtype": None, "torch_dtype": "bfloat16"}))
+    with pytest.warns(FutureWarning):
+        model = TFOpenAIGPTModel.from_pretrained(tmp_path, torch_dtype="auto")
+    assert {v.dtype for v in model.weights} == {"bfloat16"}
 
 
 def test_use_auth_token_is_the_deprecated_token(tiny_dir):
@@ -202,3 +228,18 @@ def test_an_untied_lm_head_config_is_refused_by_the_lm_models_only(tiny_dir):
         with pytest.raises(ValueError, match="tie_word_embeddings=False"):
             cls.from_pretrained(tiny_dir / "lm", tie_word_embeddings=False)
     assert TFOpenAIGPTModel.from_pretrained(tiny_dir / "lm", tie_word_embeddings=False).config.tie_word_embeddings is False
+    # Their constructors refuse it too, with the same message.
+    for cls in (TFOpenAIGPTLMHeadModel, TFOpenAIGPTDoubleHeadsModel):
+        with pytest.raises(ValueError, match=f"{cls.__name__}: the config says tie_word_embeddings=False"):
+            cls(tiny_config(tie_word_embeddings=False))
+    assert TFOpenAIGPTForSequenceClassification(tiny_config(tie_word_embeddings=False)).config.tie_word_embeddings is False
+
+
+def test_the_tokenizer_takes_the_models_lookup_options(vocab_dir):
+    with pytest.warns(FutureWarning, match="use_auth_token is deprecated"):
+        tokenizer = OpenAIGPTTokenizer.from_pretrained(vocab_dir, use_auth_token="secret", resume_download=True)
+    assert tokenizer.encode("hello world") == OpenAIGPTTokenizer.from_pretrained(vocab_dir).encode("hello world")
+    with pytest.raises(ValueError, match="proxies= is not supported"):
+        OpenAIGPTTokenizer.from_pretrained(vocab_dir, proxies={"https": "proxy:3128"})
+    with pytest.raises(ValueError, match="local_files_only must be True or False"):
+        OpenAIGPTTokenizer.from_pretrained(vocab_dir, local_files_only=1)

@@ -214,6 +214,13 @@ def test_set_input_embeddings_replaces_the_table_and_the_tied_head_follows():
     np.testing.assert_array_equal(model.get_input_embeddings().embeddings.numpy(), other.embeddings.numpy())
     with pytest.raises(ValueError, match=r"value must be a \(rows, n_embd=16\) table, got shape \(64, 8\)"):
         model.set_input_embeddings(np.zeros((64, 8)))
+    # A layer not built yet (a PyTorch module has its weights at once) is built, then its table taken.
+    unbuilt = keras.layers.Embedding(50, 16)
+    model.set_input_embeddings(unbuilt)
+    assert unbuilt.built and model.config.vocab_size == 50
+    np.testing.assert_array_equal(model.get_input_embeddings().embeddings.numpy(), unbuilt.embeddings.numpy())
+    with pytest.raises(ValueError, match=r"value must be a \(rows, n_embd=16\) table, got shape \(10, 10\)"):
+        model.set_input_embeddings(keras.layers.Embedding(10, 10))
 
 
 @pytest.mark.parametrize("cls", CLASSES)

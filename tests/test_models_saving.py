@@ -85,6 +85,18 @@ def test_weights_and_config_round_trip(tmp_path, cls):
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_from_config_takes_a_config_object_as_the_reference(cls):
+    # The reference's from_config(config, **kwargs) is cls(config, **kwargs): fresh weights, same sizes.
+    model = cls(tiny_config(**HEADS))
+    rebuilt = cls.from_config(model.config, dtype="bfloat16", name="rebuilt")
+    assert rebuilt.config.to_dict() == model.config.to_dict() and rebuilt.name == "rebuilt"
+    assert [v.shape for v in rebuilt.weights] == [v.shape for v in model.weights]
+    assert {v.dtype for v in rebuilt.weights} == {"bfloat16"}
+    with pytest.raises(TypeError, match="keyword arguments go with an OpenAIGPTConfig object"):
+        cls.from_config(model.get_config(), dtype="bfloat16")
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
 def test_the_class_for_a_saved_checkpoint_comes_from_its_architectures(tmp_path, cls):
     from gpt_keras.models import model_class_for
 

@@ -12,6 +12,7 @@ import tensorflow as tf
 # The module, not its class: gpt_keras.backbone imports this package's mixins.
 from gpt_keras import backbone
 from gpt_keras.configuration import OpenAIGPTConfig
+from gpt_keras.models import loading_options
 from gpt_keras.models.fitting import KerasTrainingMixin
 from gpt_keras.models.inputs import (
     collect_inputs,
@@ -82,6 +83,7 @@ class TFOpenAIGPTPreTrainedModel(
         dtype = model_dtype_policy(dtype)
         super().__init__(dtype=dtype, **kwargs)
         self.config = as_config(config)
+        loading_options.refuse_untied_head(type(self), self.config)
         self.transformer = backbone.TFOpenAIGPT(self.config, dtype=dtype, name="transformer")
         self.tokenizer = None
         self.built = True
@@ -193,5 +195,22 @@ class TFOpenAIGPTPreTrainedModel(
         return model_config(self, {"config": self.config.to_dict(), "name": self.name})
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config, **kwargs):
+        """A new model (fresh weights) from `config`.
+
+        Args:
+            config: What `get_config` returned (Keras' form: the `OpenAIGPTConfig` dict plus the model's
+                dtype, frozen layers and LoRA), or an `OpenAIGPTConfig` object, as the reference takes it
+                (`cls(config, **kwargs)`).
+            **kwargs: With a config object, arguments of the constructor (`dtype`, `lm_coef`, `name`).
+
+        Example:
+            >>> TFOpenAIGPTLMHeadModel.from_config(OpenAIGPTConfig(n_layer=2))  # doctest: +SKIP
+        """
+        if isinstance(config, OpenAIGPTConfig):
+            return cls(config, **kwargs)
+        if kwargs:
+            raise TypeError(
+                f"{cls.__name__}.from_config: keyword arguments go with an OpenAIGPTConfig object, got {sorted(kwargs)}"
+            )
         return build_model(cls, config)

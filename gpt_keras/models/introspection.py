@@ -19,7 +19,8 @@ class IntrospectionMixin:
 
         Args:
             value: A (rows, n_embd) array, tensor or variable (what the reference TF port takes), or a
-                Keras `Embedding` layer whose table is taken (as the PyTorch model takes a module). With
+                Keras `Embedding` layer whose table is taken (as the PyTorch model takes a module; one
+                not built yet is built first, with its own initializer). With
                 other than `config.vocab_size` rows the vocabulary is resized first
                 (`resize_token_embeddings`), and a tied LM head follows.
 
@@ -27,6 +28,10 @@ class IntrospectionMixin:
             ValueError: `value` is not (rows, n_embd), or the embedding is quantized or has LoRA enabled.
         """
         layer = self.get_input_embeddings()
+        if isinstance(value, keras.layers.Embedding) and not value.built:
+            # A Keras layer has no weights until built, a PyTorch module has them from the start: build
+            # it (initialized as it says) rather than fail reading its table.
+            value.build()
         table = value.embeddings if isinstance(value, keras.layers.Embedding) else value
         table = np.asarray(keras.ops.convert_to_numpy(table))
         if table.ndim != 2 or table.shape[1] != self.config.n_embd or table.shape[0] < 1:

@@ -17,7 +17,10 @@ reference's model constructor would refuse it.
 import dataclasses
 import logging
 import os
+import warnings
 from pathlib import Path
+
+import numpy as np
 
 from gpt_keras import checkpoints
 from gpt_keras.configuration import OpenAIGPTConfig
@@ -34,7 +37,6 @@ _REFUSED = {
     " dict's keys and call model.load_state_dict(state_dict) instead",
     "load_weight_prefix": "it serves the reference's composite models; these models have no prefix",
     "from_flax": "Flax checkpoints are not read; convert one to safetensors with the reference first",
-    "torch_dtype": "pass dtype= (a Keras dtype policy such as 'float32' or 'mixed_bfloat16')",
     "state_dict": "build the model (cls(config)), then call model.load_state_dict(state_dict)",
 }
 
@@ -111,6 +113,42 @@ def pop_loading_options(kwargs):
         ignore_mismatched_sizes=flags["ignore_mismatched_sizes"],
         output_loading_info=flags["output_loading_info"],
     )
+
+
+def pop_dtype(dtype, kwargs):
+    """`from_pretrained`'s `dtype`, with the reference's deprecated `torch_dtype=` taken out of `kwargs`.
+
+    As in the reference, `torch_dtype` is the old name of `dtype` (a FutureWarning) and `dtype` wins
+    when both are given. Its values are the names a TF user passes ("float16", "bfloat16", "float32",
+    "auto"; "torch.float16" is read as "float16"), which are Keras dtype policies too.
+    """
+    torch_dtype = kwargs.pop("torch_dtype", None)
+    if torch_dtype is None:
+        return dtype
+    warnings.warn("torch_dtype is deprecated (as in the reference): pass dtype=", FutureWarning, stacklevel=3)
+    if not isinstance(torch_dtype, str):
+        raise ValueError(f"from_pretrained: torch_dtype must be a dtype name such as 'float16' or 'auto', got {torch_dtype!r}")
+    return torch_dtype.removeprefix("torch.") if dtype is None else dtype
+
+
+def resolve_auto_dtype(dtype, config, state_dict):
+    """`dtype`, or for "auto" the checkpoint's dtype, as the reference picks it: the config's `dtype` (or
+    the older `torch_dtype`) field, else the first floating-point tensor's dtype, else float32."""
+    if not (isinstance(dtype, str) and dtype == "auto"):
+        return dtype
+    for field in ("dtype", "torch_dtype"):
+        value = getattr(config, field, None)
+        if isinstance(value, str) and value:
+            logger.info("from_pretrained(dtype='auto'): %s, the config's %s", value, field)
+            return value.removeprefix("torch.")
+    if isinstance(state_dict, checkpoints.LazyStateDict):
+        dtypes = state_dict.dtypes().values()
+    else:
+        dtypes = (np.asarray(value).dtype for value in state_dict.values())
+    names = (np.dtype(stored).name for stored in dtypes)
+    found = next((name for name in names if name.startswith(("float", "bfloat"))), "float32")
+    logger.info("from_pretrained(dtype='auto'): %s, the checkpoint's weights'", found)
+    return found
 
 
 def checkpoint_formats(from_pt=False, from_tf=False, use_safetensors=None):
@@ -201,13 +239,22 @@ def pretrained_config(cls, config, read_config, kwargs):
                 f"{cls.__name__}.from_pretrained got unexpected keyword arguments {sorted(unused)}: they are neither"
                 f" fields of OpenAIGPTConfig, loading options, nor arguments of {cls.__name__} ({own})"
             )
+    refuse_untied_head(cls, config)
+    return config, arguments
+
+
+def refuse_untied_head(cls, config):
+    """ValueError when `cls` has a tied LM head and `config` says `tie_word_embeddings=False`.
+
+    The reference's PyTorch classes then build a separate output layer; its TF port (and these models)
+    have none, so the config cannot be honoured and is refused rather than silently tied.
+    """
     if cls.has_tied_lm_head and not config.tie_word_embeddings:
         raise ValueError(
             f"{cls.__name__}: the config says tie_word_embeddings=False (a separate output layer), but this model's LM"
             " head is its token embedding, as in every GPT checkpoint: set tie_word_embeddings=True"
             " (from_pretrained(..., tie_word_embeddings=True)) to use the token embedding as the LM head"
         )
-    return config, arguments
 
 
 def loading_info(missing, unexpected, mismatched):

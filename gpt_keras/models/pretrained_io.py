@@ -15,7 +15,7 @@ from keras import ops
 from gpt_keras import _dirs, checkpoints
 from gpt_keras.configuration import OpenAIGPTConfig
 from gpt_keras.hub import resolve_pretrained
-from gpt_keras.models import _keras_compat, loading_options
+from gpt_keras.models import _keras_compat, generation_files, loading_options
 from gpt_keras.models.quantization import quantized_layers, split_quantized_dtype
 
 logger = logging.getLogger("gpt_keras")
@@ -199,7 +199,9 @@ class PretrainedIOMixin:
             config: `OpenAIGPTConfig` (or its dict, or a config.json path) to use instead of the
                 checkpoint's `config.json` (required for the original release unless its defaults fit).
             dtype: Optional Keras dtype policy. A quantized one ("int8_from_float32", "int4_from_float32",
-                "float8_from_float32") loads the float weights, then quantizes them (`quantize`).
+                "float8_from_float32") loads the float weights, then quantizes them (`quantize`). "auto", as
+                in the reference: the checkpoint's dtype (config.json's `dtype`, else its weights'), or
+                float32. `torch_dtype=` is its deprecated name, taken as in the reference.
             **kwargs: The reference's loading options, none of which reaches the config:
                 `cache_dir`, `revision`, `local_files_only`, `force_download`, `token`, `subfolder`
                 (where to look up a Hub id); `from_pt`, `from_tf`, `use_safetensors` (which file);
@@ -210,6 +212,9 @@ class PretrainedIOMixin:
                 `num_labels=5`, `id2label=...`, or `n_head=4` for an original-release checkpoint whose
                 sizes are inferred), and arguments of the model class (`lm_coef` of the double-heads
                 model).
+
+        For a model that can generate, the directory's `generation_config.json` (the reference's) becomes
+        `model.generation_config`; without one it comes from the model config, as in the reference.
 
         When the directory holds a tokenizer (`vocab.json` + `merges.txt`, or the original release's
         files), it is attached as `model.tokenizer`, so that `generate` takes and returns text.
@@ -232,13 +237,14 @@ class PretrainedIOMixin:
             >>> info["mismatched_keys"]  # doctest: +SKIP
             [('score.weight', (3, 768), (5, 768))]
         """
+        dtype = loading_options.pop_dtype(dtype, kwargs)
         options = loading_options.pop_loading_options(kwargs)
         # A directory, or a Hub id found in the cache or downloaded.
         path = resolve_pretrained(pretrained_model_name_or_path, weights=options.weights, **options.lookup)
         state_dict, info = options.read_checkpoint(path)
         read_config = lambda: loading_options.checkpoint_config(info, n_head=kwargs.get("n_head"))
         config, model_arguments = loading_options.pretrained_config(cls, config, read_config, kwargs)
-        float_dtype, quantized = split_quantized_dtype(dtype)
+        float_dtype, quantized = split_quantized_dtype(loading_options.resolve_auto_dtype(dtype, config, state_dict))
         if quantized is not None and quantized.quantization_mode in ("gptq", "awq"):
             raise ValueError(
                 f"from_pretrained(dtype={quantized.name!r}): {quantized.quantization_mode} calibrates on data; load the"
@@ -252,12 +258,17 @@ class PretrainedIOMixin:
         if quantized is not None:
             _quantize_as(model, quantized)
         model.tokenizer = _tokenizer_in(info.directory)
+        generation_config = generation_files.read_generation_config(info.directory) if model.can_generate() else None
+        if generation_config is not None:
+            model.generation_config = generation_config
         logger.info("Loaded %s from %s (%s)", cls.__name__, info.directory, info.format)
         return (model, report) if options.output_loading_info else model
 
     def save_pretrained(self, path, saved_model=False, version=1, *, max_shard_size=None, safe_serialization=True,
                         signatures=None, push_to_hub=False):  # fmt: skip
-        """Writes `config.json` + `model.safetensors` (or shards), loadable unchanged by the reference.
+        """Writes `config.json` + `model.safetensors` (or shards), loadable unchanged by the reference,
+        and for a model that can generate its `generation_config` as the reference's
+        `generation_config.json` (see `gpt_keras.models.generation_files`).
 
         The directory is replaced atomically: an interrupted save leaves the previous checkpoint whole.
         A LoRA model is saved merged (its LoRA updates folded into the weights): the reference loads
@@ -307,7 +318,10 @@ class PretrainedIOMixin:
             state_dict,
             path,
             max_shard_size=max_shard_size,
-            extra_files={"config.json": OpenAIGPTConfig.from_dict(config).to_json_string()},
+            extra_files={
+                "config.json": OpenAIGPTConfig.from_dict(config).to_json_string(),
+                **generation_files.generation_config_files(self),
+            },
         )
         if saved_model:
             from gpt_keras.export import export_saved_model

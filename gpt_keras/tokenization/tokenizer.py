@@ -183,8 +183,7 @@ class OpenAIGPTTokenizer(ModelInputsMixin, SpecialTokensMixin, ChatTemplateMixin
     # === Loading and saving ===
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *, cache_dir=None, revision=None, local_files_only=False,
-                        force_download=False, token=None, subfolder="", **kwargs):  # fmt: skip
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         """Loads a tokenizer from a directory or a Hugging Face Hub id.
 
         Reads this package's and the reference's layout (``vocab.json``, ``merges.txt``, optional
@@ -195,9 +194,11 @@ class OpenAIGPTTokenizer(ModelInputsMixin, SpecialTokensMixin, ChatTemplateMixin
             pretrained_model_name_or_path: a directory, or a Hub id such as "openai-community/openai-gpt"
                 (found in the local Hugging Face cache, else downloaded when ``huggingface_hub`` is
                 installed; see ``gpt_keras.hub``).
-            cache_dir, revision, local_files_only, force_download, token, subfolder: where and what to
-                look up for a Hub id, as in the reference.
-            **kwargs: override the constructor arguments (``pre_tokenizer``, ``padding_side``,
+            **kwargs: ``cache_dir``, ``revision``, ``local_files_only``, ``force_download``, ``token``,
+                ``subfolder``: where and what to look up for a Hub id, as in the reference (and as the
+                models take them: ``use_auth_token`` is the deprecated ``token``, ``resume_download`` is
+                ignored, ``proxies`` is refused; see ``gpt_keras.hub.pop_lookup_options``). The others
+                override the constructor arguments (``pre_tokenizer``, ``padding_side``,
                 ``truncation_side``, ``model_max_length``, special tokens, ...).
 
         Returns:
@@ -206,15 +207,13 @@ class OpenAIGPTTokenizer(ModelInputsMixin, SpecialTokensMixin, ChatTemplateMixin
         Example:
             >>> tokenizer = OpenAIGPTTokenizer.from_pretrained("openai-community/openai-gpt", padding_side="left")
         """
-        from gpt_keras.hub import resolve_pretrained
+        from gpt_keras.hub import pop_lookup_options, resolve_pretrained
 
+        lookup = pop_lookup_options(kwargs)
         for key in kwargs:
             if callable(getattr(cls, key, None)):
                 raise AttributeError(f"{key} conflicts with the method {key} in {cls.__name__}")
-        directory = resolve_pretrained(
-            pretrained_model_name_or_path, cache_dir=cache_dir, revision=revision, local_files_only=local_files_only,
-            force_download=force_download, token=token, subfolder=subfolder, kind="tokenizer",
-        )  # fmt: skip
+        directory = resolve_pretrained(pretrained_model_name_or_path, kind="tokenizer", **lookup)
         vocab_path, merges_path, arguments = files.read_directory(directory)
         arguments.setdefault("name_or_path", str(pretrained_model_name_or_path))
         return cls(vocab_path, merges_path, **{**arguments, **kwargs})
