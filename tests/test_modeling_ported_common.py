@@ -292,9 +292,18 @@ def test_model_get_set_embeddings(model_class, tester):
     config, _ = tester.prepare_config_and_inputs_for_common_pt()
     model = model_class(copy.deepcopy(config))
     assert isinstance(model.get_input_embeddings(), keras.layers.Embedding)
-    new_input_embedding_layer = keras.layers.Embedding(10, 10)
+    # The reference swaps in the module it is given (a 10 x 10 Embedding for a 32-wide model, which no
+    # forward pass can then use). gpt_keras copies the given layer's table into its own embedding (a
+    # deliberate difference, in the README's migration table), so the table given must fit the model:
+    # a 10-row table of the model's width, which also resizes the vocabulary to 10.
+    new_input_embedding_layer = keras.layers.Embedding(10, config.n_embd)
     model.set_input_embeddings(new_input_embedding_layer)
-    assert model.get_input_embeddings() is new_input_embedding_layer
+    np.testing.assert_array_equal(
+        np.asarray(model.get_input_embeddings().embeddings), np.asarray(new_input_embedding_layer.embeddings)
+    )
+    assert model.config.vocab_size == 10
+    with pytest.raises(ValueError):
+        model.set_input_embeddings(keras.layers.Embedding(10, 10))  # not the model's width
     x = model.get_output_embeddings()
     assert x is None or isinstance(x, keras.layers.Layer)
 
