@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gpt_keras.decoding.unsupported import UnusedKeywordError
+
 # Fed to the model in slots nobody reads (bucket padding, finished rows) instead of pad_token_id,
 # which need not be a vocabulary id.
 FILLER_TOKEN_ID = 0
@@ -201,6 +203,8 @@ class DecodingOptions:
         no_repeat_ngram_size: Ban tokens that would repeat an n-gram of this size; 0 turns it off.
         bad_words_ids: Tuple of token-id tuples never generated (a longer one: its last token is banned
             right after the others).
+        remove_invalid_values: After the other processors, NaN scores become 0, +inf the largest
+            float32 and -inf the smallest (the reference's `InfNanRemoveLogitsProcessor`).
         eos_token_ids: Tuple of end-of-sequence ids (may be empty).
         pad_token_id: Id written after a row has finished.
         return_dict_in_generate: The program also returns what `GenerateDecoderOnlyOutput` /
@@ -216,6 +220,7 @@ class DecodingOptions:
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
     bad_words_ids: tuple = ()
+    remove_invalid_values: bool = False
     eos_token_ids: tuple = ()
     pad_token_id: int = 0
     return_dict_in_generate: bool = False
@@ -277,6 +282,7 @@ class GenerationConfig:
     repetition_penalty: float = _option(1.0, "program", Bound(0, exclusive_minimum=True))
     no_repeat_ngram_size: int = _option(0, "program", Bound(0, integer=True))
     bad_words_ids: tuple = _option(None, "program", number=False)
+    remove_invalid_values: bool = _option(False, "program", number=False)
     eos_token_id: object = _option(None, "program", number=False)
     pad_token_id: int = _option(None, "program", TOKEN_ID)
     bos_token_id: int = _option(None, "request", TOKEN_ID_OR_ABOVE_ZERO)
@@ -307,10 +313,11 @@ class GenerationConfig:
 
     @classmethod
     def check_keywords(cls, keywords, caller):
-        """`keywords` (of `caller(**keywords)`), or TypeError naming those that are not options."""
+        """`keywords` (of `caller(**keywords)`), or `UnusedKeywordError` (a TypeError and a ValueError)
+        naming those that are not options."""
         unknown = set(keywords) - set(cls.option_names())
         if unknown:
-            raise TypeError(f"{caller}() got unexpected keyword arguments {sorted(unknown)}")
+            raise UnusedKeywordError(f"{caller}() got unexpected keyword arguments {sorted(unknown)}")
         return keywords
 
     @classmethod
@@ -366,7 +373,7 @@ class GenerationConfig:
             applies = bound is not None and (bound.when is None or values[bound.when])
             values[f.name] = bound.check(value, f.name) if applies else as_finite_number(value, f.name)
         check_early_stopping(values["early_stopping"])
-        for name in ("truncate_prompt", "use_cache") + self.option_names("output"):
+        for name in ("truncate_prompt", "use_cache", "remove_invalid_values") + self.option_names("output"):
             values[name] = _as_bool(values[name], name)
         if values["eos_token_id"] is not None:
             values["eos_token_id"] = token_ids(values["eos_token_id"], "eos_token_id")
@@ -446,6 +453,7 @@ class GenerationConfig:
             repetition_penalty=float(self.repetition_penalty),
             no_repeat_ngram_size=self.no_repeat_ngram_size,
             bad_words_ids=words,
+            remove_invalid_values=self.remove_invalid_values,
             eos_token_ids=eos,
             pad_token_id=pad,
             return_dict_in_generate=with_outputs,

@@ -115,6 +115,7 @@ class GenerationMixin:
         repetition_penalty=None,
         no_repeat_ngram_size=None,
         bad_words_ids=None,
+        remove_invalid_values=None,
         eos_token_id=None,
         pad_token_id=None,
         bos_token_id=None,
@@ -160,6 +161,9 @@ class GenerationMixin:
             bad_words_ids: List of token-id lists never generated: a one-token list bans that token, a
                 longer one bans its last token right after the others (in the prompt or generated). A
                 list that is one EOS id alone is dropped, as the reference drops it.
+            remove_invalid_values: After the other processors, NaN scores become 0, +inf the largest
+                float32 and -inf the smallest, as the reference's `InfNanRemoveLogitsProcessor` (so a
+                banned token scores float32's minimum in `output_scores`, as there).
             eos_token_id: Int or list of ints ending a sequence; `config.eos_token_id` when None.
             pad_token_id: Fills finished rows; `config.pad_token_id`, else the first EOS id, else 0. Any
                 int (-1, or an added token outside the vocabulary): it is written, and fed to the model

@@ -41,7 +41,6 @@ REFERENCE_DEFAULTS = {
     "renormalize_logits": False,
     "forced_bos_token_id": None,
     "forced_eos_token_id": None,
-    "remove_invalid_values": False,
     "exponential_decay_length_penalty": None,
     "suppress_tokens": None,
     "begin_suppress_tokens": None,
@@ -76,9 +75,15 @@ REFERENCE_DEFAULTS = {
 }
 
 
+class UnusedKeywordError(TypeError, ValueError):
+    """A keyword that `generate` does not know (a typo such as `do_samples`): a ValueError, as the
+    reference raises for keywords its model does not use, and a TypeError, as Python raises for an
+    unexpected keyword."""
+
+
 def check_unsupported(keywords, caller):
-    """Raises TypeError for `keywords` (a dict) that are not options here, unless each is a reference
-    keyword at the value that turns it off.
+    """Raises `UnusedKeywordError` for `keywords` (a dict) that are not the reference's keywords, and
+    TypeError for a reference keyword at a value other than the one that turns it off.
 
     Args:
         keywords: The keywords left after the supported ones.
@@ -86,7 +91,7 @@ def check_unsupported(keywords, caller):
     """
     unknown = sorted(name for name in keywords if name not in REFERENCE_DEFAULTS)
     if unknown:
-        raise TypeError(f"{caller}() got unexpected keyword arguments {unknown}")
+        raise UnusedKeywordError(f"{caller}() got unexpected keyword arguments {unknown}")
     unsupported = sorted(name for name, value in keywords.items() if not _is_off(value, REFERENCE_DEFAULTS[name]))
     if unsupported:
         given = ", ".join(f"{name}={keywords[name]!r}" for name in unsupported)
