@@ -211,6 +211,7 @@ class DecodingOptions:
             `GenerateBeamDecoderOnlyOutput` hold (beam search: the beam of every token).
         output_scores: ... and each step's processed scores (beam search: the scores of the sequences).
         output_logits: ... and each step's raw logits.
+        token_types: The program takes token-type ids (the prompts', then one per row for new tokens).
     """
 
     num_beams: int = 1
@@ -226,6 +227,7 @@ class DecodingOptions:
     return_dict_in_generate: bool = False
     output_scores: bool = False
     output_logits: bool = False
+    token_types: bool = False
 
     @property
     def tracks_history(self):

@@ -12,6 +12,7 @@ import tensorflow as tf
 from gpt_keras.decoding.config import Bound, GenerationConfig
 from gpt_keras.decoding.programs import CompiledPrograms
 from gpt_keras.decoding.request import prepare_request
+from gpt_keras.decoding.symbolic import is_symbolic, run_symbolic
 from gpt_keras.decoding.text import decode_continuations, encode_prompts, stream_pieces, with_tokenizer_eos
 from gpt_keras.decoding.unsupported import check_unsupported
 
@@ -184,9 +185,16 @@ class GenerationMixin:
             output_logits: With `return_dict_in_generate`: also the raw logits of every step.
             generation_config: A `GenerationConfig` whose set options replace the model's defaults (the
                 keywords above take precedence over it).
-            **kwargs: `inputs` (the prompts), or the reference's keywords that gpt_keras does not
+            **kwargs: `inputs` (the prompts); `token_type_ids`, (batch, seq) ids added as rows of the token
+                embedding (as the model's `token_type_ids`), every new token taking its row's last one as
+                the reference extends them; or the reference's keywords that gpt_keras does not
                 support, at the value that turns them off (e.g. `output_attentions=False`); another
                 value is a TypeError naming it.
+
+        Inside a `tf.function` (`jit_compile` or not, an export too), `generate` runs the same compiled
+        program on the symbolic tensors (`gpt_keras.decoding.symbolic`): the value checks become graph
+        assertions (dropped under XLA), and the output has a static width, prompt + `max_new_tokens`,
+        filled with `pad_token_id` after the last step, as the reference's XLA generation returns it.
 
         Returns:
             int32 tensor (batch * num_return_sequences, seq + generated): the prompts as given, then the
@@ -212,16 +220,26 @@ class GenerationMixin:
             if input_ids is not None:
                 raise TypeError("generate() got both input_ids and inputs (the reference's name for them)")
             input_ids = kwargs.pop("inputs")
+        token_type_ids = kwargs.pop("token_type_ids", None)
         check_unsupported(kwargs, "generate")
         options = self._generation_options(keywords, generation_config)
         if _is_text(input_ids):
+            if token_type_ids is not None:
+                raise ValueError("generate: token_type_ids are for token ids, not text prompts")
             return self._generate_from_text(input_ids, attention_mask, options)
-        request = prepare_request(self.config, input_ids, attention_mask, options)
-        if not request.options.return_dict_in_generate:
-            return tf.constant(self._compiled_programs().generate(request))
         # Imported here: the output classes are models' outputs, and the models import this module.
         from gpt_keras.decoding.outputs import generation_output
 
+        if is_symbolic(input_ids, attention_mask, token_type_ids):
+            results, decoding_options = run_symbolic(
+                self._compiled_programs(), self.config, input_ids, attention_mask, options, token_type_ids
+            )
+            if not decoding_options.return_dict_in_generate:
+                return results["sequences"]
+            return generation_output(results, decoding_options)
+        request = prepare_request(self.config, input_ids, attention_mask, options, token_type_ids)
+        if not request.options.return_dict_in_generate:
+            return tf.constant(self._compiled_programs().generate(request))
         return generation_output(self._compiled_programs().run(request), request.options)
 
     def _generate_from_text(self, prompts, attention_mask, options):

@@ -38,7 +38,8 @@ class GenerateBeamDecoderOnlyOutput(ModelOutput):
 
 
 def generation_output(results, options):
-    """The output object of `CompiledPrograms.run`'s numpy `results` for `DecodingOptions` `options`."""
+    """The output object of `CompiledPrograms.run`'s numpy `results` (or `run_symbolic`'s tensors) for
+    `DecodingOptions` `options`."""
     cls = GenerateBeamDecoderOnlyOutput if options.num_beams > 1 else GenerateDecoderOnlyOutput
     fields = {}
     for name in cls.FIELDS:
@@ -46,5 +47,6 @@ def generation_output(results, options):
             continue
         # Per-step values are a tuple of (rows, vocab) tensors, as the reference returns them.
         per_step = name in ("scores", "logits")
-        fields[name] = tuple(tf.constant(step) for step in results[name]) if per_step else tf.constant(results[name])
+        value = results[name]
+        fields[name] = tuple(tf.convert_to_tensor(step) for step in value) if per_step else tf.convert_to_tensor(value)
     return cls(fields)

@@ -131,6 +131,8 @@ class BeamSearch:
             slot_mask=repeat(state.slot_mask),
             history=tf.nest.map_structure(repeat, state.history),
             recorded=tf.nest.map_structure(repeat, state.recorded),
+            # The beams of a prompt share its types: reordering them among themselves changes none.
+            token_types=tf.nest.map_structure(repeat, state.token_types),
         )
         search = BeamState(
             running_scores=tf.tile(tf.constant([[0.0] + [BEAM_NEG] * (beams - 1)]), (batch, 1)),

@@ -68,7 +68,6 @@ REFERENCE_DEFAULTS = {
     "use_model_defaults": None,
     "tokenizer": None,
     # Model inputs the reference forwards to the model.
-    "token_type_ids": None,
     "position_ids": None,
     "head_mask": None,
     "inputs_embeds": None,
