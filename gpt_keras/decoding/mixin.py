@@ -171,8 +171,9 @@ class GenerationMixin:
                 only when it is a vocabulary id.
             bos_token_id: The first token when `input_ids` is None; `config.bos_token_id` when None.
             seed: Seed of the stateless sampling RNG: an int, or a pair of ints (the reference TF port's
-                `seed=[a, b]`); the same seed gives the same tokens; random when None. The stream is
-                gpt_keras's own, not TensorFlow's or torch's.
+                `seed=[a, b]`); the same seed gives the same tokens. When None, drawn from TensorFlow's
+                global generator, so random unless `tf.random.set_seed` was called (then repeatable, as
+                in the reference TF port). The stream is gpt_keras's own, not TensorFlow's or torch's.
             truncate_prompt: When prompt + max_new_tokens exceeds `n_positions`, keep each prompt's last
                 tokens instead of raising.
             use_cache: Accepted for the reference's sake and changes nothing: decoding always runs over
@@ -237,10 +238,42 @@ class GenerationMixin:
             if not decoding_options.return_dict_in_generate:
                 return results["sequences"]
             return generation_output(results, decoding_options)
+        if options.seed is None:
+            # As the reference TF port's sampling, a call without a seed follows TensorFlow's global
+            # seed (`tf.random.set_seed`): random unless it is set.
+            options = options.merged({"seed": int(tf.random.uniform((), maxval=2**31 - 1, dtype=tf.int32))})
         request = prepare_request(self.config, input_ids, attention_mask, options, token_type_ids)
         if not request.options.return_dict_in_generate:
             return tf.constant(self._compiled_programs().generate(request))
         return generation_output(self._compiled_programs().run(request), request.options)
+
+    def compute_transition_scores(self, sequences, scores, beam_indices=None, normalize_logits=False):
+        """The score of each generated token at the step that chose it, as the reference computes it.
+
+        Args:
+            sequences: (rows, prompt + new) ids, `generate(..., return_dict_in_generate=True).sequences`.
+            scores: Its `scores`: one (rows searched, vocab) tensor per step.
+            beam_indices: Its `beam_indices` (rows, new tokens), -1 after a hypothesis ended; None for
+                greedy search and sampling (each row is its own beam).
+            normalize_logits: Take `log_softmax` of each step's scores first.
+
+        Returns:
+            float32 tensor (rows, steps): the scores of the chosen tokens; 0 where a hypothesis had ended.
+        """
+        scores = tf.stack([tf.convert_to_tensor(step, tf.float32) for step in scores], axis=1)  # (rows, steps, vocab)
+        if normalize_logits:
+            scores = tf.nn.log_softmax(scores, axis=-1)
+        steps = scores.shape[1]
+        if beam_indices is None:
+            beam_indices = tf.tile(tf.range(tf.shape(scores)[0])[:, None], (1, steps))
+        beam_indices = tf.cast(beam_indices, tf.int32)
+        ended = beam_indices < 0
+        # The longest hypothesis: its tokens are the last ones of `sequences`.
+        longest = tf.reduce_max(tf.reduce_sum(tf.cast(~ended, tf.int32), axis=-1))
+        beam_indices, ended = beam_indices[:, :longest], ended[:, :longest]
+        tokens = tf.cast(tf.convert_to_tensor(sequences)[:, -longest:], tf.int32)
+        at = tf.stack([tf.where(ended, 0, beam_indices), tf.broadcast_to(tf.range(longest), tf.shape(tokens)), tokens], -1)
+        return tf.where(ended, 0.0, tf.gather_nd(scores, at))
 
     def _generate_from_text(self, prompts, attention_mask, options):
         tokenizer = getattr(self, "tokenizer", None)

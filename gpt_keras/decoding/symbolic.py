@@ -77,7 +77,11 @@ def run_symbolic(programs, model_config, input_ids, attention_mask, generation_c
     max_length = prompt_slots + bucket_length(max_new_tokens)
 
     generate_fn = programs.program("generate", max_length, options)
-    controls = cast_controls(config.controls(max_new_tokens, min_new_tokens))
+    controls = config.controls(max_new_tokens, min_new_tokens)
+    if config.seed is None:
+        # Drawn when the graph runs (a seed drawn now would be the same in every run).
+        controls = controls._replace(seed=tf.random.uniform((), maxval=2**31 - 1, dtype=tf.int32))
+    controls = cast_controls(controls)
     types = inputs[2:]
     outputs = generate_fn(inputs[0], inputs[1], *controls, *types)
     end = (tf.shape(ids)[1] if width is None else width) + max_new_tokens
