@@ -211,6 +211,8 @@ class DecodingOptions:
             `GenerateBeamDecoderOnlyOutput` hold (beam search: the beam of every token).
         output_scores: ... and each step's processed scores (beam search: the scores of the sequences).
         output_logits: ... and each step's raw logits.
+        output_step_inputs: ... and the tokens of every searched row at each step (for the attentions
+            and hidden states of `output_attentions` / `output_hidden_states`, computed afterwards).
         token_types: The program takes token-type ids (the prompts', then one per row for new tokens).
     """
 
@@ -227,6 +229,7 @@ class DecodingOptions:
     return_dict_in_generate: bool = False
     output_scores: bool = False
     output_logits: bool = False
+    output_step_inputs: bool = False
     token_types: bool = False
 
     @property
@@ -294,6 +297,8 @@ class GenerationConfig:
     return_dict_in_generate: bool = _option(False, "output", number=False)
     output_scores: bool = _option(False, "output", number=False)
     output_logits: bool = _option(False, "output", number=False)
+    output_attentions: bool = _option(False, "output", number=False)
+    output_hidden_states: bool = _option(False, "output", number=False)
 
     def __setattr__(self, name, value):
         if name not in self.__dataclass_fields__:
@@ -397,7 +402,7 @@ class GenerationConfig:
                 "(num_beams > 1): greedy search returns one sequence per prompt"
             )
         if not values["return_dict_in_generate"]:
-            ignored = [name for name in ("output_scores", "output_logits") if values[name]]
+            ignored = [name for name in self.option_names("output")[1:] if values[name]]
             if ignored:
                 # As the reference: the flags only shape the output object.
                 verb = "is" if len(ignored) == 1 else "are"
@@ -461,6 +466,7 @@ class GenerationConfig:
             return_dict_in_generate=with_outputs,
             output_scores=with_outputs and self.output_scores,
             output_logits=with_outputs and self.output_logits,
+            output_step_inputs=with_outputs and (self.output_attentions or self.output_hidden_states),
         )
 
     def controls(self, max_new_tokens, min_new_tokens=0):

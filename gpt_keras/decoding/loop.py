@@ -106,25 +106,29 @@ def prefill(model, input_ids, attention_mask, max_length, options, token_type_id
         finished=tf.zeros((batch,), tf.bool),
         slot_mask=slot_mask,
         history=_compact(tokens, slot_mask) if options.tracks_history else (),
-        recorded=_recording_buffers(options, batch, max_length - prompt_len, logits.shape[-1]),
+        recorded=_recording_buffers(options, batch, max_length - prompt_len, logits.shape[-1], max_length),
         token_types=() if token_type_ids is None else token_type_ids[:, -1],
     )
 
 
-def _recording_buffers(options, rows, steps, vocab_size):
+def _recording_buffers(options, rows, steps, vocab_size, width):
     """Zeroed per-step buffers of what `options` asks `generate` to return (none by default)."""
     names = [name for name, wanted in (("scores", options.output_scores), ("logits", options.output_logits)) if wanted]
-    return {name: tf.zeros((rows, steps, vocab_size), tf.float32) for name in names}
+    buffers = {name: tf.zeros((rows, steps, vocab_size), tf.float32) for name in names}
+    if options.output_step_inputs:
+        buffers["inputs"] = tf.zeros((rows, steps, width), tf.int32)
+    return buffers
 
 
 def record_step(state, scores):
-    """`state` with this step's processed `scores` and raw logits (`state.logits`) written into the
-    buffers `prefill` made for them: rows as they are at this step, never reordered afterwards."""
+    """`state` with this step's processed `scores`, raw logits (`state.logits`) and tokens so far
+    written into the buffers `prefill` made for them: rows as they are at this step, never reordered
+    afterwards."""
     if not state.recorded:
         return state
     rows = tf.shape(state.logits)[0]
     at = tf.stack([tf.range(rows), tf.fill((rows,), state.step)], axis=1)
-    values = {"scores": scores, "logits": state.logits}
+    values = {"scores": scores, "logits": state.logits, "inputs": state.tokens}
     recorded = {name: tf.tensor_scatter_nd_update(buffer, at, values[name]) for name, buffer in state.recorded.items()}
     return state._replace(recorded=recorded)
 

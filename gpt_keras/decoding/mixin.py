@@ -126,6 +126,8 @@ class GenerationMixin:
         return_dict_in_generate=None,
         output_scores=None,
         output_logits=None,
+        output_attentions=None,
+        output_hidden_states=None,
         generation_config=None,
         **kwargs,
     ):
@@ -184,6 +186,12 @@ class GenerationMixin:
             output_scores: With `return_dict_in_generate`: also the processed scores of every step
                 (beam search: and `sequences_scores`).
             output_logits: With `return_dict_in_generate`: also the raw logits of every step.
+            output_attentions: With `return_dict_in_generate`: also, per step, the attention
+                probabilities of every layer over the searched rows' tokens so far (rows, n_head,
+                length, length), as the reference (which has no cache) returns them; computed after the
+                compiled program, one forward pass per step.
+            output_hidden_states: Likewise the hidden states of every layer (embeddings first), per step
+                (rows, length, n_embd).
             generation_config: A `GenerationConfig` whose set options replace the model's defaults (the
                 keywords above take precedence over it).
             **kwargs: `inputs` (the prompts); `token_type_ids`, (batch, seq) ids added as rows of the token
@@ -229,7 +237,7 @@ class GenerationMixin:
                 raise ValueError("generate: token_type_ids are for token ids, not text prompts")
             return self._generate_from_text(input_ids, attention_mask, options)
         # Imported here: the output classes are models' outputs, and the models import this module.
-        from gpt_keras.decoding.outputs import generation_output
+        from gpt_keras.decoding.outputs import generation_output, step_outputs
 
         if is_symbolic(input_ids, attention_mask, token_type_ids):
             results, decoding_options = run_symbolic(
@@ -245,7 +253,11 @@ class GenerationMixin:
         request = prepare_request(self.config, input_ids, attention_mask, options, token_type_ids)
         if not request.options.return_dict_in_generate:
             return tf.constant(self._compiled_programs().generate(request))
-        return generation_output(self._compiled_programs().run(request), request.options)
+        results = self._compiled_programs().run(request)
+        if request.options.output_step_inputs:
+            checked = options.validate()
+            results = step_outputs(self, request, results, checked.output_attentions, checked.output_hidden_states)
+        return generation_output(results, request.options)
 
     def compute_transition_scores(self, sequences, scores, beam_indices=None, normalize_logits=False):
         """The score of each generated token at the step that chose it, as the reference computes it.

@@ -137,7 +137,7 @@ class CompiledPrograms:
         prompt_bucket, generated = request.input_ids.shape[1], int(outputs["num_generated"])
         first = prompt_bucket - request.prompt_width
         results = {"sequences": outputs["sequences"].numpy()[:, first : prompt_bucket + generated]}
-        for name in ("scores", "logits"):
+        for name in ("scores", "logits", "inputs"):
             if name in outputs:
                 results[name] = outputs[name].numpy()[:, : int(outputs["num_steps"])].swapaxes(0, 1)
         if "beam_indices" in outputs:

@@ -67,6 +67,11 @@ def run_symbolic(programs, model_config, input_ids, attention_mask, generation_c
         mask = tf.cast(check_mask_values(tf.convert_to_tensor(attention_mask)), tf.int32)
     checks = _prompt_checks(ids, mask, model_config.n_positions - max_new_tokens) if assertions_run() else []
     options = config.decoding_options(model_config)
+    if options.output_step_inputs:
+        raise ValueError(
+            "output_attentions and output_hidden_states are computed outside the compiled program: they are "
+            "not available inside a tf.function; call generate eagerly for them"
+        )
     inputs = [ids, mask]
     if token_type_ids is not None:
         inputs.append(check_ids_in_range(token_type_ids, model_config.vocab_size, "token_type_ids"))

@@ -50,9 +50,6 @@ REFERENCE_DEFAULTS = {
     "negative_prompt_ids": None,
     "negative_prompt_attention_mask": None,
     "watermarking_config": None,
-    # Outputs gpt_keras's generate does not return.
-    "output_attentions": False,
-    "output_hidden_states": False,
     # Cache and compilation: generation here is always one XLA program over its own cache.
     "cache_implementation": None,
     "cache_config": None,
