@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from gpt_keras.decoding.config import FILLER_TOKEN_ID
+from gpt_keras.decoding.loop import positions_from_mask
 from gpt_keras.models.outputs import ModelOutput
 
 
@@ -80,9 +81,12 @@ def step_outputs(model, request, results, attentions, hidden_states):
         # Finished rows hold pad_token_id, which need not be a vocabulary id.
         ids = np.where((ids >= 0) & (ids < vocab_size), ids, FILLER_TOKEN_ID)
         new = np.ones((rows, step), np.int32)
+        step_mask = tf.constant(np.concatenate([mask, new], axis=1))
         outputs = model.transformer.forward(
             tf.constant(ids),
-            attention_mask=tf.constant(np.concatenate([mask, new], axis=1)),
+            attention_mask=step_mask,
+            # The positions decoding gives (counted over real tokens): padding does not shift them.
+            position_ids=positions_from_mask(step_mask),
             token_type_ids=None if types is None else tf.constant(np.concatenate([types, types[:, -1:] * new], axis=1)),
             output_attentions=attentions,
             output_hidden_states=hidden_states,
