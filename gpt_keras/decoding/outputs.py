@@ -19,7 +19,9 @@ from gpt_keras.models.outputs import ModelOutput
 class GenerateDecoderOnlyOutput(ModelOutput):
     """Greedy search or sampling: `sequences` (rows, prompt + new) int32; with `output_scores`, `scores`:
     one (rows, vocab) float32 tensor per step, the processed (for sampling, warped) scores the token
-    was chosen from; with `output_logits`, `logits`: the raw logits of each step."""
+    was chosen from; with `output_logits`, `logits`: the raw logits of each step; with
+    `output_attentions` / `output_hidden_states`, `attentions` / `hidden_states`: per step, a tuple
+    over layers (see `step_outputs`)."""
 
     FIELDS = ("sequences", "scores", "logits", "attentions", "hidden_states", "past_key_values")
 
@@ -29,7 +31,8 @@ class GenerateBeamDecoderOnlyOutput(ModelOutput):
     (same rows, new tokens) int32, the flat beam row each token extended (-1 after a hypothesis ended);
     with `output_scores`, `sequences_scores` (rows,), the length-penalized score of each returned
     hypothesis, and `scores`: one (batch * num_beams, vocab) tensor per step, the processed
-    log-probabilities of the running beams; with `output_logits`, `logits`: their raw logits."""
+    log-probabilities of the running beams; with `output_logits`, `logits`: their raw logits; with
+    `output_attentions` / `output_hidden_states`, those of the running beams at each step."""
 
     FIELDS = (
         "sequences",
