@@ -43,7 +43,9 @@ def test_every_option_has_one_role():
     assert DECODING_OPTION_NAMES == program + ("min_new_tokens",)
     option_fields = {f.name for f in dataclasses.fields(DecodingOptions)}
     renamed = {"eos_token_id": "eos_token_ids", "output_attentions": "output_step_inputs", "output_hidden_states": "output_step_inputs"}
-    assert {renamed.get(name, name) for name in program + output} | {"token_types"} == option_fields
+    # Contrastive search fixes top_k (a runtime control otherwise) in its program.
+    derived = {"token_types", "contrastive_top_k"}
+    assert {renamed.get(name, name) for name in program + output} | derived == option_fields
 
 
 # === One validate() ===

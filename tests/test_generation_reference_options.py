@@ -168,3 +168,54 @@ def test_attentions_and_hidden_states_are_refused_in_a_tf_function(model):
     traced = tf.function(model.generate)
     with pytest.raises(ValueError, match="not available inside a tf.function"):
         traced(tf.constant([PROMPTS[0]]), max_new_tokens=2, output_attentions=True, return_dict_in_generate=True)
+
+
+# === Contrastive search ===
+
+
+def _contrastive_without_cache(model, prompt, steps, alpha, k):
+    """Contrastive search as its paper and the reference define it, one full forward pass per
+    candidate (no cache, no batching), in numpy."""
+    ids = list(prompt)
+
+    def last_hidden(tokens):
+        tokens = tf.constant([tokens], tf.int32)
+        return model.transformer.forward(tokens, attention_mask=tf.ones_like(tokens))["last_hidden_state"][0].numpy()
+
+    def unit(x):
+        return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+    for _ in range(steps):
+        context = last_hidden(ids)
+        logits = model.lm_logits(tf.constant(context[-1:])).numpy()[0].astype(np.float64)
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        candidates = np.argsort(-probs, kind="stable")[:k]
+        ranks = [
+            (1 - alpha) * probs[c] - alpha * np.max(unit(context) @ unit(last_hidden(ids + [int(c)])[-1]))
+            for c in candidates
+        ]
+        ids.append(int(candidates[int(np.argmax(ranks))]))
+    return ids
+
+
+@pytest.mark.parametrize("prompt", PROMPTS[:2])
+def test_contrastive_search_ranks_candidates_by_the_degeneration_penalty(model, prompt):
+    got = model.generate(np.array([prompt]), max_new_tokens=8, penalty_alpha=0.6, top_k=4).numpy()[0].tolist()
+    assert got == _contrastive_without_cache(model, prompt, 8, 0.6, 4)
+
+
+def test_contrastive_search_in_a_padded_batch_and_under_xla(model):
+    ids, mask = pad_batch(PROMPTS, "left")
+    kwargs = dict(max_new_tokens=8, penalty_alpha=0.6, top_k=4)
+    batch = model.generate(ids, attention_mask=mask, **kwargs).numpy()
+    for i, prompt in enumerate(PROMPTS):
+        alone = model.generate(np.array([prompt]), **kwargs).numpy()[0, len(prompt) :]
+        np.testing.assert_array_equal(batch[i, ids.shape[1] :], alone, err_msg=f"row {i}")
+    traced = tf.function(model.generate, jit_compile=True)(tf.constant(ids), attention_mask=tf.constant(mask), **kwargs)
+    np.testing.assert_array_equal(traced.numpy(), batch)
+
+
+def test_contrastive_search_needs_one_sequence_per_prompt(model):
+    with pytest.raises(ValueError, match="num_return_sequences must be 1 in contrastive search"):
+        model.generate(np.array([PROMPTS[0]]), penalty_alpha=0.6, top_k=4, num_beams=2, num_return_sequences=2)

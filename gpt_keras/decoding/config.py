@@ -193,6 +193,9 @@ class DecodingOptions:
 
     Args:
         num_beams: 1 for greedy / sampling, more for beam search.
+        penalty_alpha: Contrastive search's weight of the degeneration penalty (with `contrastive_top_k`).
+        contrastive_top_k: Contrastive search with this many candidates per step when > 1 (the
+            reference's mode for `penalty_alpha > 0`, `top_k > 1` and no sampling); 0 otherwise.
         num_return_sequences: Best hypotheses returned per prompt (beam search only; sampling repeats
             the prompts instead).
         length_penalty: Beam search: a finished hypothesis scores `sum_logprobs / new_length ** length_penalty`.
@@ -217,6 +220,8 @@ class DecodingOptions:
     """
 
     num_beams: int = 1
+    penalty_alpha: float = 0.0
+    contrastive_top_k: int = 0
     num_return_sequences: int = 1
     length_penalty: float = 1.0
     early_stopping: object = False
@@ -281,6 +286,7 @@ class GenerationConfig:
     top_k: int = _option(50, "runtime", Bound(0, integer=True, note="0 disables it"))
     top_p: float = _option(1.0, "runtime", Bound(0, 1, exclusive_minimum=True))
     num_beams: int = _option(1, "program", Bound(1, integer=True))
+    penalty_alpha: float = _option(None, "program", Bound(0, 1))
     length_penalty: float = _option(1.0, "program")
     early_stopping: object = _option(False, "program", number=False)
     num_return_sequences: int = _option(1, "program", Bound(1, integer=True))
@@ -452,9 +458,19 @@ class GenerationConfig:
         if outside:
             raise ValueError(f"bad_words_ids must be ids in [0, {model_config.vocab_size}), got {outside}")
         with_outputs = self.return_dict_in_generate
+        # The reference's contrastive mode takes precedence over beam search.
+        contrastive = bool(self.penalty_alpha) and self.top_k > 1 and not self.do_sample
+        if contrastive and self.num_return_sequences > 1:
+            raise ValueError(
+                f"num_return_sequences must be 1 in contrastive search (penalty_alpha={self.penalty_alpha}), "
+                f"got {self.num_return_sequences}"
+            )
+        num_beams = 1 if contrastive else self.num_beams
         return DecodingOptions(
-            num_beams=self.num_beams,
-            num_return_sequences=self.num_return_sequences if self.num_beams > 1 else 1,
+            num_beams=num_beams,
+            penalty_alpha=float(self.penalty_alpha) if contrastive else 0.0,
+            contrastive_top_k=min(self.top_k, model_config.vocab_size) if contrastive else 0,
+            num_return_sequences=self.num_return_sequences if num_beams > 1 else 1,
             length_penalty=float(self.length_penalty),
             early_stopping=self.early_stopping,
             repetition_penalty=float(self.repetition_penalty),

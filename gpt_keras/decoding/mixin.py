@@ -110,6 +110,7 @@ class GenerationMixin:
         top_k=None,
         top_p=None,
         num_beams=None,
+        penalty_alpha=None,
         length_penalty=None,
         early_stopping=None,
         num_return_sequences=None,
@@ -156,6 +157,11 @@ class GenerationMixin:
             top_k: Sample among the k most likely tokens only; 0 disables (default 50, the reference's).
             top_p: Sample among the most likely tokens whose probabilities sum to top_p; 1 disables.
             num_beams: Beam search with this many beams when > 1 (sampled beams with `do_sample`).
+            penalty_alpha: Contrastive search when > 0 with `top_k` > 1 and no sampling (as in the
+                reference, it takes precedence over beam search): among the `top_k` most likely tokens,
+                the one with the best `(1 - penalty_alpha) * probability - penalty_alpha * degeneration`
+                (the largest cosine similarity of its last hidden state with those before it). `top_k`
+                is then fixed in the compiled program.
             length_penalty: Beam search: finished hypotheses score `sum_logprobs / new_length ** length_penalty`.
             early_stopping: Beam search: False, True or "never", as in the reference.
             num_return_sequences: Sequences returned per prompt (<= num_beams with beam search).

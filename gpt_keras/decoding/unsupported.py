@@ -14,7 +14,6 @@ REFERENCE_DEFAULTS = {
     # Other search strategies and their settings.
     "num_beam_groups": 1,
     "diversity_penalty": 0.0,
-    "penalty_alpha": None,
     "dola_layers": None,
     "constraints": None,
     "force_words_ids": None,
