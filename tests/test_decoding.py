@@ -42,7 +42,11 @@ def test_every_option_has_one_role():
     # step for them), and whether the prompts have token types (a model input, not an option).
     assert DECODING_OPTION_NAMES == program + ("min_new_tokens",)
     option_fields = {f.name for f in dataclasses.fields(DecodingOptions)}
-    renamed = {"eos_token_id": "eos_token_ids", "output_attentions": "output_step_inputs", "output_hidden_states": "output_step_inputs"}
+    renamed = {
+        "eos_token_id": "eos_token_ids",
+        "output_attentions": "output_step_inputs",
+        "output_hidden_states": "output_step_inputs",
+    }
     # Contrastive search fixes top_k (a runtime control otherwise) in its program.
     derived = {"token_types", "contrastive_top_k"}
     assert {renamed.get(name, name) for name in program + output} | derived == option_fields

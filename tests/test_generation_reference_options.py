@@ -60,7 +60,8 @@ def test_token_types_in_a_padded_batch_give_each_prompts_tokens(model, side):
             type_ids[i, ids.shape[1] - len(row) :] = row
         else:
             type_ids[i, : len(row)], type_ids[i, len(row) :] = row, row[-1]
-    batch = model.generate(ids, attention_mask=mask, token_type_ids=type_ids, max_new_tokens=6).numpy()[:, ids.shape[1] :]
+    batch = model.generate(ids, attention_mask=mask, token_type_ids=type_ids, max_new_tokens=6)
+    batch = batch.numpy()[:, ids.shape[1] :]
     for i, (prompt, row_types) in enumerate(zip(PROMPTS, types)):
         alone = model.generate(np.array([prompt]), token_type_ids=np.array([row_types]), max_new_tokens=6)
         np.testing.assert_array_equal(batch[i], alone.numpy()[0, len(prompt) :], err_msg=f"row {i}")
@@ -158,7 +159,8 @@ def test_each_steps_hidden_states_give_its_logits(model, num_beams):
         length = ids.shape[1] + step
         assert len(hidden) == config.n_layer + 1 and len(attentions) == config.n_layer
         assert [tuple(h.shape) for h in hidden] == [(2 * num_beams, length, config.n_embd)] * len(hidden)
-        assert [tuple(a.shape) for a in attentions] == [(2 * num_beams, config.n_head, length, length)] * len(attentions)
+        expected = (2 * num_beams, config.n_head, length, length)
+        assert [tuple(a.shape) for a in attentions] == [expected] * len(attentions)
         np.testing.assert_allclose(attentions[0].numpy().sum(-1), 1.0, atol=1e-5)
         # The rows searched at this step (beams as they were then) continue from their last token.
         np.testing.assert_allclose(model.lm_logits(hidden[-1][:, -1]).numpy(), logits.numpy(), atol=1e-4)

@@ -2,7 +2,8 @@
 produces for a compiled program: `DecodingOptions` (fixed in the program) and `DecodingControls` (its
 runtime tensors).
 
-No TensorFlow here: the options can be checked before TensorFlow is imported.
+No TensorFlow here: the options can be checked before TensorFlow is imported. Over 500 lines because
+the options, their one validation and their split into program and runtime parts are read together.
 """
 import dataclasses
 import hashlib

@@ -132,7 +132,7 @@ class GenerationMixin:
         generation_config=None,
         **kwargs,
     ):
-        """Generates continuations of token-id prompts: greedy, sampling or beam search.
+        """Generates continuations of token-id prompts: greedy, sampling, beam or contrastive search.
 
         Prefill and the token loop run as one XLA program, compiled once per (prompt bucket, length
         bucket, fixed options): lengths are rounded up to powers of two (at least 8), so calls whose
@@ -224,6 +224,8 @@ class GenerationMixin:
             ValueError: An argument is out of range (the message names it), a prompt is empty, or prompt
                 + new tokens exceed `n_positions` without `truncate_prompt`.
             TypeError: Text was given and no tokenizer is attached, or a keyword is not supported.
+            UnusedKeywordError: A keyword that is not the reference's either (a typo): a ValueError
+                and a TypeError.
 
         Example:
             >>> model.generate(np.array([[40477, 249, 3]]), max_new_tokens=20)  # doctest: +SKIP
@@ -290,7 +292,8 @@ class GenerationMixin:
         longest = tf.reduce_max(tf.reduce_sum(tf.cast(~ended, tf.int32), axis=-1))
         beam_indices, ended = beam_indices[:, :longest], ended[:, :longest]
         tokens = tf.cast(tf.convert_to_tensor(sequences)[:, -longest:], tf.int32)
-        at = tf.stack([tf.where(ended, 0, beam_indices), tf.broadcast_to(tf.range(longest), tf.shape(tokens)), tokens], -1)
+        step_ids = tf.broadcast_to(tf.range(longest), tf.shape(tokens))
+        at = tf.stack([tf.where(ended, 0, beam_indices), step_ids, tokens], -1)
         return tf.where(ended, 0.0, tf.gather_nd(scores, at))
 
     def _generate_from_text(self, prompts, attention_mask, options):

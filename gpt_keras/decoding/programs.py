@@ -131,9 +131,8 @@ class CompiledPrograms:
         "sequences_scores" (rows,) as the options ask}."""
         generate_fn = self._program("generate", request.max_length, request.options)
         types = () if request.token_type_ids is None else (tf.constant(request.token_type_ids),)
-        outputs = generate_fn(
-            tf.constant(request.input_ids), tf.constant(request.attention_mask), *cast_controls(request.controls), *types
-        )
+        controls = cast_controls(request.controls)
+        outputs = generate_fn(tf.constant(request.input_ids), tf.constant(request.attention_mask), *controls, *types)
         prompt_bucket, generated = request.input_ids.shape[1], int(outputs["num_generated"])
         first = prompt_bucket - request.prompt_width
         results = {"sequences": outputs["sequences"].numpy()[:, first : prompt_bucket + generated]}

@@ -108,7 +108,9 @@ def _prompt_checks(input_ids, attention_mask, room):
         tf.debugging.assert_equal(
             tf.shape(attention_mask), tf.shape(input_ids), message="attention_mask must have the shape of input_ids"
         ),
-        tf.debugging.assert_positive(lengths, message="every prompt needs at least one token (attention_mask row of 0s)"),
+        tf.debugging.assert_positive(
+            lengths, message="every prompt needs at least one token (a row of attention_mask is all 0)"
+        ),
         tf.debugging.assert_less_equal(
             lengths, room, message=f"prompt + new tokens exceed n_positions: prompts may have at most {room} tokens"
         ),

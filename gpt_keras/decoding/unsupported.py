@@ -92,7 +92,8 @@ def check_unsupported(keywords, caller):
         given = ", ".join(f"{name}={keywords[name]!r}" for name in unsupported)
         raise TypeError(
             f"{caller}() does not support the reference's {given}: gpt_keras generates with greedy search, "
-            "sampling and beam search, and the options of GenerationConfig.option_names(); leave these unset"
+            "sampling, beam search and contrastive search, and the options of GenerationConfig.option_names(); "
+            "leave these unset"
         )
 
 
