@@ -36,10 +36,20 @@ def test_every_option_has_one_role():
     program, runtime, _, output = roles
     assert set(runtime) == set(DecodingControls._fields)
     # The export fixes exactly the options a compiled program fixes (DecodingOptions holds them, with
-    # the EOS ids as a tuple); the program also fixes what generate returns, which an export never does.
-    assert DECODING_OPTION_NAMES == program
+    # the EOS ids as a tuple), and min_new_tokens, a runtime control of generate that the export fixes
+    # (gpt_keras/export.py says why); the program also fixes what generate returns, which an export
+    # never does: attentions and hidden states as one flag (the program records the tokens of each
+    # step for them), and whether the prompts have token types (a model input, not an option).
+    assert DECODING_OPTION_NAMES == program + ("min_new_tokens",)
     option_fields = {f.name for f in dataclasses.fields(DecodingOptions)}
-    assert {"eos_token_ids" if name == "eos_token_id" else name for name in program + output} == option_fields
+    renamed = {
+        "eos_token_id": "eos_token_ids",
+        "output_attentions": "output_step_inputs",
+        "output_hidden_states": "output_step_inputs",
+    }
+    # Contrastive search fixes top_k (a runtime control otherwise) in its program.
+    derived = {"token_types", "contrastive_top_k"}
+    assert {renamed.get(name, name) for name in program + output} | derived == option_fields
 
 
 # === One validate() ===

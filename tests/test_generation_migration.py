@@ -314,7 +314,8 @@ def test_reference_keywords_at_their_off_values_are_accepted(model, expected):
     "keywords, message",
     [
         (dict(typical_p=0.5), "does not support the reference's typical_p=0.5"),
-        (dict(output_attentions=True), "does not support the reference's output_attentions=True"),
+        # output_attentions=True is supported now (tests/test_generation_reference_options.py).
+        (dict(min_p=0.1), "does not support the reference's min_p=0.1"),
         (dict(num_beam_groups=2, diversity_penalty=0.5), "diversity_penalty=0.5, num_beam_groups=2"),
         (dict(max_time=1.0), "max_time"),
         (dict(prefix_allowed_tokens_fn=lambda batch, ids: [1]), "prefix_allowed_tokens_fn"),

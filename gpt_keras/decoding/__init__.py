@@ -62,6 +62,7 @@ _EXPORTS = {
     "GenerateDecoderOnlyOutput": "outputs",
     "GenerateBeamDecoderOnlyOutput": "outputs",
     "record_step": "loop",
+    "UnusedKeywordError": "unsupported",
 }
 
 __all__ = sorted(_EXPORTS)

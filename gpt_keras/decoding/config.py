@@ -2,7 +2,8 @@
 produces for a compiled program: `DecodingOptions` (fixed in the program) and `DecodingControls` (its
 runtime tensors).
 
-No TensorFlow here: the options can be checked before TensorFlow is imported.
+No TensorFlow here: the options can be checked before TensorFlow is imported. Over 500 lines because
+the options, their one validation and their split into program and runtime parts are read together.
 """
 import dataclasses
 import hashlib
@@ -13,6 +14,8 @@ import secrets
 from typing import NamedTuple
 
 import numpy as np
+
+from gpt_keras.decoding.unsupported import UnusedKeywordError
 
 # Fed to the model in slots nobody reads (bucket padding, finished rows) instead of pad_token_id,
 # which need not be a vocabulary id.
@@ -191,6 +194,9 @@ class DecodingOptions:
 
     Args:
         num_beams: 1 for greedy / sampling, more for beam search.
+        penalty_alpha: Contrastive search's weight of the degeneration penalty (with `contrastive_top_k`).
+        contrastive_top_k: Contrastive search with this many candidates per step when > 1 (the
+            reference's mode for `penalty_alpha > 0`, `top_k > 1` and no sampling); 0 otherwise.
         num_return_sequences: Best hypotheses returned per prompt (beam search only; sampling repeats
             the prompts instead).
         length_penalty: Beam search: a finished hypothesis scores `sum_logprobs / new_length ** length_penalty`.
@@ -201,26 +207,36 @@ class DecodingOptions:
         no_repeat_ngram_size: Ban tokens that would repeat an n-gram of this size; 0 turns it off.
         bad_words_ids: Tuple of token-id tuples never generated (a longer one: its last token is banned
             right after the others).
+        remove_invalid_values: After the other processors, NaN scores become 0, +inf the largest
+            float32 and -inf the smallest (the reference's `InfNanRemoveLogitsProcessor`).
         eos_token_ids: Tuple of end-of-sequence ids (may be empty).
         pad_token_id: Id written after a row has finished.
         return_dict_in_generate: The program also returns what `GenerateDecoderOnlyOutput` /
             `GenerateBeamDecoderOnlyOutput` hold (beam search: the beam of every token).
         output_scores: ... and each step's processed scores (beam search: the scores of the sequences).
         output_logits: ... and each step's raw logits.
+        output_step_inputs: ... and the tokens of every searched row at each step (for the attentions
+            and hidden states of `output_attentions` / `output_hidden_states`, computed afterwards).
+        token_types: The program takes token-type ids (the prompts', then one per row for new tokens).
     """
 
     num_beams: int = 1
+    penalty_alpha: float = 0.0
+    contrastive_top_k: int = 0
     num_return_sequences: int = 1
     length_penalty: float = 1.0
     early_stopping: object = False
     repetition_penalty: float = 1.0
     no_repeat_ngram_size: int = 0
     bad_words_ids: tuple = ()
+    remove_invalid_values: bool = False
     eos_token_ids: tuple = ()
     pad_token_id: int = 0
     return_dict_in_generate: bool = False
     output_scores: bool = False
     output_logits: bool = False
+    output_step_inputs: bool = False
+    token_types: bool = False
 
     @property
     def tracks_history(self):
@@ -271,12 +287,14 @@ class GenerationConfig:
     top_k: int = _option(50, "runtime", Bound(0, integer=True, note="0 disables it"))
     top_p: float = _option(1.0, "runtime", Bound(0, 1, exclusive_minimum=True))
     num_beams: int = _option(1, "program", Bound(1, integer=True))
+    penalty_alpha: float = _option(None, "program", Bound(0, 1))
     length_penalty: float = _option(1.0, "program")
     early_stopping: object = _option(False, "program", number=False)
     num_return_sequences: int = _option(1, "program", Bound(1, integer=True))
     repetition_penalty: float = _option(1.0, "program", Bound(0, exclusive_minimum=True))
     no_repeat_ngram_size: int = _option(0, "program", Bound(0, integer=True))
     bad_words_ids: tuple = _option(None, "program", number=False)
+    remove_invalid_values: bool = _option(False, "program", number=False)
     eos_token_id: object = _option(None, "program", number=False)
     pad_token_id: int = _option(None, "program", TOKEN_ID)
     bos_token_id: int = _option(None, "request", TOKEN_ID_OR_ABOVE_ZERO)
@@ -286,6 +304,8 @@ class GenerationConfig:
     return_dict_in_generate: bool = _option(False, "output", number=False)
     output_scores: bool = _option(False, "output", number=False)
     output_logits: bool = _option(False, "output", number=False)
+    output_attentions: bool = _option(False, "output", number=False)
+    output_hidden_states: bool = _option(False, "output", number=False)
 
     def __setattr__(self, name, value):
         if name not in self.__dataclass_fields__:
@@ -307,10 +327,11 @@ class GenerationConfig:
 
     @classmethod
     def check_keywords(cls, keywords, caller):
-        """`keywords` (of `caller(**keywords)`), or TypeError naming those that are not options."""
+        """`keywords` (of `caller(**keywords)`), or `UnusedKeywordError` (a TypeError and a ValueError)
+        naming those that are not options."""
         unknown = set(keywords) - set(cls.option_names())
         if unknown:
-            raise TypeError(f"{caller}() got unexpected keyword arguments {sorted(unknown)}")
+            raise UnusedKeywordError(f"{caller}() got unexpected keyword arguments {sorted(unknown)}")
         return keywords
 
     @classmethod
@@ -366,7 +387,7 @@ class GenerationConfig:
             applies = bound is not None and (bound.when is None or values[bound.when])
             values[f.name] = bound.check(value, f.name) if applies else as_finite_number(value, f.name)
         check_early_stopping(values["early_stopping"])
-        for name in ("truncate_prompt", "use_cache") + self.option_names("output"):
+        for name in ("truncate_prompt", "use_cache", "remove_invalid_values") + self.option_names("output"):
             values[name] = _as_bool(values[name], name)
         if values["eos_token_id"] is not None:
             values["eos_token_id"] = token_ids(values["eos_token_id"], "eos_token_id")
@@ -388,7 +409,7 @@ class GenerationConfig:
                 "(num_beams > 1): greedy search returns one sequence per prompt"
             )
         if not values["return_dict_in_generate"]:
-            ignored = [name for name in ("output_scores", "output_logits") if values[name]]
+            ignored = [name for name in self.option_names("output")[1:] if values[name]]
             if ignored:
                 # As the reference: the flags only shape the output object.
                 verb = "is" if len(ignored) == 1 else "are"
@@ -438,19 +459,31 @@ class GenerationConfig:
         if outside:
             raise ValueError(f"bad_words_ids must be ids in [0, {model_config.vocab_size}), got {outside}")
         with_outputs = self.return_dict_in_generate
+        # The reference's contrastive mode takes precedence over beam search.
+        contrastive = bool(self.penalty_alpha) and self.top_k > 1 and not self.do_sample
+        if contrastive and self.num_return_sequences > 1:
+            raise ValueError(
+                f"num_return_sequences must be 1 in contrastive search (penalty_alpha={self.penalty_alpha}), "
+                f"got {self.num_return_sequences}"
+            )
+        num_beams = 1 if contrastive else self.num_beams
         return DecodingOptions(
-            num_beams=self.num_beams,
-            num_return_sequences=self.num_return_sequences if self.num_beams > 1 else 1,
+            num_beams=num_beams,
+            penalty_alpha=float(self.penalty_alpha) if contrastive else 0.0,
+            contrastive_top_k=min(self.top_k, model_config.vocab_size) if contrastive else 0,
+            num_return_sequences=self.num_return_sequences if num_beams > 1 else 1,
             length_penalty=float(self.length_penalty),
             early_stopping=self.early_stopping,
             repetition_penalty=float(self.repetition_penalty),
             no_repeat_ngram_size=self.no_repeat_ngram_size,
             bad_words_ids=words,
+            remove_invalid_values=self.remove_invalid_values,
             eos_token_ids=eos,
             pad_token_id=pad,
             return_dict_in_generate=with_outputs,
             output_scores=with_outputs and self.output_scores,
             output_logits=with_outputs and self.output_logits,
+            output_step_inputs=with_outputs and (self.output_attentions or self.output_hidden_states),
         )
 
     def controls(self, max_new_tokens, min_new_tokens=0):

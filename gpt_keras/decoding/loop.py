@@ -37,6 +37,7 @@ class DecodingState(NamedTuple):
     history: object = ()  # (rows, max_length) real tokens only, in order, when a processor needs them
     search: object = ()  # the strategy's own state (beam search: a BeamState)
     recorded: object = ()  # {"scores", "logits"}: (rows, max_length - prompt_len, vocab) per step, when asked
+    token_types: object = ()  # (rows,) the token type of every new token, when the prompts have types
 
 
 def cast_controls(controls):
@@ -63,7 +64,7 @@ def write_column(buffer, column, values):
     return tf.where(tf.range(buffer.shape[1])[None, :] == column, values[:, None], buffer)
 
 
-def prefill(model, input_ids, attention_mask, max_length, options):
+def prefill(model, input_ids, attention_mask, max_length, options, token_type_ids=None):
     """Runs the prompt through the model into a fresh cache of `max_length` slots.
 
     Args:
@@ -72,6 +73,8 @@ def prefill(model, input_ids, attention_mask, max_length, options):
         attention_mask: (batch, prompt_len) int32, 1 for real tokens; every row has at least one.
         max_length: Cache slots: prompt_len plus room for every new token.
         options: `DecodingOptions`.
+        token_type_ids: (batch, prompt_len) int32 or None. New tokens take each row's last type, as
+            the reference extends them.
 
     Returns:
         The `DecodingState` before the first new token.
@@ -83,6 +86,7 @@ def prefill(model, input_ids, attention_mask, max_length, options):
     outputs = model.transformer.forward(
         input_ids,
         attention_mask=slot_mask,
+        token_type_ids=token_type_ids,
         position_ids=positions_from_mask(attention_mask),
         cache=model.transformer.init_cache(batch, max_length),
         cache_index=0,
@@ -102,24 +106,29 @@ def prefill(model, input_ids, attention_mask, max_length, options):
         finished=tf.zeros((batch,), tf.bool),
         slot_mask=slot_mask,
         history=_compact(tokens, slot_mask) if options.tracks_history else (),
-        recorded=_recording_buffers(options, batch, max_length - prompt_len, logits.shape[-1]),
+        recorded=_recording_buffers(options, batch, max_length - prompt_len, logits.shape[-1], max_length),
+        token_types=() if token_type_ids is None else token_type_ids[:, -1],
     )
 
 
-def _recording_buffers(options, rows, steps, vocab_size):
+def _recording_buffers(options, rows, steps, vocab_size, width):
     """Zeroed per-step buffers of what `options` asks `generate` to return (none by default)."""
     names = [name for name, wanted in (("scores", options.output_scores), ("logits", options.output_logits)) if wanted]
-    return {name: tf.zeros((rows, steps, vocab_size), tf.float32) for name in names}
+    buffers = {name: tf.zeros((rows, steps, vocab_size), tf.float32) for name in names}
+    if options.output_step_inputs:
+        buffers["inputs"] = tf.zeros((rows, steps, width), tf.int32)
+    return buffers
 
 
 def record_step(state, scores):
-    """`state` with this step's processed `scores` and raw logits (`state.logits`) written into the
-    buffers `prefill` made for them: rows as they are at this step, never reordered afterwards."""
+    """`state` with this step's processed `scores`, raw logits (`state.logits`) and tokens so far
+    written into the buffers `prefill` made for them: rows as they are at this step, never reordered
+    afterwards."""
     if not state.recorded:
         return state
     rows = tf.shape(state.logits)[0]
     at = tf.stack([tf.range(rows), tf.fill((rows,), state.step)], axis=1)
-    values = {"scores": scores, "logits": state.logits}
+    values = {"scores": scores, "logits": state.logits, "inputs": state.tokens}
     recorded = {name: tf.tensor_scatter_nd_update(buffer, at, values[name]) for name, buffer in state.recorded.items()}
     return state._replace(recorded=recorded)
 
@@ -129,6 +138,7 @@ def forward_tokens(model, state, new_tokens):
     outputs = model.transformer.forward(
         new_tokens[:, None],
         attention_mask=state.slot_mask,
+        token_type_ids=state.token_types[:, None] if isinstance(state.token_types, tf.Tensor) else None,
         position_ids=state.lengths[:, None],
         cache=state.cache,
         cache_index=state.prompt_len + state.step,

@@ -12,6 +12,7 @@ import tensorflow as tf
 from gpt_keras.decoding.config import Bound, GenerationConfig
 from gpt_keras.decoding.programs import CompiledPrograms
 from gpt_keras.decoding.request import prepare_request
+from gpt_keras.decoding.symbolic import is_symbolic, run_symbolic
 from gpt_keras.decoding.text import decode_continuations, encode_prompts, stream_pieces, with_tokenizer_eos
 from gpt_keras.decoding.unsupported import check_unsupported
 
@@ -109,12 +110,14 @@ class GenerationMixin:
         top_k=None,
         top_p=None,
         num_beams=None,
+        penalty_alpha=None,
         length_penalty=None,
         early_stopping=None,
         num_return_sequences=None,
         repetition_penalty=None,
         no_repeat_ngram_size=None,
         bad_words_ids=None,
+        remove_invalid_values=None,
         eos_token_id=None,
         pad_token_id=None,
         bos_token_id=None,
@@ -124,10 +127,12 @@ class GenerationMixin:
         return_dict_in_generate=None,
         output_scores=None,
         output_logits=None,
+        output_attentions=None,
+        output_hidden_states=None,
         generation_config=None,
         **kwargs,
     ):
-        """Generates continuations of token-id prompts: greedy, sampling or beam search.
+        """Generates continuations of token-id prompts: greedy, sampling, beam or contrastive search.
 
         Prefill and the token loop run as one XLA program, compiled once per (prompt bucket, length
         bucket, fixed options): lengths are rounded up to powers of two (at least 8), so calls whose
@@ -152,6 +157,11 @@ class GenerationMixin:
             top_k: Sample among the k most likely tokens only; 0 disables (default 50, the reference's).
             top_p: Sample among the most likely tokens whose probabilities sum to top_p; 1 disables.
             num_beams: Beam search with this many beams when > 1 (sampled beams with `do_sample`).
+            penalty_alpha: Contrastive search when > 0 with `top_k` > 1 and no sampling (as in the
+                reference, it takes precedence over beam search): among the `top_k` most likely tokens,
+                the one with the best `(1 - penalty_alpha) * probability - penalty_alpha * degeneration`
+                (the largest cosine similarity of its last hidden state with those before it). `top_k`
+                is then fixed in the compiled program.
             length_penalty: Beam search: finished hypotheses score `sum_logprobs / new_length ** length_penalty`.
             early_stopping: Beam search: False, True or "never", as in the reference.
             num_return_sequences: Sequences returned per prompt (<= num_beams with beam search).
@@ -160,14 +170,18 @@ class GenerationMixin:
             bad_words_ids: List of token-id lists never generated: a one-token list bans that token, a
                 longer one bans its last token right after the others (in the prompt or generated). A
                 list that is one EOS id alone is dropped, as the reference drops it.
+            remove_invalid_values: After the other processors, NaN scores become 0, +inf the largest
+                float32 and -inf the smallest, as the reference's `InfNanRemoveLogitsProcessor` (so a
+                banned token scores float32's minimum in `output_scores`, as there).
             eos_token_id: Int or list of ints ending a sequence; `config.eos_token_id` when None.
             pad_token_id: Fills finished rows; `config.pad_token_id`, else the first EOS id, else 0. Any
                 int (-1, or an added token outside the vocabulary): it is written, and fed to the model
                 only when it is a vocabulary id.
             bos_token_id: The first token when `input_ids` is None; `config.bos_token_id` when None.
             seed: Seed of the stateless sampling RNG: an int, or a pair of ints (the reference TF port's
-                `seed=[a, b]`); the same seed gives the same tokens; random when None. The stream is
-                gpt_keras's own, not TensorFlow's or torch's.
+                `seed=[a, b]`); the same seed gives the same tokens. When None, drawn from TensorFlow's
+                global generator, so random unless `tf.random.set_seed` was called (then repeatable, as
+                in the reference TF port). The stream is gpt_keras's own, not TensorFlow's or torch's.
             truncate_prompt: When prompt + max_new_tokens exceeds `n_positions`, keep each prompt's last
                 tokens instead of raising.
             use_cache: Accepted for the reference's sake and changes nothing: decoding always runs over
@@ -178,11 +192,24 @@ class GenerationMixin:
             output_scores: With `return_dict_in_generate`: also the processed scores of every step
                 (beam search: and `sequences_scores`).
             output_logits: With `return_dict_in_generate`: also the raw logits of every step.
+            output_attentions: With `return_dict_in_generate`: also, per step, the attention
+                probabilities of every layer over the searched rows' tokens so far (rows, n_head,
+                length, length), as the reference (which has no cache) returns them; computed after the
+                compiled program, one forward pass per step.
+            output_hidden_states: Likewise the hidden states of every layer (embeddings first), per step
+                (rows, length, n_embd).
             generation_config: A `GenerationConfig` whose set options replace the model's defaults (the
                 keywords above take precedence over it).
-            **kwargs: `inputs` (the prompts), or the reference's keywords that gpt_keras does not
+            **kwargs: `inputs` (the prompts); `token_type_ids`, (batch, seq) ids added as rows of the token
+                embedding (as the model's `token_type_ids`), every new token taking its row's last one as
+                the reference extends them; or the reference's keywords that gpt_keras does not
                 support, at the value that turns them off (e.g. `output_attentions=False`); another
                 value is a TypeError naming it.
+
+        Inside a `tf.function` (`jit_compile` or not, an export too), `generate` runs the same compiled
+        program on the symbolic tensors (`gpt_keras.decoding.symbolic`): the value checks become graph
+        assertions (dropped under XLA), and the output has a static width, prompt + `max_new_tokens`,
+        filled with `pad_token_id` after the last step, as the reference's XLA generation returns it.
 
         Returns:
             int32 tensor (batch * num_return_sequences, seq + generated): the prompts as given, then the
@@ -197,6 +224,8 @@ class GenerationMixin:
             ValueError: An argument is out of range (the message names it), a prompt is empty, or prompt
                 + new tokens exceed `n_positions` without `truncate_prompt`.
             TypeError: Text was given and no tokenizer is attached, or a keyword is not supported.
+            UnusedKeywordError: A keyword that is not the reference's either (a typo): a ValueError
+                and a TypeError.
 
         Example:
             >>> model.generate(np.array([[40477, 249, 3]]), max_new_tokens=20)  # doctest: +SKIP
@@ -208,17 +237,64 @@ class GenerationMixin:
             if input_ids is not None:
                 raise TypeError("generate() got both input_ids and inputs (the reference's name for them)")
             input_ids = kwargs.pop("inputs")
+        token_type_ids = kwargs.pop("token_type_ids", None)
         check_unsupported(kwargs, "generate")
         options = self._generation_options(keywords, generation_config)
         if _is_text(input_ids):
+            if token_type_ids is not None:
+                raise ValueError("generate: token_type_ids are for token ids, not text prompts")
             return self._generate_from_text(input_ids, attention_mask, options)
-        request = prepare_request(self.config, input_ids, attention_mask, options)
+        # Imported here: the output classes are models' outputs, and the models import this module.
+        from gpt_keras.decoding.outputs import generation_output, step_outputs
+
+        if is_symbolic(input_ids, attention_mask, token_type_ids):
+            results, decoding_options = run_symbolic(
+                self._compiled_programs(), self.config, input_ids, attention_mask, options, token_type_ids
+            )
+            if not decoding_options.return_dict_in_generate:
+                return results["sequences"]
+            return generation_output(results, decoding_options)
+        if options.seed is None:
+            # As the reference TF port's sampling, a call without a seed follows TensorFlow's global
+            # seed (`tf.random.set_seed`): random unless it is set.
+            options = options.merged({"seed": int(tf.random.uniform((), maxval=2**31 - 1, dtype=tf.int32))})
+        request = prepare_request(self.config, input_ids, attention_mask, options, token_type_ids)
         if not request.options.return_dict_in_generate:
             return tf.constant(self._compiled_programs().generate(request))
-        # Imported here: the output classes are models' outputs, and the models import this module.
-        from gpt_keras.decoding.outputs import generation_output
+        results = self._compiled_programs().run(request)
+        if request.options.output_step_inputs:
+            checked = options.validate()
+            results = step_outputs(self, request, results, checked.output_attentions, checked.output_hidden_states)
+        return generation_output(results, request.options)
 
-        return generation_output(self._compiled_programs().run(request), request.options)
+    def compute_transition_scores(self, sequences, scores, beam_indices=None, normalize_logits=False):
+        """The score of each generated token at the step that chose it, as the reference computes it.
+
+        Args:
+            sequences: (rows, prompt + new) ids, `generate(..., return_dict_in_generate=True).sequences`.
+            scores: Its `scores`: one (rows searched, vocab) tensor per step.
+            beam_indices: Its `beam_indices` (rows, new tokens), -1 after a hypothesis ended; None for
+                greedy search and sampling (each row is its own beam).
+            normalize_logits: Take `log_softmax` of each step's scores first.
+
+        Returns:
+            float32 tensor (rows, steps): the scores of the chosen tokens; 0 where a hypothesis had ended.
+        """
+        scores = tf.stack([tf.convert_to_tensor(step, tf.float32) for step in scores], axis=1)  # (rows, steps, vocab)
+        if normalize_logits:
+            scores = tf.nn.log_softmax(scores, axis=-1)
+        steps = scores.shape[1]
+        if beam_indices is None:
+            beam_indices = tf.tile(tf.range(tf.shape(scores)[0])[:, None], (1, steps))
+        beam_indices = tf.cast(beam_indices, tf.int32)
+        ended = beam_indices < 0
+        # The longest hypothesis: its tokens are the last ones of `sequences`.
+        longest = tf.reduce_max(tf.reduce_sum(tf.cast(~ended, tf.int32), axis=-1))
+        beam_indices, ended = beam_indices[:, :longest], ended[:, :longest]
+        tokens = tf.cast(tf.convert_to_tensor(sequences)[:, -longest:], tf.int32)
+        step_ids = tf.broadcast_to(tf.range(longest), tf.shape(tokens))
+        at = tf.stack([tf.where(ended, 0, beam_indices), step_ids, tokens], -1)
+        return tf.where(ended, 0.0, tf.gather_nd(scores, at))
 
     def _generate_from_text(self, prompts, attention_mask, options):
         tokenizer = getattr(self, "tokenizer", None)

@@ -85,9 +85,18 @@ def ban_early_eos(scores, step, min_new_tokens, eos_token_ids):
     return tf.where(is_end & (step < min_new_tokens), -math.inf, scores)
 
 
+def remove_invalid_values(scores):
+    """NaN scores set to 0, +inf to the largest finite float and -inf to the smallest (the reference's
+    `InfNanRemoveLogitsProcessor`)."""
+    limits = np.finfo(scores.dtype.as_numpy_dtype)
+    scores = tf.where(tf.math.is_nan(scores), tf.zeros_like(scores), scores)
+    scores = tf.where(scores == math.inf, tf.cast(limits.max, scores.dtype), scores)
+    return tf.where(scores == -math.inf, tf.cast(limits.min, scores.dtype), scores)
+
+
 def process_scores(scores, options, history=(), lengths=None, step=0, min_new_tokens=0):
-    """Applies repetition penalty, no-repeat n-grams, bad words and the minimum length, in the
-    reference's order.
+    """Applies repetition penalty, no-repeat n-grams, bad words, the minimum length and the removal of
+    invalid values, in the reference's order.
 
     Args:
         scores: (rows, vocab) float32 logits (log-probabilities in beam search).
@@ -110,6 +119,8 @@ def process_scores(scores, options, history=(), lengths=None, step=0, min_new_to
         scores = ban_bad_words(scores, history, lengths, options.bad_words_ids)
     if options.eos_token_ids:
         scores = ban_early_eos(scores, step, min_new_tokens, options.eos_token_ids)
+    if options.remove_invalid_values:
+        scores = remove_invalid_values(scores)
     return scores
 
 
@@ -123,8 +134,13 @@ def _divide_by_temperature(scores, temperature):
     """
     plain = scores / temperature
     finite = tf.math.is_finite(scores)
-    overflowed = tf.reduce_any(finite & ~tf.math.is_finite(plain), axis=-1, keepdims=True)
     best = tf.reduce_max(tf.where(finite, scores, -math.inf), axis=-1, keepdims=True)
+    # Low scores that overflow to -inf are what the limit gives them (float32's minimum, which
+    # remove_invalid_values writes, does so at any temperature below 1); a high one that overflows,
+    # or a best one that does, is not.
+    invalid = finite & (tf.math.is_nan(plain) | (plain == math.inf))
+    best_lost = tf.math.is_finite(best) & ~tf.math.is_finite(best / temperature)
+    overflowed = tf.reduce_any(invalid, axis=-1, keepdims=True) | best_lost
     shifted = scores - best
     return tf.where(overflowed, tf.where(shifted == 0.0, 0.0, shifted / temperature), plain)
 

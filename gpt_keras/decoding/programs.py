@@ -24,9 +24,10 @@ def build_generate_fn(model, max_length, options=DecodingOptions(), jit_compile=
 
     Returns:
         `fn(input_ids, attention_mask, max_new_tokens, temperature, top_k, top_p, seed, do_sample,
-        min_new_tokens=0)` taking int32 (batch, prompt_len) ids and mask (every row with a real token,
+        min_new_tokens=0, token_type_ids=None)` taking int32 (batch, prompt_len) ids and mask (every row with a real token,
         prompt_len + max_new_tokens <= max_length), int32 scalars `max_new_tokens`, `top_k`, `seed`,
-        `min_new_tokens`, float32 `temperature`, `top_p` and bool `do_sample`; returning
+        `min_new_tokens`, float32 `temperature`, `top_p`, bool `do_sample` and optional int32
+        (batch, prompt_len) `token_type_ids` (with `options.token_types`); returning
         `{"sequences": (rows, max_length) int32, "num_generated": int32 scalar, "num_steps": int32
         scalar}`, rows = batch * num_return_sequences for beam search. Slots `[prompt_len, prompt_len +
         num_generated)` hold the new tokens. With `options.return_dict_in_generate`, also what the
@@ -40,14 +41,27 @@ def build_generate_fn(model, max_length, options=DecodingOptions(), jit_compile=
     """
 
     def generate_fn(
-        input_ids, attention_mask, max_new_tokens, temperature, top_k, top_p, seed, do_sample, min_new_tokens=0
+        input_ids,
+        attention_mask,
+        max_new_tokens,
+        temperature,
+        top_k,
+        top_p,
+        seed,
+        do_sample,
+        min_new_tokens=0,
+        token_type_ids=None,
     ):
         if on_trace is not None:
             on_trace()
         controls = DecodingControls(max_new_tokens, temperature, top_k, top_p, seed, do_sample, min_new_tokens)
         controls = cast_controls(controls)
         strategy = search_strategy(options, controls)
-        state = prefill(model, tf.cast(input_ids, tf.int32), tf.cast(attention_mask, tf.int32), max_length, options)
+        if token_type_ids is not None:
+            token_type_ids = tf.cast(token_type_ids, tf.int32)
+        state = prefill(
+            model, tf.cast(input_ids, tf.int32), tf.cast(attention_mask, tf.int32), max_length, options, token_type_ids
+        )
         state = run_loop(model, strategy.start(model, state), strategy, controls.max_new_tokens)
         sequences, num_generated = strategy.finish(state)
         return {"sequences": sequences, "num_generated": num_generated, **strategy.extra_outputs(state)}
@@ -103,6 +117,10 @@ class CompiledPrograms:
             self.functions[key] = build(self.model, max_length, options, on_trace=self.count_trace)
         return self.functions[key]
 
+    def program(self, kind, max_length, options):
+        """The compiled program of `kind` ("generate" or "stream") for a cache of `max_length` slots."""
+        return self._program(kind, max_length, options)
+
     def generate(self, request):
         """Runs a `Request`; numpy (rows, prompt width + new tokens) int32 sequences."""
         return self.run(request)["sequences"]
@@ -112,13 +130,13 @@ class CompiledPrograms:
         numpy "scores" / "logits" (steps, rows searched, vocab), "beam_indices" (rows, new tokens) and
         "sequences_scores" (rows,) as the options ask}."""
         generate_fn = self._program("generate", request.max_length, request.options)
-        outputs = generate_fn(
-            tf.constant(request.input_ids), tf.constant(request.attention_mask), *cast_controls(request.controls)
-        )
+        types = () if request.token_type_ids is None else (tf.constant(request.token_type_ids),)
+        controls = cast_controls(request.controls)
+        outputs = generate_fn(tf.constant(request.input_ids), tf.constant(request.attention_mask), *controls, *types)
         prompt_bucket, generated = request.input_ids.shape[1], int(outputs["num_generated"])
         first = prompt_bucket - request.prompt_width
         results = {"sequences": outputs["sequences"].numpy()[:, first : prompt_bucket + generated]}
-        for name in ("scores", "logits"):
+        for name in ("scores", "logits", "inputs"):
             if name in outputs:
                 results[name] = outputs[name].numpy()[:, : int(outputs["num_steps"])].swapaxes(0, 1)
         if "beam_indices" in outputs:

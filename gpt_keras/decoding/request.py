@@ -25,6 +25,7 @@ class Request:
 
     input_ids: np.ndarray  # (rows, prompt_bucket), left-padded to the bucket
     attention_mask: np.ndarray
+    token_type_ids: object  # (rows, prompt_bucket) like input_ids (0 under the bucket's padding), or None
     prompt_width: int  # the caller's prompt width (output starts that many slots before the bucket end)
     max_new_tokens: int
     max_length: int  # cache / output slots: prompt bucket + new-token bucket
@@ -32,7 +33,7 @@ class Request:
     options: DecodingOptions
 
 
-def prepare_request(model_config, input_ids, attention_mask, generation_config):
+def prepare_request(model_config, input_ids, attention_mask, generation_config, token_type_ids=None):
     """Checks a call of `generate` / `stream` and makes it a `Request`.
 
     Args:
@@ -41,6 +42,8 @@ def prepare_request(model_config, input_ids, attention_mask, generation_config):
             from `bos_token_id`, as the reference does.
         attention_mask: (batch, seq) of 0 and 1, or None for all ones.
         generation_config: `GenerationConfig`.
+        token_type_ids: (batch, seq) ids in [0, vocab_size) added as token-type rows of the token
+            embedding, or None. Every new token takes its row's last type, as the reference extends them.
 
     Returns:
         The `Request`.
@@ -53,6 +56,10 @@ def prepare_request(model_config, input_ids, attention_mask, generation_config):
     if input_ids is None:
         input_ids = _bos_prompt(config, attention_mask)
     input_ids, attention_mask = _checked_prompts(model_config, input_ids, attention_mask)
+    if token_type_ids is not None:
+        token_type_ids = _checked_token_types(model_config, token_type_ids, input_ids.shape)
+        if config.truncate_prompt:
+            raise ValueError("truncate_prompt does not shorten token_type_ids: pass one or the other")
     max_new_tokens = config.new_token_count(input_ids.shape[1], model_config.n_positions)
     room = model_config.n_positions - max_new_tokens
     longest = attention_mask.sum(axis=1).max()
@@ -68,6 +75,10 @@ def prepare_request(model_config, input_ids, attention_mask, generation_config):
     # Sampling several sequences per prompt: each prompt repeated, as the reference expands it.
     input_ids = np.repeat(input_ids, config.sequences_per_prompt, axis=0)
     attention_mask = np.repeat(attention_mask, config.sequences_per_prompt, axis=0)
+    options = config.decoding_options(model_config)
+    if token_type_ids is not None:
+        token_type_ids = np.repeat(token_type_ids, config.sequences_per_prompt, axis=0)
+        options = dataclasses.replace(options, token_types=True)
 
     prompt_width = input_ids.shape[1]
     prompt_bucket = bucket_length(prompt_width)
@@ -75,11 +86,12 @@ def prepare_request(model_config, input_ids, attention_mask, generation_config):
     return Request(
         input_ids=np.pad(input_ids, ((0, 0), (left, 0)), constant_values=FILLER_TOKEN_ID),
         attention_mask=np.pad(attention_mask, ((0, 0), (left, 0))),
+        token_type_ids=None if token_type_ids is None else np.pad(token_type_ids, ((0, 0), (left, 0))),
         prompt_width=prompt_width,
         max_new_tokens=max_new_tokens,
         max_length=prompt_bucket + bucket_length(max_new_tokens),
         controls=config.controls(max_new_tokens, min_new_tokens),
-        options=config.decoding_options(model_config),
+        options=options,
     )
 
 
@@ -134,6 +146,20 @@ def _checked_prompts(model_config, input_ids, attention_mask):
             f"input_ids must be in [0, {vocab_size}) (padding included), got {sorted(set(input_ids[bad].tolist()))[:8]}"
         )
     return input_ids.astype(np.int32), attention_mask
+
+
+def _checked_token_types(model_config, token_type_ids, shape):
+    """int32 numpy token types of prompts of `shape`, or ValueError / TypeError naming what is wrong."""
+    token_type_ids = _as_numpy_values(token_type_ids, "token_type_ids")
+    if token_type_ids.shape != shape:
+        raise ValueError(f"token_type_ids has shape {token_type_ids.shape} but input_ids has shape {shape}; they must match")
+    bad = out_of_range(token_type_ids, model_config.vocab_size)
+    if bad.any():
+        raise ValueError(
+            f"token_type_ids must be in [0, {model_config.vocab_size}) (rows of the token embedding), got "
+            f"{sorted(set(token_type_ids[bad].tolist()))[:8]}"
+        )
+    return token_type_ids.astype(np.int32)
 
 
 def _keep_last_tokens(input_ids, attention_mask, keep):

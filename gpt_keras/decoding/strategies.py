@@ -43,7 +43,7 @@ class TokenSearch:
         return logits
 
     def select(self, state, scores):
-        controls, pad = self.controls, self.options.pad_token_id
+        controls = self.controls
         # Sampling chooses from the warped scores (which output_scores returns, as the reference's do).
         def warped():
             return warp_scores(scores, controls.temperature, controls.top_k, controls.top_p)
@@ -56,11 +56,16 @@ class TokenSearch:
             return tf.argmax(scores + noise, axis=-1, output_type=tf.int32)
 
         chosen = tf.cond(controls.do_sample, sample, lambda: tf.argmax(scores, axis=-1, output_type=tf.int32))
+        return self.commit(state, chosen, scores.shape[-1])
+
+    def commit(self, state, chosen, vocab_size):
+        """`select`'s answer once each row's token is `chosen`: finished rows take the pad id."""
+        pad = self.options.pad_token_id
         new_tokens = tf.where(state.finished, pad, chosen)
         # Finished rows are written as pad_token_id and fed it, as the reference feeds them (so their
         # scores are its scores); a pad id outside the vocabulary (-1, or an added <pad>) is replaced
         # by one the model can look up, whose results nobody reads.
-        fed_pad = pad if 0 <= pad < scores.shape[-1] else FILLER_TOKEN_ID
+        fed_pad = pad if 0 <= pad < vocab_size else FILLER_TOKEN_ID
         fed_tokens = tf.where(state.finished, fed_pad, chosen)
         state = state._replace(
             tokens=write_column(state.tokens, state.prompt_len + state.step, new_tokens),
@@ -131,6 +136,8 @@ class BeamSearch:
             slot_mask=repeat(state.slot_mask),
             history=tf.nest.map_structure(repeat, state.history),
             recorded=tf.nest.map_structure(repeat, state.recorded),
+            # The beams of a prompt share its types: reordering them among themselves changes none.
+            token_types=tf.nest.map_structure(repeat, state.token_types),
         )
         search = BeamState(
             running_scores=tf.tile(tf.constant([[0.0] + [BEAM_NEG] * (beams - 1)]), (batch, 1)),
@@ -250,5 +257,11 @@ class BeamSearch:
 
 
 def search_strategy(options, controls):
-    """The strategy of `options`: `BeamSearch` when `num_beams > 1`, else `TokenSearch`."""
+    """The strategy of `options`: `ContrastiveSearch` when `options.contrastive_top_k`, `BeamSearch`
+    when `num_beams > 1`, else `TokenSearch`."""
+    if options.contrastive_top_k:
+        # Imported here: contrastive search extends TokenSearch, defined above.
+        from gpt_keras.decoding.contrastive import ContrastiveSearch
+
+        return ContrastiveSearch(options, controls)
     return BeamSearch(options, controls) if options.num_beams > 1 else TokenSearch(options, controls)

@@ -14,7 +14,6 @@ REFERENCE_DEFAULTS = {
     # Other search strategies and their settings.
     "num_beam_groups": 1,
     "diversity_penalty": 0.0,
-    "penalty_alpha": None,
     "dola_layers": None,
     "constraints": None,
     "force_words_ids": None,
@@ -41,7 +40,6 @@ REFERENCE_DEFAULTS = {
     "renormalize_logits": False,
     "forced_bos_token_id": None,
     "forced_eos_token_id": None,
-    "remove_invalid_values": False,
     "exponential_decay_length_penalty": None,
     "suppress_tokens": None,
     "begin_suppress_tokens": None,
@@ -51,9 +49,6 @@ REFERENCE_DEFAULTS = {
     "negative_prompt_ids": None,
     "negative_prompt_attention_mask": None,
     "watermarking_config": None,
-    # Outputs gpt_keras's generate does not return.
-    "output_attentions": False,
-    "output_hidden_states": False,
     # Cache and compilation: generation here is always one XLA program over its own cache.
     "cache_implementation": None,
     "cache_config": None,
@@ -69,16 +64,21 @@ REFERENCE_DEFAULTS = {
     "use_model_defaults": None,
     "tokenizer": None,
     # Model inputs the reference forwards to the model.
-    "token_type_ids": None,
     "position_ids": None,
     "head_mask": None,
     "inputs_embeds": None,
 }
 
 
+class UnusedKeywordError(TypeError, ValueError):
+    """A keyword that `generate` does not know (a typo such as `do_samples`): a ValueError, as the
+    reference raises for keywords its model does not use, and a TypeError, as Python raises for an
+    unexpected keyword."""
+
+
 def check_unsupported(keywords, caller):
-    """Raises TypeError for `keywords` (a dict) that are not options here, unless each is a reference
-    keyword at the value that turns it off.
+    """Raises `UnusedKeywordError` for `keywords` (a dict) that are not the reference's keywords, and
+    TypeError for a reference keyword at a value other than the one that turns it off.
 
     Args:
         keywords: The keywords left after the supported ones.
@@ -86,13 +86,14 @@ def check_unsupported(keywords, caller):
     """
     unknown = sorted(name for name in keywords if name not in REFERENCE_DEFAULTS)
     if unknown:
-        raise TypeError(f"{caller}() got unexpected keyword arguments {unknown}")
+        raise UnusedKeywordError(f"{caller}() got unexpected keyword arguments {unknown}")
     unsupported = sorted(name for name, value in keywords.items() if not _is_off(value, REFERENCE_DEFAULTS[name]))
     if unsupported:
         given = ", ".join(f"{name}={keywords[name]!r}" for name in unsupported)
         raise TypeError(
             f"{caller}() does not support the reference's {given}: gpt_keras generates with greedy search, "
-            "sampling and beam search, and the options of GenerationConfig.option_names(); leave these unset"
+            "sampling, beam search and contrastive search, and the options of GenerationConfig.option_names(); "
+            "leave these unset"
         )
 
 
