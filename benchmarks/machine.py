@@ -11,6 +11,8 @@ import time
 
 import tensorflow as tf
 
+from gpt_keras._cpu import cpu_flags
+
 
 def best_time(function, repeats, warmup=True):
     """The fastest of `repeats` calls of `function`, in seconds (after one untimed call if `warmup`)."""
@@ -48,18 +50,6 @@ def gemv_bandwidth(repeats, size=8192):
 
 
 _VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
-
-
-def cpu_flags():
-    """The CPU's instruction-set flags (from /proc/cpuinfo; empty where it cannot be read)."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def cpu_description():
