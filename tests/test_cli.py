@@ -50,7 +50,7 @@ def test_convert_original_release_with_config(tiny_dir, tmp_path, capsys, expect
     # 64*32 positions + 1000*32 tokens + 2 layers of (32*96+96 + 32*32+32 + 4*32 + 32*128+128 + 128*32+32)
     assert "TFOpenAIGPTLMHeadModel, 59,456 parameters" in out
     assert "verified:" in out and "identical outputs" in out
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["config.json", "generation_config.json", "model.safetensors"]
     assert json.loads((tmp_path / "out" / "config.json").read_text())["architectures"] == ["OpenAIGPTLMHeadModel"]
     assert_lm_matches_reference(tmp_path / "out", expected)
 
