@@ -150,6 +150,9 @@ class DecodingOptions:
         min_new_tokens: EOS is banned until this many tokens were generated.
         eos_token_ids: Tuple of end-of-sequence ids (may be empty).
         pad_token_id: Id written after a row has finished.
+        prompt_lookup_num_tokens: Prompt-lookup decoding drafts up to this many tokens per step from the
+            text so far (`gpt_keras.decoding.prompt_lookup`); 0 turns it off.
+        max_matching_ngram_size: Prompt lookup: the longest n-gram matched.
     """
 
     num_beams: int = 1
@@ -161,6 +164,8 @@ class DecodingOptions:
     min_new_tokens: int = 0
     eos_token_ids: tuple = ()
     pad_token_id: int = 0
+    prompt_lookup_num_tokens: int = 0
+    max_matching_ngram_size: int = 2
 
     @property
     def tracks_history(self):
@@ -210,6 +215,8 @@ class GenerationConfig:
     eos_token_id: object = _option(None, "program", number=False)
     pad_token_id: int = _option(None, "program", TOKEN_ID)
     seed: int = _option(None, "runtime")
+    prompt_lookup_num_tokens: int = _option(None, "program", Bound(1, integer=True))
+    max_matching_ngram_size: int = _option(None, "program", Bound(1, integer=True))
     truncate_prompt: bool = _option(False, "request", number=False)
 
     @classmethod
@@ -273,6 +280,10 @@ class GenerationConfig:
                 f"num_return_sequences={returned} needs sampling (do_sample=True) or beam search "
                 "(num_beams > 1): greedy search returns one sequence per prompt"
             )
+        if values["prompt_lookup_num_tokens"] is not None and beams > 1:
+            raise ValueError(
+                f"prompt_lookup_num_tokens needs greedy search or sampling (num_beams=1), got num_beams={beams}"
+            )
         return dataclasses.replace(self, **values)
 
     def new_token_count(self, prompt_width):
@@ -304,6 +315,9 @@ class GenerationConfig:
             min_new_tokens=self.min_new_tokens,
             eos_token_ids=eos,
             pad_token_id=pad,
+            prompt_lookup_num_tokens=self.prompt_lookup_num_tokens or 0,
+            # The reference's default when prompt lookup is on and no size is given.
+            max_matching_ngram_size=self.max_matching_ngram_size or 2,
         )
 
     def controls(self, max_new_tokens):

@@ -65,6 +65,8 @@ class GenerationMixin:
         eos_token_id=None,
         pad_token_id=None,
         seed=None,
+        prompt_lookup_num_tokens=None,
+        max_matching_ngram_size=None,
         truncate_prompt=False,
     ):
         """Generates continuations of token-id prompts: greedy, sampling or beam search.
@@ -96,6 +98,11 @@ class GenerationMixin:
                 int (-1, or an added token outside the vocabulary): it is written, never fed to the model.
             seed: Int seed of the stateless sampling RNG: the same seed gives the same tokens; random
                 when None.
+            prompt_lookup_num_tokens: Prompt-lookup decoding: each step drafts up to this many tokens by
+                matching the text's last n-gram against the text so far, and checks them in one forward
+                pass; the tokens are those of plain decoding (faster when the output repeats the input).
+                Greedy or sampling only.
+            max_matching_ngram_size: Prompt lookup: the longest n-gram matched (default 2).
             truncate_prompt: When prompt + max_new_tokens exceeds `n_positions`, keep each prompt's last
                 tokens instead of raising.
 
@@ -132,6 +139,8 @@ class GenerationMixin:
             eos_token_id=eos_token_id,
             pad_token_id=pad_token_id,
             seed=seed,
+            prompt_lookup_num_tokens=prompt_lookup_num_tokens,
+            max_matching_ngram_size=max_matching_ngram_size,
             truncate_prompt=truncate_prompt,
         )
         if _is_text(input_ids):

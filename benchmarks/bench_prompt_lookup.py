@@ -1,0 +1,163 @@
+"""Prompt-lookup decoding against plain greedy decoding: full-size GPT, batch 1, float32, tokens/s.
+
+Two texts, each timed for both variants interleaved in one process (the order alternates every round)
+and reported as medians, since other processes on the machine make single timings noisy:
+
+- "repeats": a prompt whose greedy continuation repeats it (the case prompt lookup is for).
+- "never matches": a prompt whose continuation never repeats a token of the text, so that nothing is
+  ever drafted (prompt lookup must then cost what plain decoding costs).
+
+The model is the full-size configuration (12 layers, 768 wide, vocabulary 40478) with random weights,
+except that its position table is set so that the greedy next token is a chosen function of the
+position: a random model's greedy output is one token repeated for ever, whatever the prompt, which
+would tell nothing about either case. Writing `alpha * token_embedding[next(p)]` into row p of the
+position table (and shrinking the blocks' output projections, so the residual stream keeps it) makes
+the tied head pick `next(p)` after position p: a periodic `next` continues a periodic prompt, one of
+fresh ids never matches. The network still runs every matmul of every layer at full size, so the
+time per forward pass is that of any full-size model.
+
+    python benchmarks/bench_prompt_lookup.py [--repeat 7] [--new 128] [--prompt 32] [--k 10]
+
+Targets (issue 18): >= 1.8x plain greedy on "repeats", >= 0.95x on "never matches".
+"""
+import argparse
+import statistics
+import time
+
+import keras
+import numpy as np
+
+from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel
+
+TARGETS = {"repeats": 1.8, "never matches": 0.95}
+PERIOD = 16
+POSITION_SCALE = 4.0  # the position row's weight against the token's own embedding in the residual stream
+BLOCK_OUTPUT_SCALE = 0.1
+
+
+def cpu_description():
+    """The CPU's model name and its vector extensions, from /proc/cpuinfo (Linux)."""
+    name, flags = "unknown CPU", []
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and name == "unknown CPU":
+                    name = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = value.split()
+    except OSError:
+        pass
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
+    return f"{name} ({', '.join(flag for flag in wanted if flag in flags) or 'no AVX2'})"
+
+
+def build_model():
+    keras.utils.set_random_seed(0)
+    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig())
+    for block in model.transformer.blocks:
+        for layer in (block.attn.c_proj, block.mlp.c_proj):
+            layer.kernel.assign(layer.kernel * BLOCK_OUTPUT_SCALE)
+    return model
+
+
+def set_next_tokens(model, next_tokens):
+    """Rows p of the position table point the head at `next_tokens[p]` (see the module docstring)."""
+    tokens = model.transformer.embeddings.tokens_embed.embeddings.numpy()
+    chosen = tokens[np.asarray(next_tokens)]
+    scale = POSITION_SCALE * np.linalg.norm(tokens, axis=1).mean() / np.linalg.norm(chosen, axis=1, keepdims=True)
+    model.transformer.embeddings.positions_embed.embeddings.assign((chosen * scale).astype(np.float32))
+
+
+def cases(n_positions, prompt_length, seed=0):
+    """{name: (prompt, next token of each position)}."""
+    rng = np.random.default_rng(seed)
+    pattern = rng.choice(20000, PERIOD, replace=False)
+    positions = np.arange(n_positions)
+    repeating = (pattern[(positions + 1) % PERIOD], np.tile(pattern, prompt_length // PERIOD + 1)[:prompt_length])
+    fresh = (20000 + positions, rng.choice(20000, prompt_length, replace=False))
+    return {"repeats": repeating, "never matches": fresh}
+
+
+def drafted_steps(text, prompt_length, k, ngram_size=2):
+    """Forward passes prompt lookup needs for `text` (prompt + greedy continuation), by its drafting
+    rule redone in numpy: (passes, new tokens)."""
+    text = list(text)
+    length, passes = prompt_length + 1, 0  # the first new token is chosen before drafting
+    while length <= len(text):
+        passes += 1
+        draft = []
+        for size in range(min(ngram_size, length - 1), 0, -1):
+            last = text[length - size : length]
+            starts = [i for i in range(length - size) if text[i : i + size] == last]
+            if starts:
+                draft = text[starts[0] + size : min(starts[0] + size + k, length)]
+                break
+        draft = draft[: len(text) - length]
+        kept = 0
+        while kept < len(draft) and draft[kept] == text[length + kept]:
+            kept += 1
+        length += kept + 1
+    return passes, len(text) - prompt_length
+
+
+def timed(function):
+    """(wall seconds, CPU seconds of this process) of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    function()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=7, help="timed rounds per variant (medians reported)")
+    parser.add_argument("--new", type=int, default=128, help="new tokens per call")
+    parser.add_argument("--prompt", type=int, default=32, help="prompt tokens")
+    parser.add_argument("--k", type=int, default=10, help="prompt_lookup_num_tokens")
+    args = parser.parse_args()
+
+    print(f"CPU: {cpu_description()}")
+    model = build_model()
+    variants = {"greedy": {}, "prompt lookup": {"prompt_lookup_num_tokens": args.k}}
+    rows = []
+    for name, (next_tokens, prompt) in cases(model.config.n_positions, args.prompt).items():
+        set_next_tokens(model, next_tokens)
+        # Decoding may keep its own copies of weights (built on the first call): start afresh.
+        model.forget_compiled_programs()
+        ids = prompt[None].astype(np.int32)
+        outputs = {}
+        for variant, keywords in variants.items():
+            outputs[variant] = model.generate(ids, max_new_tokens=args.new, **keywords).numpy()  # compile, warm up
+        expected = np.r_[prompt, next_tokens[args.prompt - 1 : args.prompt - 1 + args.new]]
+        if not (outputs["greedy"][0] == expected).all():
+            raise RuntimeError(f"{name}: greedy does not follow the position table; the setup is broken")
+        same = bool((outputs["greedy"] == outputs["prompt lookup"]).all())
+        passes, tokens = drafted_steps(expected, args.prompt, args.k)
+        seconds = {variant: [] for variant in variants}
+        for round_index in range(args.repeat):
+            order = list(variants) if round_index % 2 == 0 else list(variants)[::-1]
+            for variant in order:
+                call = lambda: model.generate(ids, max_new_tokens=args.new, **variants[variant]).numpy()  # noqa: E731
+                seconds[variant].append(timed(call))
+        rates = {variant: args.new / statistics.median(wall for wall, _ in times) for variant, times in seconds.items()}
+        cpu = {variant: statistics.median(cpu for _, cpu in times) for variant, times in seconds.items()}
+        cpu_ratio = cpu["greedy"] / cpu["prompt lookup"]
+        rows.append((name, rates["greedy"], rates["prompt lookup"], cpu_ratio, passes, tokens, same))
+
+    print(f"full-size GPT, float32, batch 1, {args.prompt} -> +{args.new} tokens, k={args.k}, medians of {args.repeat}")
+    header = f"{'text':<15} {'greedy tok/s':>12} {'lookup tok/s':>12} {'ratio':>6} {'cpu ratio':>9} {'target':>7}"
+    print(f"{header} {'passes':>7} {'same':>5}")
+    for name, plain, lookup, cpu_ratio, passes, tokens, same in rows:
+        ratio = lookup / plain
+        verdict = "ok" if ratio >= TARGETS[name] else "MISSED"
+        print(
+            f"{name:<15} {plain:>12.1f} {lookup:>12.1f} {ratio:>6.2f} {cpu_ratio:>9.2f} {'>=' + str(TARGETS[name]):>7} "
+            f"{passes:>3}/{tokens:<3} {str(same):>5}  {verdict}"
+        )
+    print("ratio: of the median wall times; cpu ratio: of the median CPU times of this process (less")
+    print("sensitive to other processes); passes: forward passes of prompt lookup / new tokens (greedy: one")
+    print("per token); same: prompt lookup's tokens equal greedy's")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""Prompt-lookup decoding: the tokens of plain decoding, fewer forward passes when the text repeats.
+
+Expected tokens come from the reference's fixtures (greedy), or are plain decoding's for the same call
+(the property prompt lookup promises). Two kinds of model: the shared tiny fixture model (drafts are
+tried and mostly rejected) and "position-driven" tiny models, random except for a position table that
+makes the greedy next token a chosen function of the position, so that a test knows whether the text
+repeats (drafts kept) or never does (nothing drafted).
+"""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_generation import pad_batch
+
+from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel
+from gpt_keras.decoding import DecodingControls, DecodingOptions, GenerationConfig, build_generate_fn, build_stream_fns
+from gpt_keras.decoding.loop import cast_controls
+from gpt_keras.decoding.prompt_lookup import compact_cache, find_drafts
+
+PATTERN = np.array([3, 17, 41, 8, 29, 55, 12, 60])  # ids of a 64-token vocabulary
+
+
+@pytest.fixture(scope="module")
+def model(tiny_dir):
+    return TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm")
+
+
+@pytest.fixture(scope="module")
+def prompts(expected):
+    return [expected[f"gen.prompt.{k}"].astype(np.int32) for k in range(3)]
+
+
+def position_driven_model(next_tokens, seed=0):
+    """A tiny random model whose greedy token after position p is `next_tokens[p]`.
+
+    Row p of the position table is the token embedding of `next_tokens[p]`, scaled to dominate the
+    residual stream (the blocks' output projections are shrunk), so the tied head picks that token.
+    """
+    keras.utils.set_random_seed(seed)
+    model = TFOpenAIGPTLMHeadModel(OpenAIGPTConfig(vocab_size=64, n_positions=64, n_embd=32, n_layer=2, n_head=2))
+    for block in model.transformer.blocks:
+        for layer in (block.attn.c_proj, block.mlp.c_proj):
+            layer.kernel.assign(layer.kernel * 0.1)
+    tokens = model.transformer.embeddings.tokens_embed.embeddings.numpy()
+    chosen = tokens[np.asarray(next_tokens)]
+    scale = 4.0 * np.linalg.norm(tokens, axis=1).mean() / np.linalg.norm(chosen, axis=1, keepdims=True)
+    model.transformer.embeddings.positions_embed.embeddings.assign(chosen * scale)
+    return model
+
+
+@pytest.fixture(scope="module")
+def periodic_model():
+    """Continues PATTERN from any position: a prompt of PATTERN repeated goes on repeating it."""
+    return position_driven_model(PATTERN[(np.arange(64) + 1) % len(PATTERN)])
+
+
+@pytest.fixture(scope="module")
+def fresh_model():
+    """Says token p + 1 after position p: text after a prompt of high ids never repeats a token."""
+    return position_driven_model((np.arange(64) + 1) % 64)
+
+
+def reference_draft(text, num_tokens, max_ngram_size, eos_token_ids=()):
+    """The reference's drafting rule (`PromptLookupCandidateGenerator.get_candidates`), on a list."""
+    length = len(text)
+    for size in range(min(max_ngram_size, length - 1), 0, -1):
+        for start in range(length - size + 1):
+            if text[start : start + size] == text[length - size :] and start + size < length:
+                draft = text[start + size : min(start + size + num_tokens, length)]
+                ends = [i for i, token in enumerate(draft) if token in eos_token_ids]
+                return draft[: ends[0]] if ends else draft
+    return []
+
+
+def reference_passes(sequence, prompt_length, num_tokens, max_ngram_size=2):
+    """Forward passes prompt lookup needs to produce `sequence` after its prompt, by the reference's rule:
+    each pass keeps the chosen token and the draft's prefix that `sequence` continues with."""
+    sequence, length, passes = list(sequence), prompt_length, 0
+    while length < len(sequence):
+        passes += 1
+        draft = reference_draft(sequence[: length + 1], num_tokens, max_ngram_size)[: len(sequence) - length - 1]
+        kept = 0
+        while kept < len(draft) and draft[kept] == sequence[length + 1 + kept]:
+            kept += 1
+        length += 1 + kept
+    return passes
+
+
+def stream_states(model, ids, mask, max_new_tokens, options, chunk, do_sample=False):
+    """The decoding state after each chunk of `chunk` tokens (numpy), through the compiled stream programs."""
+    width = ids.shape[1]
+    prefill_fn, decode_fn = build_stream_fns(model, width + max_new_tokens, options)
+    controls = cast_controls(DecodingControls(max_new_tokens, 1.0, 0, 1.0, 0, do_sample))
+    state = prefill_fn(tf.constant(ids, tf.int32), tf.constant(mask, tf.int32))
+    states = []
+    while int(state.step) < max_new_tokens and not bool(tf.reduce_all(state.finished)):
+        state = decode_fn(state, tf.constant(chunk), controls)
+        states.append(state)
+    return states, decode_fn, controls
+
+
+# === The tokens of plain decoding ===
+
+
+@pytest.mark.parametrize("num_tokens", [1, 3, 10])
+def test_greedy_matches_the_reference_fixtures(model, expected, num_tokens):
+    for k in range(3):
+        prompt = expected[f"gen.prompt.{k}"][None]
+        got = model.generate(prompt, max_new_tokens=20, prompt_lookup_num_tokens=num_tokens).numpy()
+        np.testing.assert_array_equal(got[0], expected[f"gen.greedy.{k}"], err_msg=f"prompt {k}, k={num_tokens}")
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_a_padded_batch_matches_the_fixtures(model, prompts, expected, side):
+    ids, mask = pad_batch(prompts, side, pad=7)
+    got = model.generate(ids, mask, max_new_tokens=20, prompt_lookup_num_tokens=3).numpy()
+    for k, prompt in enumerate(prompts):
+        np.testing.assert_array_equal(got[k, ids.shape[1] :], expected[f"gen.greedy.{k}"][len(prompt) :])
+
+
+def test_more_draft_tokens_than_the_budget_left(model, expected):
+    prompt = expected["gen.prompt.1"][None]
+    got = model.generate(prompt, max_new_tokens=3, prompt_lookup_num_tokens=10).numpy()
+    np.testing.assert_array_equal(got[0], expected["gen.greedy.1"][: prompt.shape[1] + 3])
+
+
+def test_seeded_sampling_gives_plain_sampling_tokens(model, prompts):
+    ids, mask = pad_batch(prompts, "left")
+    sample = dict(max_new_tokens=20, do_sample=True, temperature=1.3, top_k=8, top_p=0.9, seed=5)
+    plain = model.generate(ids, mask, **sample).numpy()
+    np.testing.assert_array_equal(model.generate(ids, mask, prompt_lookup_num_tokens=3, **sample).numpy(), plain)
+
+
+def test_streaming_equals_generate(model, prompts):
+    ids, mask = pad_batch(prompts, "left")
+    chunks = list(model.stream(ids, mask, chunk_size=5, max_new_tokens=20, prompt_lookup_num_tokens=3))
+    assert [chunk.shape[1] for chunk in chunks] == [5, 5, 5, 5]
+    plain = model.generate(ids, mask, max_new_tokens=20).numpy()
+    np.testing.assert_array_equal(np.concatenate(chunks, axis=1), plain[:, ids.shape[1] :])
+
+
+# === Drafts that are kept ===
+
+
+def test_repeated_text_takes_the_reference_rules_passes(periodic_model):
+    prompt = np.tile(PATTERN, 2)[None]
+    plain = periodic_model.generate(prompt, max_new_tokens=32).numpy()
+    assert (plain[0, 16:] == np.tile(PATTERN, 4)).all(), "the model does not continue its pattern"
+    got = periodic_model.generate(prompt, max_new_tokens=32, prompt_lookup_num_tokens=5).numpy()
+    np.testing.assert_array_equal(got, plain)
+    states, _, _ = stream_states(periodic_model, prompt, np.ones_like(prompt), 32, DecodingOptions(prompt_lookup_num_tokens=5), 32)
+    search = states[-1].search
+    assert int(search.forward_passes) == reference_passes(plain[0], 16, 5) == 6  # 1 + 5 tokens a pass
+    assert int(search.kept[0]) == 26 == int(search.drafted[0])
+
+
+def test_text_that_never_matches_drafts_nothing(fresh_model):
+    prompt = np.arange(56, 64)[None]
+    plain = fresh_model.generate(prompt, max_new_tokens=24).numpy()
+    assert (plain[0, 8:] == np.arange(8, 32)).all(), "the model does not count"
+    np.testing.assert_array_equal(fresh_model.generate(prompt, max_new_tokens=24, prompt_lookup_num_tokens=4).numpy(), plain)
+    states, _, _ = stream_states(fresh_model, prompt, np.ones_like(prompt), 24, DecodingOptions(prompt_lookup_num_tokens=4), 24)
+    assert int(states[-1].search.forward_passes) == 24
+    assert int(states[-1].search.drafted[0]) == 0
+
+
+def test_rows_keep_different_counts_and_finish_alone(periodic_model):
+    # Row 0 repeats its pattern from the start; row 1's prompt has none of it, so it drafts nothing
+    # until its own text repeats; row 0 is done while row 1 still needs many single steps, which run
+    # the shared pointer out of slots: the cache is compacted.
+    rows = [np.tile(PATTERN, 2), np.array([1, 2, 4, 5, 6, 7, 9, 10])]
+    ids, mask = pad_batch(rows, "left")
+    options = DecodingOptions(prompt_lookup_num_tokens=3)
+    plain = periodic_model.generate(ids, mask, max_new_tokens=32).numpy()
+    np.testing.assert_array_equal(periodic_model.generate(ids, mask, max_new_tokens=32, prompt_lookup_num_tokens=3).numpy(), plain)
+    states, _, _ = stream_states(periodic_model, ids, mask, 32, options, 32)
+    state = states[-1]
+    np.testing.assert_array_equal(state.tokens.numpy()[:, 16:48], plain[:, 16:])
+    kept = state.search.kept.numpy()
+    assert kept[0] == 24 and 0 < kept[1] < kept[0]
+    # Without compaction the pointer would end past 16 + 32 slots; compacted, it follows row 1's 8 + 32 tokens.
+    assert int(state.search.cache_index) == 8 + 32
+
+
+def test_eos_in_the_repeated_text_ends_each_row_where_plain_decoding_does(periodic_model):
+    # The prompts hold EOS (PATTERN[3]) in the middle: a draft stops before it, the row ends on it, and
+    # pad follows; the two rows reach it at different steps.
+    eos = int(PATTERN[3])
+    rows = [np.tile(PATTERN, 2), np.tile(PATTERN, 2)[:13]]
+    ids, mask = pad_batch(rows, "left")
+    kwargs = dict(max_new_tokens=20, eos_token_id=eos, pad_token_id=-1)
+    plain = periodic_model.generate(ids, mask, **kwargs).numpy()
+    np.testing.assert_array_equal(plain[:, 16:], [np.r_[PATTERN[:4], [-1] * 3], np.r_[PATTERN[5:], PATTERN[:4]]])
+    np.testing.assert_array_equal(periodic_model.generate(ids, mask, prompt_lookup_num_tokens=4, **kwargs).numpy(), plain)
+
+
+def test_processors_see_every_drafted_position(periodic_model):
+    prompt = np.tile(PATTERN, 2)[None]
+    for kwargs in (dict(repetition_penalty=1.5), dict(no_repeat_ngram_size=3), dict(min_new_tokens=6, eos_token_id=int(PATTERN[2]))):
+        plain = periodic_model.generate(prompt, max_new_tokens=24, **kwargs).numpy()
+        got = periodic_model.generate(prompt, max_new_tokens=24, prompt_lookup_num_tokens=4, **kwargs).numpy()
+        np.testing.assert_array_equal(got, plain, err_msg=str(kwargs))
+
+
+# === The cache after a rejection ===
+
+
+def unattended_slots(state):
+    """(rows * heads, slots) bool: the cache slots no later query of the row reads as they are now."""
+    slots = state.slot_mask.shape[1]
+    unread = (state.slot_mask.numpy() == 0) | (np.arange(slots)[None, :] >= int(state.search.cache_index))
+    return np.repeat(unread, state.cache[0][0].shape[0] // unread.shape[0], axis=0)
+
+
+def test_rejected_drafts_leave_the_cache_as_plain_decoding_has_it(model, prompts):
+    ids, mask = pad_batch(prompts, "left")
+    lookup, decode_fn, controls = stream_states(model, ids, mask, 40, DecodingOptions(prompt_lookup_num_tokens=4), 5)
+    plain, _, _ = stream_states(model, ids, mask, 40, DecodingOptions(), 5)
+    search = lookup[-1].search
+    assert (search.drafted.numpy() > search.kept.numpy()).all(), "no row had a draft rejected"
+    for chunk, (ours, theirs) in enumerate(zip(lookup, plain)):
+        np.testing.assert_array_equal(ours.tokens.numpy()[:, :48], theirs.tokens.numpy(), err_msg=f"chunk {chunk}")
+        # Not to the bit: a verifying pass multiplies k + 1 rows at once, and XLA sums those products
+        # in another order than one row's (1.7e-5 measured over 40 tokens, |logits| < 16; plain
+        # decoding's cached logits are as far from an uncached forward pass: 1.65e-5).
+        np.testing.assert_allclose(ours.logits.numpy(), theirs.logits.numpy(), atol=3e-5, rtol=0, err_msg=f"chunk {chunk}")
+    # Exactly unread: garbage in every slot no query may attend changes nothing, to the bit.
+    state = lookup[2]
+    poison = unattended_slots(state)[:, :, None]
+    poisoned_cache = tf.nest.map_structure(lambda x: tf.where(poison, 1e4, x), state.cache)
+    clean, dirty = decode_fn(state, tf.constant(5), controls), decode_fn(state._replace(cache=poisoned_cache), tf.constant(5), controls)
+    np.testing.assert_array_equal(dirty.logits.numpy(), clean.logits.numpy())
+    np.testing.assert_array_equal(dirty.tokens.numpy(), clean.tokens.numpy())
+
+
+def test_compacting_the_cache_keeps_every_token(model, prompts):
+    ids, mask = pad_batch(prompts, "left")  # padding slots are gaps too
+    lookup, decode_fn, controls = stream_states(model, ids, mask, 40, DecodingOptions(prompt_lookup_num_tokens=4), 10)
+    state = lookup[0]
+    compacted = compact_cache(state, ~state.finished, model.config.n_head)
+    assert int(compacted.search.cache_index) == int(tf.reduce_max(state.lengths)) < int(state.search.cache_index)
+    ours, theirs = decode_fn(compacted, tf.constant(30), controls), decode_fn(state, tf.constant(30), controls)
+    np.testing.assert_array_equal(ours.tokens.numpy(), theirs.tokens.numpy())
+    np.testing.assert_allclose(ours.logits.numpy(), theirs.logits.numpy(), atol=1e-5, rtol=0)
+
+
+def test_the_eager_run_equals_the_compiled_one(model, prompts):
+    ids, mask = pad_batch(prompts, "left")
+    compiled = model.generate(ids, mask, max_new_tokens=20, prompt_lookup_num_tokens=3).numpy()
+    eager_fn = build_generate_fn(model, 40, DecodingOptions(prompt_lookup_num_tokens=3), jit_compile=False)
+    bucketed_ids, bucketed_mask = np.pad(ids, ((0, 0), (8 - ids.shape[1], 0))), np.pad(mask, ((0, 0), (8 - ids.shape[1], 0)))
+    controls = (tf.constant(20), tf.constant(1.0), tf.constant(0), tf.constant(1.0), tf.constant(0), tf.constant(False))
+    eager = eager_fn(tf.constant(bucketed_ids), tf.constant(bucketed_mask), *controls)
+    np.testing.assert_array_equal(eager["sequences"].numpy()[:, 8:28], compiled[:, ids.shape[1] :])
+
+
+# === Drafting ===
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    text=st.lists(st.integers(0, 4), min_size=1, max_size=14),
+    padding=st.integers(0, 3),
+    num_tokens=st.integers(1, 5),
+    max_ngram_size=st.integers(1, 4),
+    eos=st.sampled_from([(), (2,), (0, 3)]),
+)
+def test_drafts_follow_the_reference_rule(text, padding, num_tokens, max_ngram_size, eos):
+    row = np.array([text + [9] * padding], np.int32)  # what follows a row's tokens is never matched
+    drafts, lengths = find_drafts(tf.constant(row), tf.constant([len(text)]), num_tokens, max_ngram_size, eos)
+    expected = reference_draft(text, num_tokens, max_ngram_size, eos)
+    assert drafts.numpy()[0, : int(lengths[0])].tolist() == expected
+
+
+# === Programs and options ===
+
+
+def test_calls_within_a_bucket_reuse_the_compiled_program(model, prompts):
+    model.generate(prompts[0][None], max_new_tokens=20, prompt_lookup_num_tokens=3)
+    traces = model.generation_trace_count
+    for prompt, new in ((prompts[1], 17), (prompts[2], 32), (prompts[0][:1], 20)):
+        model.generate(prompt[None], max_new_tokens=new, prompt_lookup_num_tokens=3)
+        model.generate(prompt[None], max_new_tokens=new, prompt_lookup_num_tokens=3, do_sample=True, top_k=5, seed=3)
+    assert model.generation_trace_count == traces
+
+
+def test_options_are_checked_and_fixed_in_the_program():
+    options = GenerationConfig(prompt_lookup_num_tokens=4).validate().decoding_options(OpenAIGPTConfig())
+    assert (options.prompt_lookup_num_tokens, options.max_matching_ngram_size) == (4, 2)
+    assert GenerationConfig().validate().decoding_options(OpenAIGPTConfig()).prompt_lookup_num_tokens == 0
+    with pytest.raises(ValueError, match=r"prompt_lookup_num_tokens needs greedy search or sampling \(num_beams=1\), got num_beams=4"):
+        GenerationConfig(prompt_lookup_num_tokens=4, num_beams=4).validate()
+    for name, value in (("prompt_lookup_num_tokens", 0), ("prompt_lookup_num_tokens", 1.5), ("max_matching_ngram_size", 0)):
+        with pytest.raises(ValueError, match=f"{name} must be an integer >= 1"):
+            GenerationConfig(**{name: value}).validate()
