@@ -18,6 +18,7 @@ from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel
 from gpt_keras.decoding import DecodingControls, DecodingOptions, GenerationConfig, build_generate_fn, build_stream_fns
 from gpt_keras.decoding.loop import cast_controls
 from gpt_keras.decoding.prompt_lookup import compact_cache, find_drafts
+from gpt_keras.export import export_saved_model
 
 PATTERN = np.array([3, 17, 41, 8, 29, 55, 12, 60])  # ids of a 64-token vocabulary
 
@@ -88,6 +89,13 @@ def reference_passes(sequence, prompt_length, num_tokens, max_ngram_size=2):
     return passes
 
 
+def final_state(model, ids, max_new_tokens, num_tokens, mask=None):
+    """The decoding state after prompt-lookup decoding `ids`, with what drafting did (`state.search`)."""
+    mask = np.ones_like(ids) if mask is None else mask
+    options = DecodingOptions(prompt_lookup_num_tokens=num_tokens)
+    return stream_states(model, ids, mask, max_new_tokens, options, max_new_tokens)[0][-1]
+
+
 def stream_states(model, ids, mask, max_new_tokens, options, chunk, do_sample=False):
     """The decoding state after each chunk of `chunk` tokens (numpy), through the compiled stream programs."""
     width = ids.shape[1]
@@ -148,10 +156,9 @@ def test_repeated_text_takes_the_reference_rules_passes(periodic_model):
     prompt = np.tile(PATTERN, 2)[None]
     plain = periodic_model.generate(prompt, max_new_tokens=32).numpy()
     assert (plain[0, 16:] == np.tile(PATTERN, 4)).all(), "the model does not continue its pattern"
-    got = periodic_model.generate(prompt, max_new_tokens=32, prompt_lookup_num_tokens=5).numpy()
-    np.testing.assert_array_equal(got, plain)
-    states, _, _ = stream_states(periodic_model, prompt, np.ones_like(prompt), 32, DecodingOptions(prompt_lookup_num_tokens=5), 32)
-    search = states[-1].search
+    state = final_state(periodic_model, prompt, 32, 5)
+    np.testing.assert_array_equal(state.tokens.numpy(), plain)
+    search = state.search
     assert int(search.forward_passes) == reference_passes(plain[0], 16, 5) == 6  # 1 + 5 tokens a pass
     assert int(search.kept[0]) == 26 == int(search.drafted[0])
 
@@ -160,10 +167,10 @@ def test_text_that_never_matches_drafts_nothing(fresh_model):
     prompt = np.arange(56, 64)[None]
     plain = fresh_model.generate(prompt, max_new_tokens=24).numpy()
     assert (plain[0, 8:] == np.arange(8, 32)).all(), "the model does not count"
-    np.testing.assert_array_equal(fresh_model.generate(prompt, max_new_tokens=24, prompt_lookup_num_tokens=4).numpy(), plain)
-    states, _, _ = stream_states(fresh_model, prompt, np.ones_like(prompt), 24, DecodingOptions(prompt_lookup_num_tokens=4), 24)
-    assert int(states[-1].search.forward_passes) == 24
-    assert int(states[-1].search.drafted[0]) == 0
+    state = final_state(fresh_model, prompt, 24, 4)
+    np.testing.assert_array_equal(state.tokens.numpy(), plain)
+    search = state.search
+    assert (int(search.forward_passes), int(search.drafted[0])) == (24, 0)
 
 
 def test_rows_keep_different_counts_and_finish_alone(periodic_model):
@@ -172,15 +179,12 @@ def test_rows_keep_different_counts_and_finish_alone(periodic_model):
     # the shared pointer out of slots: the cache is compacted.
     rows = [np.tile(PATTERN, 2), np.array([1, 2, 4, 5, 6, 7, 9, 10])]
     ids, mask = pad_batch(rows, "left")
-    options = DecodingOptions(prompt_lookup_num_tokens=3)
     plain = periodic_model.generate(ids, mask, max_new_tokens=32).numpy()
-    np.testing.assert_array_equal(periodic_model.generate(ids, mask, max_new_tokens=32, prompt_lookup_num_tokens=3).numpy(), plain)
-    states, _, _ = stream_states(periodic_model, ids, mask, 32, options, 32)
-    state = states[-1]
-    np.testing.assert_array_equal(state.tokens.numpy()[:, 16:48], plain[:, 16:])
+    state = final_state(periodic_model, ids, 32, 3, mask)
+    np.testing.assert_array_equal(state.tokens.numpy(), plain)
     kept = state.search.kept.numpy()
     assert kept[0] == 24 and 0 < kept[1] < kept[0]
-    # Without compaction the pointer would end past 16 + 32 slots; compacted, it follows row 1's 8 + 32 tokens.
+    # Without compaction the pointer would end past 16 + 32 slots; compacted, it is after row 1's 8 + 32.
     assert int(state.search.cache_index) == 8 + 32
 
 
@@ -193,13 +197,17 @@ def test_eos_in_the_repeated_text_ends_each_row_where_plain_decoding_does(period
     kwargs = dict(max_new_tokens=20, eos_token_id=eos, pad_token_id=-1)
     plain = periodic_model.generate(ids, mask, **kwargs).numpy()
     np.testing.assert_array_equal(plain[:, 16:], [np.r_[PATTERN[:4], [-1] * 3], np.r_[PATTERN[5:], PATTERN[:4]]])
-    np.testing.assert_array_equal(periodic_model.generate(ids, mask, prompt_lookup_num_tokens=4, **kwargs).numpy(), plain)
+    got = periodic_model.generate(ids, mask, prompt_lookup_num_tokens=4, **kwargs).numpy()
+    np.testing.assert_array_equal(got, plain)
 
 
 def test_processors_see_every_drafted_position(periodic_model):
     prompt = np.tile(PATTERN, 2)[None]
-    for kwargs in (dict(repetition_penalty=1.5), dict(no_repeat_ngram_size=3), dict(min_new_tokens=6, eos_token_id=int(PATTERN[2]))):
+    early_eos = int(PATTERN[2])  # banned at the third new token
+    processors = (dict(repetition_penalty=3.0, no_repeat_ngram_size=3), dict(min_new_tokens=6, eos_token_id=early_eos))
+    for kwargs in processors:
         plain = periodic_model.generate(prompt, max_new_tokens=24, **kwargs).numpy()
+        assert plain[0, 16:].tolist() != np.tile(PATTERN, 3).tolist(), f"{kwargs} changes nothing here"
         got = periodic_model.generate(prompt, max_new_tokens=24, prompt_lookup_num_tokens=4, **kwargs).numpy()
         np.testing.assert_array_equal(got, plain, err_msg=str(kwargs))
 
@@ -225,12 +233,13 @@ def test_rejected_drafts_leave_the_cache_as_plain_decoding_has_it(model, prompts
         # Not to the bit: a verifying pass multiplies k + 1 rows at once, and XLA sums those products
         # in another order than one row's (1.7e-5 measured over 40 tokens, |logits| < 16; plain
         # decoding's cached logits are as far from an uncached forward pass: 1.65e-5).
-        np.testing.assert_allclose(ours.logits.numpy(), theirs.logits.numpy(), atol=3e-5, rtol=0, err_msg=f"chunk {chunk}")
+        np.testing.assert_allclose(ours.logits.numpy(), theirs.logits.numpy(), atol=3e-5, err_msg=f"chunk {chunk}")
     # Exactly unread: garbage in every slot no query may attend changes nothing, to the bit.
     state = lookup[2]
     poison = unattended_slots(state)[:, :, None]
     poisoned_cache = tf.nest.map_structure(lambda x: tf.where(poison, 1e4, x), state.cache)
-    clean, dirty = decode_fn(state, tf.constant(5), controls), decode_fn(state._replace(cache=poisoned_cache), tf.constant(5), controls)
+    clean = decode_fn(state, tf.constant(5), controls)
+    dirty = decode_fn(state._replace(cache=poisoned_cache), tf.constant(5), controls)
     np.testing.assert_array_equal(dirty.logits.numpy(), clean.logits.numpy())
     np.testing.assert_array_equal(dirty.tokens.numpy(), clean.tokens.numpy())
 
@@ -250,9 +259,9 @@ def test_the_eager_run_equals_the_compiled_one(model, prompts):
     ids, mask = pad_batch(prompts, "left")
     compiled = model.generate(ids, mask, max_new_tokens=20, prompt_lookup_num_tokens=3).numpy()
     eager_fn = build_generate_fn(model, 40, DecodingOptions(prompt_lookup_num_tokens=3), jit_compile=False)
-    bucketed_ids, bucketed_mask = np.pad(ids, ((0, 0), (8 - ids.shape[1], 0))), np.pad(mask, ((0, 0), (8 - ids.shape[1], 0)))
+    to_bucket = ((0, 0), (8 - ids.shape[1], 0))
     controls = (tf.constant(20), tf.constant(1.0), tf.constant(0), tf.constant(1.0), tf.constant(0), tf.constant(False))
-    eager = eager_fn(tf.constant(bucketed_ids), tf.constant(bucketed_mask), *controls)
+    eager = eager_fn(tf.constant(np.pad(ids, to_bucket)), tf.constant(np.pad(mask, to_bucket)), *controls)
     np.testing.assert_array_equal(eager["sequences"].numpy()[:, 8:28], compiled[:, ids.shape[1] :])
 
 
@@ -286,12 +295,27 @@ def test_calls_within_a_bucket_reuse_the_compiled_program(model, prompts):
     assert model.generation_trace_count == traces
 
 
+def test_an_export_with_prompt_lookup_serves_plain_tokens(tmp_path, model, prompts, expected):
+    # The exported program's batch is not known when it is traced: the path that compacts the cache is in it.
+    options = dict(max_length=32, max_new_tokens=20, prompt_lookup_num_tokens=3)
+    version = export_saved_model(model, tmp_path / "lookup", **options)
+    generate = tf.saved_model.load(str(version)).signatures["generate"]
+    ids, mask = pad_batch(prompts, "left")
+    for do_sample in (False, True):
+        controls = dict(max_new_tokens=20, temperature=1.0, top_k=0, top_p=1.0, seed=4, do_sample=do_sample)
+        request = {name: tf.constant(value) for name, value in controls.items()}
+        served = generate(input_ids=tf.constant(ids), attention_mask=tf.constant(mask), **request)["sequences"].numpy()
+        plain = model.generate(ids, mask, **controls).numpy()
+        np.testing.assert_array_equal(served[:, : plain.shape[1]], plain, err_msg=f"do_sample={do_sample}")
+
+
 def test_options_are_checked_and_fixed_in_the_program():
     options = GenerationConfig(prompt_lookup_num_tokens=4).validate().decoding_options(OpenAIGPTConfig())
     assert (options.prompt_lookup_num_tokens, options.max_matching_ngram_size) == (4, 2)
     assert GenerationConfig().validate().decoding_options(OpenAIGPTConfig()).prompt_lookup_num_tokens == 0
-    with pytest.raises(ValueError, match=r"prompt_lookup_num_tokens needs greedy search or sampling \(num_beams=1\), got num_beams=4"):
+    with pytest.raises(ValueError, match=r"needs greedy search or sampling \(num_beams=1\), got num_beams=4"):
         GenerationConfig(prompt_lookup_num_tokens=4, num_beams=4).validate()
-    for name, value in (("prompt_lookup_num_tokens", 0), ("prompt_lookup_num_tokens", 1.5), ("max_matching_ngram_size", 0)):
+    bad = (("prompt_lookup_num_tokens", 0), ("prompt_lookup_num_tokens", 1.5), ("max_matching_ngram_size", 0))
+    for name, value in bad:
         with pytest.raises(ValueError, match=f"{name} must be an integer >= 1"):
             GenerationConfig(**{name: value}).validate()

@@ -1,4 +1,5 @@
-"""The decoding state, the prefill of the prompt and `run_loop`: the one token loop every search runs.
+"""The decoding state, the prefill of the prompt and `run_loop`: the one token loop every search runs
+(but prompt lookup, `gpt_keras.decoding.prompt_lookup`, whose steps feed several tokens).
 
 `run_loop` owns the `tf.while_loop` and the cache feed: each step it processes the scores, lets the
 search strategy choose the next token of every row (and, for beams, the row each continues), reorders

@@ -1,5 +1,6 @@
 """The compiled generation programs: prefill and the token loop as one XLA function of tensors.
 
+The token loop is `run_loop`, or `run_prompt_lookup` when `options.prompt_lookup_num_tokens` is set.
 `build_generate_fn` is the traceable core that the export wraps (`tf.Module` / SavedModel);
 `build_stream_fns` splits it into a prefill and a decode-a-chunk function for streaming.
 `CompiledPrograms` keeps one model's programs, keyed by (kind, max_length, options), and runs requests.

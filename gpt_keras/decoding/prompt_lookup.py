@@ -185,7 +185,8 @@ class PromptLookupSearch:
         token and how many tokens each row keeps."""
         width = self.num_tokens + 1
         # Positions past the table belong to draft slots past every row's budget: never kept.
-        positions = tf.minimum(state.lengths[:, None] + tf.range(width)[None, :], model.transformer.config.n_positions - 1)
+        last_position = model.transformer.config.n_positions - 1
+        positions = tf.minimum(state.lengths[:, None] + tf.range(width)[None, :], last_position)
         fed = tf.where(plan.active[:, None], plan.window, FILLER_TOKEN_ID)
         cache, hidden = forward_slots(model, state.cache, state.slot_mask, fed, positions, state.search.cache_index)
         logits = model.lm_logits(hidden)  # (rows, k + 1, vocab)
@@ -220,7 +221,8 @@ class PromptLookupSearch:
 
         def noise():
             # Plain sampling's noise of row i at step s hashes (seed, s, i * vocab + v): drawn per position.
-            per_position = [gumbel_noise((rows, vocab_size), self.controls.seed, generated[:, None] + j) for j in range(1, width + 1)]
+            seed = self.controls.seed
+            per_position = [gumbel_noise((rows, vocab_size), seed, generated[:, None] + j) for j in range(1, width + 1)]
             return tf.reshape(tf.stack(per_position, axis=1), (-1, vocab_size))
 
         return tf.reshape(choose_tokens(scores, self.controls, noise), (rows, width))
@@ -273,25 +275,30 @@ def run_prompt_lookup(model, state, search, stop_step):
     Returns:
         The `DecodingState` after the last step; `step` is the most new tokens of any row.
     """
-    width = search.num_tokens + 1
+    window_slots = search.num_tokens + 1
     cache_slots = state.slot_mask.shape[1]
+    num_heads = model.transformer.config.n_head
     # Only rows that kept different counts leave gaps; one row's pointer is its length, which never
     # runs out of slots.
     may_fill = state.tokens.shape[0] != 1
 
     def at_most_once(condition, run, state, plan):
         """`run(state, plan)` if `condition(state, plan)`: a loop of at most one pass (see above)."""
-        once = lambda state, plan, ran: ~ran & condition(state, plan)  # noqa: E731
-        ran = lambda state, plan, _: (*run(state, plan), tf.constant(True))  # noqa: E731
-        state, plan, _ = tf.while_loop(once, ran, (state, plan, tf.constant(False)))
+
+        def once(state, plan, ran):
+            return ~ran & condition(state, plan)
+
+        def body(state, plan, ran):
+            return (*run(state, plan), tf.constant(True))
+
+        state, plan, _ = tf.while_loop(once, body, (state, plan, tf.constant(False)))
         return state, plan
 
-    def make_room(state, plan):
-        if not may_fill:
-            return state, plan
-        full = lambda state, plan: state.search.cache_index + width > cache_slots  # noqa: E731
-        compact = lambda state, plan: (compact_cache(state, plan.active, model.transformer.config.n_head), plan)  # noqa: E731
-        return at_most_once(full, compact, state, plan)
+    def full(state, plan):
+        return state.search.cache_index + window_slots > cache_slots
+
+    def compact(state, plan):
+        return compact_cache(state, plan.active, num_heads), plan
 
     def going(state, plan):
         return tf.reduce_any(plan.active)
@@ -299,23 +306,24 @@ def run_prompt_lookup(model, state, search, stop_step):
     def has_draft(plan):
         return tf.reduce_any(plan.draft_lengths > 0)
 
-    def step(state, plan, forward):
-        state, plan = make_room(state, plan)
-        return search.step(state, plan, lambda state, plan: forward(model, state, plan), stop_step)
+    def step(forward):
+        def run(state, plan):
+            if may_fill:
+                state, plan = at_most_once(full, compact, state, plan)
+            return search.step(state, plan, lambda state, plan: forward(model, state, plan), stop_step)
+
+        return run
+
+    def single_steps(state, plan):
+        return going(state, plan) & ~has_draft(plan)
+
+    def verifying_step(state, plan):
+        return going(state, plan) & has_draft(plan)
 
     def body(state, plan):
-        # Each loop makes room for its step inside its own body: TensorFlow 2.21's XLA bridge fails on
+        # Each step makes room for itself inside its own loop: TensorFlow 2.21's XLA bridge fails on
         # three loops in a row (tensorflow#122886).
-        state, plan = tf.while_loop(
-            lambda state, plan: going(state, plan) & ~has_draft(plan),
-            lambda state, plan: step(state, plan, search.single),
-            (state, plan),
-        )
-        return at_most_once(
-            lambda state, plan: going(state, plan) & has_draft(plan),
-            lambda state, plan: step(state, plan, search.verify),
-            state,
-            plan,
-        )
+        state, plan = tf.while_loop(single_steps, step(search.single), (state, plan))
+        return at_most_once(verifying_step, step(search.verify), state, plan)
 
     return tf.while_loop(going, body, (state, search.plan(state, stop_step)))[0]
