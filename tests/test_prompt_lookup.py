@@ -17,7 +17,7 @@ from test_generation import pad_batch
 from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel
 from gpt_keras.decoding import DecodingControls, DecodingOptions, GenerationConfig, build_generate_fn, build_stream_fns
 from gpt_keras.decoding.loop import cast_controls
-from gpt_keras.decoding.prompt_lookup import compact_cache, find_drafts
+from gpt_keras.decoding.prompt_lookup import MAX_PAUSE, compact_cache, find_drafts
 from gpt_keras.export import export_saved_model
 
 PATTERN = np.array([3, 17, 41, 8, 29, 55, 12, 60])  # ids of a 64-token vocabulary
@@ -57,6 +57,27 @@ def periodic_model():
     return position_driven_model(PATTERN[(np.arange(64) + 1) % len(PATTERN)])
 
 
+def each_pair_once(size):
+    """A cyclic sequence of 0..size-1 holding every ordered pair once (a de Bruijn sequence)."""
+    unused = {node: list(range(size)) for node in range(size)}
+    stack, circuit = [0], []
+    while stack:
+        if unused[stack[-1]]:
+            stack.append(unused[stack[-1]].pop())
+        else:
+            circuit.append(stack.pop())
+    return np.array(circuit[::-1][:-1])
+
+
+UNLIKE = PATTERN[each_pair_once(len(PATTERN))]  # 64 tokens, no pair twice
+
+
+@pytest.fixture(scope="module")
+def unlike_model():
+    """Follows UNLIKE from position to position."""
+    return position_driven_model(UNLIKE[(np.arange(64) + 1) % 64])
+
+
 @pytest.fixture(scope="module")
 def fresh_model():
     """Says token p + 1 after position p: text after a prompt of high ids never repeats a token."""
@@ -75,18 +96,28 @@ def reference_draft(text, num_tokens, max_ngram_size, eos_token_ids=()):
     return []
 
 
-def reference_passes(sequence, prompt_length, num_tokens, max_ngram_size=2):
-    """Forward passes prompt lookup needs to produce `sequence` after its prompt, by the reference's rule:
-    each pass keeps the chosen token and the draft's prefix that `sequence` continues with."""
-    sequence, length, passes = list(sequence), prompt_length, 0
-    while length < len(sequence):
+def expected_drafting(sequence, prompt_length, num_tokens, max_ngram_size=2):
+    """(forward passes, drafted tokens, kept tokens) of prompt lookup producing `sequence` after its
+    prompt: each pass keeps the chosen token and the draft's prefix that `sequence` continues with;
+    drafts by the reference's rule, paused after a rejection (1, 2, 4, ... up to MAX_PAUSE tokens)."""
+    sequence, generated, passes, drafted, kept = list(sequence), 0, 0, 0, 0
+    pause, resume_at = 0, 0
+    while prompt_length + generated < len(sequence):
         passes += 1
-        draft = reference_draft(sequence[: length + 1], num_tokens, max_ngram_size)[: len(sequence) - length - 1]
-        kept = 0
-        while kept < len(draft) and draft[kept] == sequence[length + 1 + kept]:
-            kept += 1
-        length += 1 + kept
-    return passes
+        known = prompt_length + generated + 1  # with the token chosen from the last logits
+        draft = reference_draft(sequence[:known], num_tokens, max_ngram_size)[: len(sequence) - known]
+        draft = draft if generated >= resume_at else []
+        agreeing = 0
+        while agreeing < len(draft) and draft[agreeing] == sequence[known + agreeing]:
+            agreeing += 1
+        generated += 1 + agreeing
+        drafted, kept = drafted + len(draft), kept + agreeing
+        if draft and not agreeing:
+            pause = min(max(2 * pause, 1), MAX_PAUSE)
+            resume_at = generated + pause
+        elif draft:
+            pause = 0
+    return passes, drafted, kept
 
 
 def final_state(model, ids, max_new_tokens, num_tokens, mask=None):
@@ -159,8 +190,8 @@ def test_repeated_text_takes_the_reference_rules_passes(periodic_model):
     state = final_state(periodic_model, prompt, 32, 5)
     np.testing.assert_array_equal(state.tokens.numpy(), plain)
     search = state.search
-    assert int(search.forward_passes) == reference_passes(plain[0], 16, 5) == 6  # 1 + 5 tokens a pass
-    assert int(search.kept[0]) == 26 == int(search.drafted[0])
+    got = int(search.forward_passes), int(search.drafted[0]), int(search.kept[0])
+    assert got == expected_drafting(plain[0], 16, 5) == (6, 26, 26)  # 1 + 5 tokens a pass
 
 
 def test_text_that_never_matches_drafts_nothing(fresh_model):
@@ -171,6 +202,21 @@ def test_text_that_never_matches_drafts_nothing(fresh_model):
     np.testing.assert_array_equal(state.tokens.numpy(), plain)
     search = state.search
     assert (int(search.forward_passes), int(search.drafted[0])) == (24, 0)
+
+
+def test_drafts_that_never_continue_pause_drafting(unlike_model):
+    # Every token recurs but never with the token after it: each draft is rejected, and each
+    # rejection pauses drafting longer.
+    prompt = UNLIKE[:8][None]
+    plain = unlike_model.generate(prompt, max_new_tokens=40).numpy()
+    assert (plain[0] == UNLIKE[:48]).all(), "the model does not follow its sequence"
+    state = final_state(unlike_model, prompt, 40, 4)
+    np.testing.assert_array_equal(state.tokens.numpy(), plain)
+    search = state.search
+    got = int(search.forward_passes), int(search.drafted[0]), int(search.kept[0])
+    passes, drafted, kept = expected_drafting(plain[0], 8, 4)
+    # Drafts after 0, 2, 6, 11, 20 and 37 new tokens (pauses of 1, 2, 4, 8 and 16), instead of after each.
+    assert got == (passes, drafted, kept) == (40, 22, 0)
 
 
 def test_rows_keep_different_counts_and_finish_alone(periodic_model):
@@ -245,7 +291,9 @@ def test_rejected_drafts_leave_the_cache_as_plain_decoding_has_it(model, prompts
 
 
 def test_compacting_the_cache_keeps_every_token(model, prompts):
-    ids, mask = pad_batch(prompts, "left")  # padding slots are gaps too
+    ids, mask = pad_batch(prompts, "left")
+    # Padding slots are gaps too: in a bucket of 8, every row has some.
+    ids, mask = (np.pad(x, ((0, 0), (8 - ids.shape[1], 0))) for x in (ids, mask))
     lookup, decode_fn, controls = stream_states(model, ids, mask, 40, DecodingOptions(prompt_lookup_num_tokens=4), 10)
     state = lookup[0]
     compacted = compact_cache(state, ~state.finished, model.config.n_head)
