@@ -232,6 +232,9 @@ def test_rows_keep_different_counts_and_finish_alone(periodic_model):
     assert kept[0] == 24 and 0 < kept[1] < kept[0]
     # Without compaction the pointer would end past 16 + 32 slots; compacted, it is after row 1's 8 + 32.
     assert int(state.search.cache_index) == 8 + 32
+    # Streamed, rows wait for each other at the end of every chunk, and compactions keep waiting rows.
+    streamed, _, _ = stream_states(periodic_model, ids, mask, 32, DecodingOptions(prompt_lookup_num_tokens=3), 5)
+    np.testing.assert_array_equal(streamed[-1].tokens.numpy(), plain)
 
 
 def test_eos_in_the_repeated_text_ends_each_row_where_plain_decoding_does(periodic_model):

@@ -5,19 +5,21 @@ Each step of `run_prompt_lookup`, per row: choose the next token from the last l
 does; draft up to k tokens that followed the first earlier occurrence of the text's last n-gram
 (longest n first, as the reference's `PromptLookupCandidateGenerator` drafts); feed that token and the
 draft (k + 1 positions, a static width) at the cache pointer; keep the draft's longest prefix that
-agrees with what the model chooses after each position. The tokens are those of plain decoding, drafts
-only change how many come per forward pass. A step where no row has a draft feeds one token, as plain
-decoding does, so text that never repeats costs what plain decoding costs.
+agrees with what the model chooses after each position. The tokens are those of plain decoding; drafts
+only change how many come per forward pass (so draft tokens that a logits processor bans, which the
+reference leaves out of its drafts, are simply rejected here). A step where no row has a draft feeds
+one token, as plain decoding does, so text that never repeats costs what plain decoding costs.
 
 The cache keeps one write pointer for the batch. A row that kept fewer tokens than the batch's best
 leaves slots it does not attend to (`slot_mask` 0); positions count each row's real tokens, so the gaps
 change nothing. When the slots left cannot take another window, `compact_cache` moves every row's real
 slots to the front (a batch of one never needs it: its pointer is its length).
 
-A draft costs a pass of k + 1 positions (about two single steps at k = 10 on a 2-core CPU), so text
-whose tokens recur without their continuations (every draft rejected) would run at half speed: a row
-whose whole draft was rejected drafts again only after 1, then 2, 4, ... up to `MAX_PAUSE` tokens,
-back to at once when a draft keeps a token. This changes when drafts are tried, never the tokens.
+A draft costs a pass of k + 1 positions (2 to 2.5 single steps at k = 10 on a 2-core CPU), so text
+whose tokens recur without their continuations (every draft rejected) ran at 0.55x plain decoding.
+So a row whose whole draft was rejected drafts again only after 1, then 2, 4, ... up to `MAX_PAUSE`
+tokens, and at once again after a draft that kept a token (~0.9x on that text). This changes when
+drafts are tried, never the tokens.
 
 Sampling draws from the same hash of (seed, step) as plain sampling, so with a seed it gives the very
 tokens plain sampling gives.
@@ -113,9 +115,10 @@ def window_histories(history, lengths, window):
     return tf.reshape(histories, (-1, history.shape[1]))
 
 
-def compact_cache(state, active, num_heads):
+def compact_cache(state, unfinished, num_heads):
     """`state` with each row's real cache slots (those before the pointer that `slot_mask` marks) moved
-    to the front, in order, and the pointer after the longest `active` row.
+    to the front, in order, and the pointer after the longest `unfinished` row (a row that will be fed
+    again, in this call or a later one: the others' slots may be overwritten).
 
     Slot order, and so causality, is kept, and positions are each row's own: nothing a row attends to
     changes. The cache's layout is (rows * num_heads, slots, head_dim).
@@ -126,7 +129,7 @@ def compact_cache(state, active, num_heads):
     order = tf.argsort(tf.where(real, index, index + slots), axis=1, stable=True)  # (rows, slots)
     head_order = tf.repeat(order, num_heads, axis=0)
     cache = tf.nest.map_structure(lambda x: tf.gather(x, head_order, batch_dims=1), state.cache)
-    pointer = tf.reduce_max(tf.where(active, state.lengths, 0))
+    pointer = tf.reduce_max(tf.where(unfinished, state.lengths, 0))
     slot_mask = tf.cast((index < state.lengths[:, None]) | (index >= pointer), tf.int32)
     return state._replace(cache=cache, slot_mask=slot_mask, search=state.search._replace(cache_index=pointer))
 
@@ -316,7 +319,9 @@ def run_prompt_lookup(model, state, search, stop_step):
         return state.search.cache_index + window_slots > cache_slots
 
     def compact(state, plan):
-        return compact_cache(state, plan.active, num_heads), plan
+        # Rows waiting at the end of a streamed chunk are fed again in the next one: keep theirs too.
+        unfinished = ~state.finished & (state.search.generated < search.controls.max_new_tokens)
+        return compact_cache(state, unfinished, num_heads), plan
 
     def going(state, plan):
         return tf.reduce_any(plan.active)
