@@ -163,8 +163,8 @@ def main():
         for round_index in range(args.repeat):
             order = list(variants) if round_index % 2 == 0 else list(variants)[::-1]
             for variant in order:
-                call = lambda: model.generate(ids, max_new_tokens=args.new, **variants[variant]).numpy()  # noqa: E731
-                seconds[variant].append(timed(call))
+                keywords = variants[variant]
+                seconds[variant].append(timed(lambda: model.generate(ids, max_new_tokens=args.new, **keywords).numpy()))
         rates = {variant: args.new / statistics.median(wall for wall, _ in times) for variant, times in seconds.items()}
         cpu = {variant: statistics.median(cpu for _, cpu in times) for variant, times in seconds.items()}
         cpu_ratio = cpu["greedy"] / cpu["prompt lookup"]

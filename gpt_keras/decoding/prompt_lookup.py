@@ -182,7 +182,10 @@ class PromptLookupSearch:
         options, generated = self.options, state.search.generated
         active = ~state.finished & (generated < stop_step)
         scores = process_scores(state.logits, options, state.history, state.lengths, generated[:, None])
-        noise = lambda: gumbel_noise(tf.shape(scores), self.controls.seed, generated[:, None])  # noqa: E731
+
+        def noise():
+            return gumbel_noise(tf.shape(scores), self.controls.seed, generated[:, None])
+
         first = choose_tokens(scores, self.controls, noise)
         text = write_spans(state.history, state.lengths, tf.ones_like(first), first[:, None])
         drafts, draft_lengths = find_drafts(
