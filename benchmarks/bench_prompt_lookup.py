@@ -87,16 +87,9 @@ def cases(n_positions, prompt_length, seed=0):
 
 
 def de_bruijn_pairs(size):
-    """A cyclic sequence of 0..size-1 in which every ordered pair (repeats included) occurs once: an
-    Eulerian circuit of the complete directed graph with loops (Hierholzer's algorithm)."""
-    unused = {node: list(range(size)) for node in range(size)}
-    stack, circuit = [0], []
-    while stack:
-        if unused[stack[-1]]:
-            stack.append(unused[stack[-1]].pop())
-        else:
-            circuit.append(stack.pop())
-    return np.array(circuit[::-1][:-1])
+    """A cyclic sequence of 0..size-1 holding every ordered pair (repeats included) once: the de Bruijn
+    sequence made of the Lyndon words of length 1 and 2 in lexicographic order (a, ab, ac, ..., b, bc, ...)."""
+    return np.array([token for a in range(size) for token in [a] + [x for b in range(a + 1, size) for x in (a, b)]])
 
 
 def drafted_steps(text, prompt_length, k, ngram_size=2):
