@@ -18,7 +18,7 @@ slots to the front (a batch of one never needs it: its pointer is its length).
 A draft costs a pass of k + 1 positions (2 to 2.5 single steps at k = 10 on a 2-core CPU), so text
 whose tokens recur without their continuations (every draft rejected) ran at 0.55x plain decoding.
 So a row whose whole draft was rejected drafts again only after 1, then 2, 4, ... up to `MAX_PAUSE`
-tokens, and at once again after a draft that kept a token (~0.9x on that text). This changes when
+tokens, and at once again after a draft that kept a token (0.96x on that text). This changes when
 drafts are tried, never the tokens.
 
 Sampling draws from the same hash of (seed, step) as plain sampling, so with a seed it gives the very
