@@ -177,6 +177,10 @@ class PromptLookupSearch:
     def finish(self, state):
         return state.tokens, state.step
 
+    def extra_outputs(self, state):
+        # Nothing is recorded: validation refuses return_dict_in_generate with prompt lookup.
+        return dict(num_steps=state.step)
+
     def plan(self, state, stop_step):
         """The next step's `Plan`: each row's next token and the draft that follows it."""
         options, generated = self.options, state.search.generated
