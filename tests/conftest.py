@@ -41,3 +41,33 @@ def expected(tiny_dir):
 
     with np.load(tiny_dir / "expected.npz") as data:
         return {key: data[key] for key in data.files}
+
+
+# TensorFlow keeps the machine code of every XLA program a process compiled mapped until the process
+# ends (a few hundred memory maps per generation program), and Linux caps a process's maps at
+# vm.max_map_count (65530 by default): past it the next compile crashes the process. The suite runs in
+# several processes (pytest-xdist, `-n` in setup.cfg) to stay well below; this check turns a crash
+# into a clear failure should one process still come near the cap.
+_MAPS = Path("/proc/self/maps")
+_MAX_MAPS = Path("/proc/sys/vm/max_map_count")
+_MAPS_HEADROOM = 4000  # more than the largest test here adds
+
+
+def _map_count():
+    with open(_MAPS, "rb") as maps:
+        return sum(1 for _ in maps)
+
+
+def pytest_runtest_setup(item):
+    if not (_MAPS.exists() and _MAX_MAPS.exists()):
+        return
+    limit = int(_MAX_MAPS.read_text())
+    count = _map_count()
+    if count > limit - _MAPS_HEADROOM:
+        pytest.fail(
+            f"this test process holds {count} memory maps, near the kernel's cap of {limit} "
+            "(vm.max_map_count); TensorFlow keeps every compiled XLA program mapped until the process "
+            "ends, so the next compile could crash it. Run the tests in more processes (pytest -n N) "
+            "or fewer test files at a time.",
+            pytrace=False,
+        )
