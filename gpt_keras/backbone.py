@@ -4,6 +4,7 @@ from keras import ops
 
 from gpt_keras.configuration import OpenAIGPTConfig
 from gpt_keras.layers import GPTEmbeddings, TransformerBlock
+from gpt_keras.layers.decode_layout import reads_decode_kernels, with_decode_kernels
 from gpt_keras.models.lora import LoraMixin
 from gpt_keras.models.quantization import QuantizationMixin, float_policy_name, model_dtype_policy
 from gpt_keras.models.saving import build_model, model_config
@@ -36,24 +37,28 @@ def _run_stack(
         training=training,
     )
     all_hidden_states, all_attentions, new_cache = [], [], []
+    reads_copies = cache is not None and reads_decode_kernels(hidden_states)
     for i, block in enumerate(blocks):
         if output_hidden_states:
             all_hidden_states.append(hidden_states)
+        # A layer's cache is (keys, values), or (keys, values, decode kernels): see decode_layout.
+        keys_values, kernels = (None, ()) if cache is None else (tuple(cache[i][:2]), tuple(cache[i][2:]))
         outputs = block(
             hidden_states,
             padding_mask=attention_mask,
             head_mask=None if head_mask is None else head_mask[i],
-            cache=None if cache is None else cache[i],
+            cache=keys_values,
             cache_index=cache_index,
             return_attention_probs=output_attentions,
             training=training,
+            decode_kernels=kernels[0] if kernels and reads_copies else None,
         )
         if isinstance(outputs, tuple):
             hidden_states, extras = outputs[0], list(outputs[1:])
             if output_attentions:
                 all_attentions.append(extras.pop(0))
             if cache is not None:
-                new_cache.append(extras.pop(0))
+                new_cache.append(tuple(extras.pop(0)) + kernels)
         else:
             hidden_states = outputs
     result = {"last_hidden_state": hidden_states}
@@ -189,6 +194,8 @@ class TFOpenAIGPT(QuantizationMixin, LoraMixin, keras.Model):
         Returns:
             A dict with "last_hidden_state" and, when asked, "hidden_states", "attentions", "cache".
         """
+        if cache is not None:
+            cache = with_decode_kernels(self.blocks, cache, input_ids if input_ids is not None else inputs_embeds)
         return _run_stack(
             self.embeddings,
             self.blocks,
@@ -257,7 +264,8 @@ class TFOpenAIGPT(QuantizationMixin, LoraMixin, keras.Model):
             per_sequence = ops.reshape(x, (-1, heads) + slots_and_width)  # (batch, heads, slots, head_dim)
             return ops.reshape(ops.take(per_sequence, indices, axis=0), (-1,) + slots_and_width)
 
-        return tuple(tuple(reorder(x) for x in layer) for layer in cache)
+        # Decode kernels (a layer's third entry, see gpt_keras.layers.decode_layout) are not per sequence.
+        return tuple((reorder(layer[0]), reorder(layer[1])) + tuple(layer[2:]) for layer in cache)
 
 
 def _cloned_layers(inputs, outputs):
