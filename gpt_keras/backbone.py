@@ -41,7 +41,7 @@ def _run_stack(
     for i, block in enumerate(blocks):
         if output_hidden_states:
             all_hidden_states.append(hidden_states)
-        # A layer's cache is (keys, values), or (keys, values, decode kernels): see decode_layout.
+        # A layer's cache is (keys, values), or (keys, values, decode kernels): see layers.decode_layout.
         keys_values, kernels = (None, ()) if cache is None else (tuple(cache[i][:2]), tuple(cache[i][2:]))
         outputs = block(
             hidden_states,
@@ -187,7 +187,10 @@ class TFOpenAIGPT(QuantizationMixin, LoraMixin, keras.Model):
             token_type_ids, position_ids: (batch, seq) ints.
             head_mask: (n_layer, n_head) multipliers of each head's attention probabilities.
             inputs_embeds: (batch, seq, n_embd) used instead of looking up `input_ids`.
-            cache: Per-layer (key_cache, value_cache) pairs, each (batch * n_head, max_len, head_dim).
+            cache: Per-layer (key_cache, value_cache) pairs, each (batch * n_head, max_len, head_dim),
+                from `init_cache`. Compiled, a forward of one sequence into such a cache appends each
+                block's kernels in the layout batch-1 decoding reads (see `gpt_keras.layers.decode_layout`):
+                the cache it returns holds (key_cache, value_cache, kernels) per layer.
             cache_index: Slot of the first input position in the cache.
             output_hidden_states, output_attentions: Also return these.
 
@@ -255,7 +258,8 @@ class TFOpenAIGPT(QuantizationMixin, LoraMixin, keras.Model):
             indices: (new_batch,) int32 sequence indices into the cache's batch.
 
         Returns:
-            The reordered cache, each tensor (new_batch * n_head, slots, head_dim).
+            The reordered cache, each tensor (new_batch * n_head, slots, head_dim); decode kernels
+            (see `forward`) as they are.
         """
         heads = self.config.n_head
 
@@ -264,7 +268,6 @@ class TFOpenAIGPT(QuantizationMixin, LoraMixin, keras.Model):
             per_sequence = ops.reshape(x, (-1, heads) + slots_and_width)  # (batch, heads, slots, head_dim)
             return ops.reshape(ops.take(per_sequence, indices, axis=0), (-1,) + slots_and_width)
 
-        # Decode kernels (a layer's third entry, see gpt_keras.layers.decode_layout) are not per sequence.
         return tuple((reorder(layer[0]), reorder(layer[1])) + tuple(layer[2:]) for layer in cache)
 
 

@@ -25,6 +25,11 @@ class Dense(LoraWeights, keras.layers.Dense):
     Quantization (`quantize`, or a quantized dtype policy) and LoRA (`enable_lora`) are Keras' own;
     LoRA matrices are saved unmerged (see `gpt_keras.layers.lora`), and GPTQ and AWQ calibration sees
     the layer's inputs.
+
+    Call args:
+        inputs: (..., in).
+        decode_kernel: Optional (out, in) tensor from `decode_kernel()`, read instead of the kernel
+            (batch-1 decoding, see `gpt_keras.layers.decode_layout`).
     """
 
     lora_weight_names = ("lora_kernel_a", "lora_kernel_b")
