@@ -16,10 +16,14 @@ import tensorflow as tf
 
 from gpt_keras import TFOpenAIGPTLMHeadModel
 from gpt_keras.decoding import DecodingControls, DecodingOptions, build_generate_fn, build_stream_fns
+from gpt_keras.layers.decode_layout import MIN_NEW_TOKENS
 
 PROMPTS = range(3)
-NEW_TOKENS = 20
-MAX_LENGTH = 32
+NEW_TOKENS = 20  # the fixtures' greedy continuations
+# Decodes with room for fewer new tokens read the stored layout: the programs here have room for more,
+# and generate calls ask for LONG new tokens (a bucket of MIN_NEW_TOKENS), the fixture's first 20 included.
+MAX_LENGTH = 8 + MIN_NEW_TOKENS
+LONG = MIN_NEW_TOKENS // 2 + 8
 GREEDY = DecodingControls(*(tf.constant(value) for value in (NEW_TOKENS, 1.0, 0, 1.0, 0, False)))
 
 
@@ -55,7 +59,8 @@ def assert_reads_copies(state, model):
     """Every layer of `state.cache` carries its block's kernels, each the transpose of the weight."""
     for layer, block in zip(state.cache, model.transformer.blocks):
         assert len(layer) == 3, "the prefill of a batch-1 decode should add the decode kernels"
-        for part, dense_layers in (("attn", (block.attn.c_attn, block.attn.c_proj)), ("mlp", (block.mlp.c_fc, block.mlp.c_proj))):
+        projections = {"attn": (block.attn.c_attn, block.attn.c_proj), "mlp": (block.mlp.c_fc, block.mlp.c_proj)}
+        for part, dense_layers in projections.items():
             for dense in dense_layers:
                 np.testing.assert_array_equal(layer[2][part][dense.name].numpy(), dense.kernel.numpy().T)
 
@@ -74,7 +79,7 @@ def test_every_greedy_step_matches_the_forward_pass(request, expected, fixture, 
     assert_reads_copies(first, model)
     np.testing.assert_allclose(logits, forward_logits(model, sequence, len(prompt)), rtol=0, atol=atol)
     np.testing.assert_array_equal(state.tokens.numpy()[0, : len(sequence) - 1], sequence[:-1])
-    np.testing.assert_array_equal(model.generate(prompt[None], max_new_tokens=NEW_TOKENS).numpy()[0], sequence)
+    np.testing.assert_array_equal(model.generate(prompt[None], max_new_tokens=LONG).numpy()[0, : len(sequence)], sequence)
 
 
 def test_one_projection_reads_its_copy_as_the_kernel(model):
@@ -100,17 +105,20 @@ def test_nothing_is_copied_by_building_loading_generating_or_eager_decoding(mode
 
     weights = sorted(v.path for v in model.variables)
     assert not held_tensors(model)
-    model.generate(np.array([[1, 2, 3]], np.int32), max_new_tokens=4)
+    model.generate(np.array([[1, 2, 3]], np.int32), max_new_tokens=LONG)
     assert not held_tensors(model) and sorted(v.path for v in model.variables) == weights
     backbone = model.transformer
     eager = backbone.forward(np.array([[1, 2, 3]], np.int32), cache=backbone.init_cache(1, 8))["cache"]
     assert all(len(layer) == 2 for layer in eager), "eager calls read the kernels as stored"
 
 
-def test_batches_and_beams_read_the_kernels_as_stored(model, expected):
+def test_batches_beams_and_short_decodes_read_the_kernels_as_stored(model, expected):
     prefill_fn, _ = build_stream_fns(model, MAX_LENGTH, DecodingOptions())
     ids = tf.constant(np.stack([expected["gen.prompt.0"][:3], expected["gen.prompt.1"][:3]]), tf.int32)
     assert all(len(layer) == 2 for layer in prefill_fn(ids, tf.ones_like(ids)).cache)
+    short_prefill_fn, _ = build_stream_fns(model, 3 + MIN_NEW_TOKENS - 1, DecodingOptions())
+    assert all(len(layer) == 2 for layer in short_prefill_fn(ids[:1], tf.ones_like(ids[:1])).cache)
+    assert all(len(layer) == 3 for layer in prefill_fn(ids[:1], tf.ones_like(ids[:1])).cache)
     # A beam search of one prompt carries the copies from its prefill; its beams read the stored kernels.
     prompt = expected["gen.prompt.0"][None]
     got = model.generate(prompt, max_new_tokens=12, num_beams=4, length_penalty=1.0, early_stopping=False)
@@ -131,7 +139,7 @@ def test_set_weights_an_optimizer_step_and_load_weights_reach_the_next_call(tiny
     prompt = expected["gen.prompt.0"][None]
 
     def tokens(model):
-        return model.generate(prompt, max_new_tokens=NEW_TOKENS).numpy()
+        return model.generate(prompt, max_new_tokens=LONG).numpy()
 
     def fresh(weights):
         other = TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm")
@@ -139,7 +147,7 @@ def test_set_weights_an_optimizer_step_and_load_weights_reach_the_next_call(tiny
         return tokens(other)
 
     original = tokens(model)
-    np.testing.assert_array_equal(original[0], expected["gen.greedy.0"])
+    np.testing.assert_array_equal(original[0, : len(expected["gen.greedy.0"])], expected["gen.greedy.0"])
     model.save_weights(tmp_path / "original.weights.h5")
     traces = model.generation_trace_count
 
@@ -156,7 +164,7 @@ def test_set_weights_an_optimizer_step_and_load_weights_reach_the_next_call(tiny
     after_step = tokens(model)
     assert not np.array_equal(after_step, after_set), "the step should show in the tokens"
     np.testing.assert_array_equal(after_step, fresh(model.get_weights()))
-    model.generate(prompt[:, 1:], max_new_tokens=NEW_TOKENS - 3)  # the same buckets
+    model.generate(prompt[:, 1:], max_new_tokens=LONG - 3)  # the same buckets
     assert model.generation_trace_count == traces, "weight changes and calls within a bucket must not retrace"
 
     model.load_weights(tmp_path / "original.weights.h5")
@@ -166,14 +174,14 @@ def test_set_weights_an_optimizer_step_and_load_weights_reach_the_next_call(tiny
 def test_a_fit_step_reaches_the_next_call(tiny_dir, expected):
     model = TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm")
     prompt = expected["gen.prompt.1"][None].astype(np.int32)
-    before = model.generate(prompt, max_new_tokens=NEW_TOKENS).numpy()
+    before = model.generate(prompt, max_new_tokens=LONG).numpy()
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=5.0))
     model.fit({"input_ids": prompt, "labels": prompt}, batch_size=1, epochs=1, verbose=0)
-    after = model.generate(prompt, max_new_tokens=NEW_TOKENS).numpy()
+    after = model.generate(prompt, max_new_tokens=LONG).numpy()
     assert not np.array_equal(after, before), "the step should show in the tokens"
     other = TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm")
     other.set_weights(model.get_weights())
-    np.testing.assert_array_equal(after, other.generate(prompt, max_new_tokens=NEW_TOKENS).numpy())
+    np.testing.assert_array_equal(after, other.generate(prompt, max_new_tokens=LONG).numpy())
     _, logits, state = greedy_steps(model, prompt[0])
     sequence = state.tokens.numpy()[0, : prompt.shape[1] + NEW_TOKENS - 1]
     np.testing.assert_allclose(logits, forward_logits(model, sequence, prompt.shape[1]), rtol=0, atol=5e-5)
