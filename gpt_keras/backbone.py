@@ -188,9 +188,10 @@ class TFOpenAIGPT(QuantizationMixin, LoraMixin, keras.Model):
             head_mask: (n_layer, n_head) multipliers of each head's attention probabilities.
             inputs_embeds: (batch, seq, n_embd) used instead of looking up `input_ids`.
             cache: Per-layer (key_cache, value_cache) pairs, each (batch * n_head, max_len, head_dim),
-                from `init_cache`. Compiled, a forward of one sequence into such a cache appends each
-                block's kernels in the layout batch-1 decoding reads (see `gpt_keras.layers.decode_layout`):
-                the cache it returns holds (key_cache, value_cache, kernels) per layer.
+                from `init_cache`. Compiled, the prefill of a long enough decode of one sequence (written
+                from `cache_index` 0) appends each block's kernels in the layout batch-1 decoding reads
+                (see `gpt_keras.layers.decode_layout`): the cache it returns holds (key_cache,
+                value_cache, kernels) per layer, and later forwards keep them.
             cache_index: Slot of the first input position in the cache.
             output_hidden_states, output_attentions: Also return these.
 
@@ -198,7 +199,8 @@ class TFOpenAIGPT(QuantizationMixin, LoraMixin, keras.Model):
             A dict with "last_hidden_state" and, when asked, "hidden_states", "attentions", "cache".
         """
         if cache is not None:
-            cache = with_decode_kernels(self.blocks, cache, input_ids if input_ids is not None else inputs_embeds)
+            inputs = input_ids if input_ids is not None else inputs_embeds
+            cache = with_decode_kernels(self.blocks, cache, inputs, cache_index)
         return _run_stack(
             self.embeddings,
             self.blocks,

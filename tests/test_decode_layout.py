@@ -119,6 +119,14 @@ def test_batches_beams_and_short_decodes_read_the_kernels_as_stored(model, expec
     short_prefill_fn, _ = build_stream_fns(model, 3 + MIN_NEW_TOKENS - 1, DecodingOptions())
     assert all(len(layer) == 2 for layer in short_prefill_fn(ids[:1], tf.ones_like(ids[:1])).cache)
     assert all(len(layer) == 3 for layer in prefill_fn(ids[:1], tf.ones_like(ids[:1])).cache)
+    # A prompt that leaves less room than that: its token loop keeps the cache as the prefill made it.
+    long_prompt = np.r_[np.arange(100, 112), expected["gen.prompt.0"]]
+    _, _, state = greedy_steps(model, long_prompt, steps=3)
+    assert all(len(layer) == 2 for layer in state.cache)
+    eager = build_generate_fn(model, MAX_LENGTH, jit_compile=False)
+    ids = tf.constant(long_prompt[None], tf.int32)
+    stored = eager(ids, tf.ones_like(ids), *GREEDY)["sequences"].numpy()[0, : len(long_prompt) + 4]
+    np.testing.assert_array_equal(state.tokens.numpy()[0, : len(long_prompt) + 3], stored[:-1])
     # A beam search of one prompt carries the copies from its prefill; its beams read the stored kernels.
     prompt = expected["gen.prompt.0"][None]
     got = model.generate(prompt, max_new_tokens=12, num_beams=4, length_penalty=1.0, early_stopping=False)

@@ -37,14 +37,16 @@ import tensorflow as tf
 MIN_NEW_TOKENS = 64
 
 
-def with_decode_kernels(blocks, cache, inputs):
+def with_decode_kernels(blocks, cache, inputs, cache_index):
     """`cache` with each layer's entry extended by its block's `decode_kernels()`, when a compiled
-    program (not an eager call) starts decoding one sequence (`inputs` (1, seq, ...)) into a cache that
-    carries none yet and has room for `MIN_NEW_TOKENS` after it; else `cache` as it is."""
+    program (not an eager call) starts decoding one sequence: `inputs` (1, seq, ...) written from slot
+    0 (the Python int, as a prefill writes them) into a cache that carries no copies and has room for
+    `MIN_NEW_TOKENS` after them. Else `cache` as it is, so that a token loop's cache keeps its structure."""
     batch, seq = (tuple(inputs.shape) + (None, None))[:2] if hasattr(inputs, "shape") else (None, None)
-    slots = cache[0][0].shape[1]
-    if tf.executing_eagerly() or batch != 1 or any(len(layer) > 2 for layer in cache):
+    starts = type(cache_index) is int and cache_index == 0
+    if tf.executing_eagerly() or not starts or batch != 1 or any(len(layer) > 2 for layer in cache):
         return cache
+    slots = cache[0][0].shape[1]
     if seq is None or slots is None or slots - seq < MIN_NEW_TOKENS:
         return cache
     return tuple((keys, values, block.decode_kernels()) for (keys, values), block in zip(cache, blocks))
