@@ -16,6 +16,9 @@ import tensorflow as tf
 
 from gpt_keras import TFOpenAIGPTLMHeadModel
 from gpt_keras.decoding import DecodingControls, DecodingOptions, build_generate_fn, build_stream_fns
+from gpt_keras.export import export_saved_model
+from gpt_keras.layers import decode_layout
+from gpt_keras.layers.block import TransformerBlock
 from gpt_keras.layers.decode_layout import MIN_NEW_TOKENS
 
 PROMPTS = range(3)
@@ -127,10 +130,137 @@ def test_batches_beams_and_short_decodes_read_the_kernels_as_stored(model, expec
     ids = tf.constant(long_prompt[None], tf.int32)
     stored = eager(ids, tf.ones_like(ids), *GREEDY)["sequences"].numpy()[0, : len(long_prompt) + 4]
     np.testing.assert_array_equal(state.tokens.numpy()[0, : len(long_prompt) + 3], stored[:-1])
-    # A beam search of one prompt carries the copies from its prefill; its beams read the stored kernels.
+    # A beam search with room for 16 new tokens makes no copies (those over the copies: further down).
     prompt = expected["gen.prompt.0"][None]
     got = model.generate(prompt, max_new_tokens=12, num_beams=4, length_penalty=1.0, early_stopping=False)
     np.testing.assert_array_equal(got.numpy()[0], expected["gen.beam4.0"])
+
+
+# === Every way of decoding one prompt over a cache that carries the copies ===
+# Beams and contrastive candidates gather the keys and values of the rows they continue and read the
+# kernels as stored; the copies ride along untouched. Each search must give the tokens (and scores) of
+# the same model decoding without copies.
+
+
+def test_reorder_cache_gathers_keys_and_values_and_keeps_the_kernels(model):
+    backbone = model.transformer
+    ids = tf.constant([[1, 2, 3]], tf.int32)
+    prefill = tf.function(lambda ids: backbone.forward(ids, cache=backbone.init_cache(1, 3 + MIN_NEW_TOKENS)))
+    cache = prefill(ids)["cache"]
+    reordered = backbone.reorder_cache(cache, tf.constant([0, 0, 0]))
+    for layer, prefilled in zip(reordered, cache):
+        assert len(layer) == 3
+        for tensor, before in zip(layer[:2], prefilled[:2]):  # (3 * heads, slots, head_dim) from (heads, ...)
+            three = np.broadcast_to(before.numpy(), (3,) + tuple(before.shape))
+            np.testing.assert_array_equal(tensor.numpy().reshape(three.shape), three)
+        tf.nest.map_structure(np.testing.assert_array_equal, layer[2], prefilled[2])
+
+
+@pytest.fixture
+def copies_made(monkeypatch):
+    """The names of the blocks whose decode kernels the programs traced since have made."""
+    made = []
+    decode_kernels = TransformerBlock.decode_kernels
+
+    def counting(block):
+        made.append(block.name)
+        return decode_kernels(block)
+
+    monkeypatch.setattr(TransformerBlock, "decode_kernels", counting)
+    return made
+
+
+def with_and_without_copies(model, monkeypatch, copies_made, decode):
+    """`decode()` with the copies, then compiled anew with no decode long enough to make them."""
+    model.forget_compiled_programs()
+    with_copies = decode()
+    assert copies_made, "the prefill of this decode should make the copies"
+    monkeypatch.setattr(decode_layout, "MIN_NEW_TOKENS", 10**9)
+    model.forget_compiled_programs()
+    copies_made.clear()
+    stored = decode()
+    assert not copies_made, "with MIN_NEW_TOKENS out of reach no decode should make copies"
+    return with_copies, stored
+
+
+def assert_same_outputs(got, want):
+    """Equal token ids and beam indices; scores, logits and per-step tensors to float32 rounding (module doc)."""
+    if isinstance(want, tf.Tensor):
+        got, want = {"sequences": got}, {"sequences": want}
+    assert sorted(name for name, value in got.items() if value is not None) == sorted(
+        name for name, value in want.items() if value is not None
+    )
+    for name, value in want.items():
+        for got_part, want_part in zip(tf.nest.flatten(got[name]), tf.nest.flatten(value)):
+            got_part, want_part = np.asarray(got_part), np.asarray(want_part)
+            if want_part.dtype.kind in "iub":
+                np.testing.assert_array_equal(got_part, want_part, err_msg=name)
+            else:
+                np.testing.assert_allclose(got_part, want_part, rtol=0, atol=5e-5, err_msg=name)
+
+
+SEARCHES = {
+    "beam search": dict(num_beams=4, num_return_sequences=2, length_penalty=1.0),
+    "beam sampling": dict(num_beams=3, do_sample=True, seed=7),
+    "beam search with scores": dict(num_beams=3, return_dict_in_generate=True, output_scores=True, output_logits=True),
+    "contrastive search": dict(penalty_alpha=0.6, top_k=4),
+    "sampling with scores": dict(do_sample=True, seed=5, top_k=20, return_dict_in_generate=True, output_scores=True),
+    "per-step attentions": dict(return_dict_in_generate=True, output_attentions=True, output_hidden_states=True),
+}
+
+
+@pytest.mark.parametrize("search", SEARCHES)
+def test_every_search_over_the_copies_gives_the_stored_layouts_tokens(
+    tiny_dir, expected, monkeypatch, copies_made, search
+):
+    model = TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm")
+    prompt = expected["gen.prompt.2"][None].astype(np.int32)
+    got, want = with_and_without_copies(
+        model, monkeypatch, copies_made, lambda: model.generate(prompt, max_new_tokens=LONG, **SEARCHES[search])
+    )
+    assert_same_outputs(got, want)
+
+
+def test_a_stream_over_the_copies_gives_the_tokens_of_the_stored_layout(tiny_dir, expected, monkeypatch, copies_made):
+    model = TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm")
+    prompt = expected["gen.prompt.1"][None].astype(np.int32)
+
+    def streamed():
+        chunks = model.stream(prompt, max_new_tokens=LONG, chunk_size=8, do_sample=True, seed=3)
+        return tf.constant(np.concatenate(list(chunks), axis=1))
+
+    got, want = with_and_without_copies(model, monkeypatch, copies_made, streamed)
+    assert got.shape == (1, LONG)
+    assert_same_outputs(got, want)
+
+
+def test_generate_in_a_tf_function_reads_the_copies_and_the_export_reads_the_stored_kernels(
+    tiny_dir, expected, copies_made, tmp_path
+):
+    model = TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm")
+    prompt = expected["gen.prompt.0"][None].astype(np.int32)
+    eager = model.generate(prompt, max_new_tokens=LONG)
+    assert copies_made, "the prefill of this decode should make the copies"
+    copies_made.clear()
+    traced = tf.function(lambda ids: model.generate(ids, max_new_tokens=LONG))(tf.constant(prompt))
+    assert copies_made, "a static batch-1 prompt in a tf.function should decode over the copies too"
+    np.testing.assert_array_equal(traced.numpy(), eager.numpy())
+
+    # The generate signature takes prompts of any batch and width: its program reads the stored kernels.
+    copies_made.clear()
+    version = export_saved_model(model, tmp_path / "export", max_length=64, max_new_tokens=LONG)
+    assert not copies_made
+    served = tf.saved_model.load(str(version)).signatures["generate"](
+        input_ids=tf.constant(prompt),
+        attention_mask=tf.ones_like(prompt),
+        max_new_tokens=tf.constant(LONG),
+        temperature=tf.constant(1.0),
+        top_k=tf.constant(0),
+        top_p=tf.constant(1.0),
+        seed=tf.constant(0),
+        do_sample=tf.constant(False),
+    )["sequences"]
+    np.testing.assert_array_equal(served.numpy()[:, : eager.shape[1]], eager.numpy())
 
 
 # === Never stale: each call reads the weights as they are, and no call retraces for it ===
