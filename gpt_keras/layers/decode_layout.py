@@ -15,7 +15,10 @@ kernels transposed, in the compute dtype, LoRA included. The token loop carries 
 values, and the forwards that feed one token of one sequence read them. Forwards of several rows (the
 prefill itself, batches, beams, drafted tokens) read the kernels as stored: Eigen then runs a
 matrix-matrix product on every thread, which is faster from the stored layout (8 rows: the block
-products ~1.4x slower from the copies).
+products ~1.4x slower from the copies). Caches are reordered (beams, contrastive candidates) by their
+keys and values; the copies, shared by every row, stay as they are. A beam search of one prompt thus
+carries copies that none of its forwards reads, and XLA drops them: its optimized program has none of
+the transposes.
 
 Never stale: each call's prefill makes the copies from the variables and its cache drops them, so
 whatever changed the weights before a call (fit, an optimizer step, set_weights, load_weights, an
@@ -28,7 +31,8 @@ generate call or held by a stream between its chunks. A model that never generat
 nor does one between calls. Time: the transposes take ~35 ms per call, which ~35 tokens earn back
 (at +20 tokens the copies made the call 4% slower): hence `MIN_NEW_TOKENS`. A stream also copies them
 once per chunk (XLA copies a program's unchanged outputs). Quantized projections (int8, int4, float8,
-GPTQ, AWQ) compute as they are, without a copy, and eager calls read the kernels as stored.
+GPTQ, AWQ) compute as they are, without a copy, and eager calls read the kernels as stored, as does
+the exported `generate` signature (its prompts have no static batch or width to decide by).
 """
 import tensorflow as tf
 
