@@ -4,6 +4,7 @@ from keras import ops
 
 from gpt_keras.configuration import OpenAIGPTConfig
 from gpt_keras.layers import GPTEmbeddings, TransformerBlock
+from gpt_keras.layers.decode_layout import reads_decode_kernels, with_decode_kernels
 from gpt_keras.models.lora import LoraMixin
 from gpt_keras.models.quantization import QuantizationMixin, float_policy_name, model_dtype_policy
 from gpt_keras.models.saving import build_model, model_config
@@ -36,24 +37,28 @@ def _run_stack(
         training=training,
     )
     all_hidden_states, all_attentions, new_cache = [], [], []
+    reads_copies = cache is not None and reads_decode_kernels(hidden_states)
     for i, block in enumerate(blocks):
         if output_hidden_states:
             all_hidden_states.append(hidden_states)
+        # A layer's cache is (keys, values), or (keys, values, decode kernels): see layers.decode_layout.
+        keys_values, kernels = (None, ()) if cache is None else (tuple(cache[i][:2]), tuple(cache[i][2:]))
         outputs = block(
             hidden_states,
             padding_mask=attention_mask,
             head_mask=None if head_mask is None else head_mask[i],
-            cache=None if cache is None else cache[i],
+            cache=keys_values,
             cache_index=cache_index,
             return_attention_probs=output_attentions,
             training=training,
+            decode_kernels=kernels[0] if kernels and reads_copies else None,
         )
         if isinstance(outputs, tuple):
             hidden_states, extras = outputs[0], list(outputs[1:])
             if output_attentions:
                 all_attentions.append(extras.pop(0))
             if cache is not None:
-                new_cache.append(extras.pop(0))
+                new_cache.append(tuple(extras.pop(0)) + kernels)
         else:
             hidden_states = outputs
     result = {"last_hidden_state": hidden_states}
@@ -182,13 +187,20 @@ class TFOpenAIGPT(QuantizationMixin, LoraMixin, keras.Model):
             token_type_ids, position_ids: (batch, seq) ints.
             head_mask: (n_layer, n_head) multipliers of each head's attention probabilities.
             inputs_embeds: (batch, seq, n_embd) used instead of looking up `input_ids`.
-            cache: Per-layer (key_cache, value_cache) pairs, each (batch * n_head, max_len, head_dim).
+            cache: Per-layer (key_cache, value_cache) pairs, each (batch * n_head, max_len, head_dim),
+                from `init_cache`. Compiled, the prefill of a long enough decode of one sequence (written
+                from `cache_index` 0) appends each block's kernels in the layout batch-1 decoding reads
+                (see `gpt_keras.layers.decode_layout`): the cache it returns holds (key_cache,
+                value_cache, kernels) per layer, and later forwards keep them.
             cache_index: Slot of the first input position in the cache.
             output_hidden_states, output_attentions: Also return these.
 
         Returns:
             A dict with "last_hidden_state" and, when asked, "hidden_states", "attentions", "cache".
         """
+        if cache is not None:
+            inputs = input_ids if input_ids is not None else inputs_embeds
+            cache = with_decode_kernels(self.blocks, cache, inputs, cache_index)
         return _run_stack(
             self.embeddings,
             self.blocks,
@@ -248,7 +260,8 @@ class TFOpenAIGPT(QuantizationMixin, LoraMixin, keras.Model):
             indices: (new_batch,) int32 sequence indices into the cache's batch.
 
         Returns:
-            The reordered cache, each tensor (new_batch * n_head, slots, head_dim).
+            The reordered cache, each tensor (new_batch * n_head, slots, head_dim); decode kernels
+            (see `forward`) as they are.
         """
         heads = self.config.n_head
 
@@ -257,7 +270,7 @@ class TFOpenAIGPT(QuantizationMixin, LoraMixin, keras.Model):
             per_sequence = ops.reshape(x, (-1, heads) + slots_and_width)  # (batch, heads, slots, head_dim)
             return ops.reshape(ops.take(per_sequence, indices, axis=0), (-1,) + slots_and_width)
 
-        return tuple(tuple(reorder(x) for x in layer) for layer in cache)
+        return tuple((reorder(layer[0]), reorder(layer[1])) + tuple(layer[2:]) for layer in cache)
 
 
 def _cloned_layers(inputs, outputs):

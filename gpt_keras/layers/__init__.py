@@ -3,7 +3,7 @@ cache, MLP, block, and the multiple-choice head's sequence summary.
 
 Each layer mirrors a module of the PyTorch reference (`modeling_openai.py`) and keeps its weight names
 (`c_attn`, `c_proj`, `c_fc`, `ln_1`, `ln_2`, `tokens_embed`, `positions_embed`), so checkpoints map
-one to one.
+one to one. `decode_layout` says in which layout batch-1 decoding reads the block kernels, and why.
 """
 from gpt_keras.layers.activations import ACTIVATIONS, gelu_tanh
 from gpt_keras.layers.attention import CAUSAL_MASK_VALUE, PADDING_MASK_VALUE, CausalSelfAttention

@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from gpt_keras.layers.dense import Dense, normal_initializer
+from gpt_keras.layers.dense import Dense, decode_kernels_of, normal_initializer, project
 
 # The reference fills future positions with -1e4 (not -inf) before the padding mask is added; keeping
 # the same constants keeps even fully masked rows identical to it.
@@ -38,6 +38,7 @@ class CausalSelfAttention(keras.layers.Layer):
         cache_index: Slot of the first query position in the cache (scalar int); `cache_index + seq`
             must not exceed max_len (checked eagerly; compiled code would clamp the write).
         return_attention_probs: Also return the (batch, heads, seq, key_len) probabilities.
+        decode_kernels: Optional `decode_kernels()` of this layer: the projections read these instead.
 
     Returns:
         The (batch, seq, width) output, followed by the probabilities and/or the updated cache when asked.
@@ -82,9 +83,11 @@ class CausalSelfAttention(keras.layers.Layer):
         cache_index=0,
         return_attention_probs=False,
         training=None,
+        decode_kernels=None,
     ):
         batch, query_len = ops.shape(hidden_states)[0], ops.shape(hidden_states)[1]
-        query, key, value = (self._split_heads(x) for x in ops.split(self.c_attn(hidden_states), 3, axis=-1))
+        fused = project(self.c_attn, hidden_states, decode_kernels)
+        query, key, value = (self._split_heads(x) for x in ops.split(fused, 3, axis=-1))
         if cache is not None:
             key_cache, value_cache = cache
             if tf.executing_eagerly() and not isinstance(hidden_states, keras.KerasTensor):
@@ -101,27 +104,28 @@ class CausalSelfAttention(keras.layers.Layer):
             cache_index = 0
         key_len = ops.shape(key)[1]
 
-        # Scores and softmax in float32: the masking constants do not fit float16, and neither may the
-        # products of float16 queries and keys (bfloat16 has float32's range).
+        # Scores and softmax in float32 (float64 models: float64): the masking constants do not fit
+        # float16, and neither may the products of float16 queries and keys (bfloat16 has float32's range).
+        score_dtype = "float64" if self.compute_dtype == "float64" else "float32"
         if self.compute_dtype == "float16":
             query, key = ops.cast(query, "float32"), ops.cast(key, "float32")
-        scores = ops.cast(tf.linalg.matmul(query, key, transpose_b=True), "float32")
+        scores = ops.cast(tf.linalg.matmul(query, key, transpose_b=True), score_dtype)
         scores = ops.reshape(scores, (batch, self.num_heads, query_len, key_len)) / math.sqrt(self.head_dim)
         query_slots = ops.arange(query_len, dtype="int32")[:, None] + ops.cast(cache_index, "int32")
         causal = ops.arange(key_len, dtype="int32")[None, :] <= query_slots
         scores = ops.where(causal, scores, CAUSAL_MASK_VALUE)
         if padding_mask is not None:
-            padding = 1.0 - ops.cast(padding_mask, "float32")[:, None, None, :]
+            padding = 1.0 - ops.cast(padding_mask, score_dtype)[:, None, None, :]
             scores = scores + padding * PADDING_MASK_VALUE
         probs = tf.nn.softmax(scores, axis=-1)  # what ops.softmax runs, without its warning when key_len is 1
         probs = self.attn_dropout(probs, training=training)
         if head_mask is not None:
-            probs = probs * ops.reshape(ops.cast(head_mask, "float32"), (1, self.num_heads, 1, 1))
+            probs = probs * ops.reshape(ops.cast(head_mask, score_dtype), (1, self.num_heads, 1, 1))
 
         attend = ops.reshape(ops.cast(probs, self.compute_dtype), (-1, query_len, key_len))
         context = ops.reshape(ops.matmul(attend, value), (batch, self.num_heads, query_len, self.head_dim))
         context = ops.reshape(ops.transpose(context, (0, 2, 1, 3)), (batch, query_len, self.num_heads * self.head_dim))
-        output = self.resid_dropout(self.c_proj(context), training=training)
+        output = self.resid_dropout(project(self.c_proj, context, decode_kernels), training=training)
 
         outputs = (output,)
         if return_attention_probs:
@@ -129,6 +133,10 @@ class CausalSelfAttention(keras.layers.Layer):
         if cache is not None:
             outputs += (cache,)
         return outputs[0] if len(outputs) == 1 else outputs
+
+    def decode_kernels(self):
+        """`{"c_attn": ..., "c_proj": ...}`: each projection's `Dense.decode_kernel()` (absent when None)."""
+        return decode_kernels_of(self.c_attn, self.c_proj)
 
     def get_config(self):
         config = super().get_config()

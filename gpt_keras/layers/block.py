@@ -16,7 +16,7 @@ class TransformerBlock(keras.layers.Layer):
         layer_norm_epsilon: Epsilon of both LayerNorms.
         initializer_range: Standard deviation of the kernels' normal initializer.
 
-    Call args and returns: as `CausalSelfAttention`.
+    Call args and returns: as `CausalSelfAttention`; `decode_kernels` is this block's `decode_kernels()`.
     """
 
     def __init__(
@@ -73,7 +73,9 @@ class TransformerBlock(keras.layers.Layer):
         cache_index=0,
         return_attention_probs=False,
         training=None,
+        decode_kernels=None,
     ):
+        kernels = decode_kernels or {}
         attention = self.attn(
             hidden_states,
             padding_mask=padding_mask,
@@ -82,13 +84,19 @@ class TransformerBlock(keras.layers.Layer):
             cache_index=cache_index,
             return_attention_probs=return_attention_probs,
             training=training,
+            decode_kernels=kernels.get("attn"),
         )
         extras = ()
         if isinstance(attention, tuple):
             attention, extras = attention[0], attention[1:]
         hidden = self.ln_1(hidden_states + attention)
-        output = self.ln_2(hidden + self.mlp(hidden, training=training))
+        output = self.ln_2(hidden + self.mlp(hidden, training=training, decode_kernels=kernels.get("mlp")))
         return (output,) + extras if extras else output
+
+    def decode_kernels(self):
+        """`{"attn": ..., "mlp": ...}`: the projection kernels in the layout decoding reads (see
+        `gpt_keras.layers.decode_layout`), computed from the current weights."""
+        return {"attn": self.attn.decode_kernels(), "mlp": self.mlp.decode_kernels()}
 
     def get_config(self):
         config = super().get_config()

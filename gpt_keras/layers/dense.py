@@ -1,5 +1,6 @@
 """`Dense` (the reference's Conv1D) and the normal initializer every GPT weight is drawn with."""
 import keras
+import tensorflow as tf
 from keras import ops
 
 from gpt_keras.layers.lora import LoraWeights
@@ -24,6 +25,11 @@ class Dense(LoraWeights, keras.layers.Dense):
     Quantization (`quantize`, or a quantized dtype policy) and LoRA (`enable_lora`) are Keras' own;
     LoRA matrices are saved unmerged (see `gpt_keras.layers.lora`), and GPTQ and AWQ calibration sees
     the layer's inputs.
+
+    Call args:
+        inputs: (..., in).
+        decode_kernel: Optional (out, in) tensor from `decode_kernel()`, read instead of the kernel
+            (batch-1 decoding, see `gpt_keras.layers.decode_layout`).
     """
 
     lora_weight_names = ("lora_kernel_a", "lora_kernel_b")
@@ -44,11 +50,26 @@ class Dense(LoraWeights, keras.layers.Dense):
             return self.call(inputs, training=training)
         return super().quantized_call(inputs, training=training)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, decode_kernel=None):
+        if decode_kernel is not None:
+            return self._add_bias(_matmul_transposed(inputs, decode_kernel))
         plain = self.activation in (None, keras.activations.linear) and not self.lora_enabled
         if self.bias is None or not plain:
             return super().call(inputs, training=training)
-        return ops.subtract(ops.matmul(inputs, self.kernel), ops.negative(self.bias))
+        return self._add_bias(ops.matmul(inputs, self.kernel))
+
+    def _add_bias(self, outputs):
+        return outputs if self.bias is None else ops.subtract(outputs, ops.negative(self.bias))
+
+    def decode_kernel(self):
+        """The kernel (LoRA included) as an (out, in) tensor in the compute dtype, for `call(decode_kernel=)`;
+        None for a quantized layer or one with an activation, which compute as they are.
+
+        See `gpt_keras.layers.decode_layout` for why decoding reads the kernel in this layout.
+        """
+        if self.quantization_mode or self.activation not in (None, keras.activations.linear):
+            return None
+        return ops.transpose(ops.cast(self.kernel, self.compute_dtype))
 
     def save_own_variables(self, store):
         if self.quantization_mode not in ("gptq", "awq"):
@@ -65,6 +86,26 @@ class Dense(LoraWeights, keras.layers.Dense):
         """`keras.layers.Dense.quantize`, which refuses subclasses unless told they compute what a
         Dense does: this one does (its quantized calls are Keras' own)."""
         super().quantize(mode, type_check=False, config=config)
+
+
+def project(dense, inputs, decode_kernels=None):
+    """`dense(inputs)`, reading the kernel from `decode_kernels[dense.name]` (its `decode_kernel()`) when
+    that mapping holds one."""
+    kernel = None if decode_kernels is None else decode_kernels.get(dense.name)
+    return dense(inputs) if kernel is None else dense(inputs, decode_kernel=kernel)
+
+
+def decode_kernels_of(*layers):
+    """`{layer.name: layer.decode_kernel()}` of the `Dense` layers that have one."""
+    kernels = {layer.name: layer.decode_kernel() for layer in layers}
+    return {name: kernel for name, kernel in kernels.items() if kernel is not None}
+
+
+def _matmul_transposed(inputs, kernel):
+    """`inputs @ kernel.T` for (..., in) inputs and an (out, in) kernel, as one matrix product."""
+    flat = ops.reshape(inputs, (-1, kernel.shape[1]))
+    outputs = tf.linalg.matmul(flat, kernel, transpose_b=True)
+    return tf.reshape(outputs, tf.concat([tf.shape(inputs)[:-1], [kernel.shape[0]]], axis=0))
 
 
 def _calibrated_flag(mode):

@@ -2,7 +2,7 @@
 import keras
 
 from gpt_keras.layers.activations import ACTIVATIONS
-from gpt_keras.layers.dense import Dense, normal_initializer
+from gpt_keras.layers.dense import Dense, decode_kernels_of, normal_initializer, project
 
 
 @keras.saving.register_keras_serializable(package="gpt_keras")
@@ -14,6 +14,10 @@ class MLP(keras.layers.Layer):
         activation: One of "gelu" (tanh form), "gelu_new", "relu", "silu", "swish".
         dropout: Dropout after c_proj.
         initializer_range: Standard deviation of the kernels' normal initializer.
+
+    Call args:
+        hidden_states: (..., width).
+        decode_kernels: Optional `decode_kernels()` of this layer: the projections read these instead.
     """
 
     def __init__(self, intermediate_dim, activation="gelu", dropout=0.0, initializer_range=0.02, **kwargs):
@@ -34,9 +38,13 @@ class MLP(keras.layers.Layer):
         self.output_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name="dropout")
         self.built = True
 
-    def call(self, hidden_states, training=None):
-        hidden = ACTIVATIONS[self.activation](self.c_fc(hidden_states))
-        return self.output_dropout(self.c_proj(hidden), training=training)
+    def call(self, hidden_states, training=None, decode_kernels=None):
+        hidden = ACTIVATIONS[self.activation](project(self.c_fc, hidden_states, decode_kernels))
+        return self.output_dropout(project(self.c_proj, hidden, decode_kernels), training=training)
+
+    def decode_kernels(self):
+        """`{"c_fc": ..., "c_proj": ...}`: each projection's `Dense.decode_kernel()` (absent when None)."""
+        return decode_kernels_of(self.c_fc, self.c_proj)
 
     def get_config(self):
         config = super().get_config()

@@ -5,7 +5,7 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="gpt_keras")
 class LayerNorm(keras.layers.LayerNormalization):
-    """LayerNorm over the last axis with float64 statistics and normalization (float32 models).
+    """LayerNorm over the last axis with float64 statistics and normalization (float32 and float64 models).
 
     PyTorch's kernel rounds differently from Keras' `x * (rstd * gamma) + ...`; neither float32 order
     reproduces it, but an (almost) exactly rounded result keeps GPT's logits within 1e-5 of the
@@ -13,8 +13,8 @@ class LayerNorm(keras.layers.LayerNormalization):
     """
 
     def call(self, inputs):
-        # float64 buys exactness only for float32 models; half-precision ones normalize in float32.
-        precise = "float64" if self.compute_dtype == "float32" else "float32"
+        # float64 buys exactness only for float32 (and float64) models; half-precision ones normalize in float32.
+        precise = "float64" if self.compute_dtype in ("float32", "float64") else "float32"
         x = ops.cast(inputs, precise)
         mean = ops.mean(x, axis=-1, keepdims=True)
         variance = ops.mean(ops.square(x - mean), axis=-1, keepdims=True)
