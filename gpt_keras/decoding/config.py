@@ -218,6 +218,9 @@ class DecodingOptions:
         output_step_inputs: ... and the tokens of every searched row at each step (for the attentions
             and hidden states of `output_attentions` / `output_hidden_states`, computed afterwards).
         token_types: The program takes token-type ids (the prompts', then one per row for new tokens).
+        prompt_lookup_num_tokens: Prompt-lookup decoding drafts up to this many tokens per step from the
+            text so far (`gpt_keras.decoding.prompt_lookup`); 0 turns it off.
+        max_matching_ngram_size: Prompt lookup: the longest n-gram matched.
     """
 
     num_beams: int = 1
@@ -237,6 +240,8 @@ class DecodingOptions:
     output_logits: bool = False
     output_step_inputs: bool = False
     token_types: bool = False
+    prompt_lookup_num_tokens: int = 0
+    max_matching_ngram_size: int = 2
 
     @property
     def tracks_history(self):
@@ -299,6 +304,8 @@ class GenerationConfig:
     pad_token_id: int = _option(None, "program", TOKEN_ID)
     bos_token_id: int = _option(None, "request", TOKEN_ID_OR_ABOVE_ZERO)
     seed: object = _option(None, "runtime", number=False)
+    prompt_lookup_num_tokens: int = _option(None, "program", Bound(1, integer=True))
+    max_matching_ngram_size: int = _option(None, "program", Bound(1, integer=True))
     truncate_prompt: bool = _option(False, "request", number=False)
     use_cache: bool = _option(True, "request", number=False)
     return_dict_in_generate: bool = _option(False, "output", number=False)
@@ -414,6 +421,14 @@ class GenerationConfig:
                 # As the reference: the flags only shape the output object.
                 verb = "is" if len(ignored) == 1 else "are"
                 logger.warning("return_dict_in_generate is not True, so %s %s ignored", " and ".join(ignored), verb)
+        if values["prompt_lookup_num_tokens"] is not None and beams > 1:
+            raise ValueError(
+                f"prompt_lookup_num_tokens needs greedy search or sampling (num_beams=1), got num_beams={beams}"
+            )
+        if values["prompt_lookup_num_tokens"] is not None:
+            clashing = [name for name in ("penalty_alpha", "return_dict_in_generate") if values.get(name)]
+            if clashing:
+                raise ValueError(f"prompt_lookup_num_tokens cannot be combined with {', '.join(clashing)}")
         return dataclasses.replace(self, **values)
 
     def new_token_count(self, prompt_width, n_positions=None):
@@ -484,6 +499,9 @@ class GenerationConfig:
             output_scores=with_outputs and self.output_scores,
             output_logits=with_outputs and self.output_logits,
             output_step_inputs=with_outputs and (self.output_attentions or self.output_hidden_states),
+            prompt_lookup_num_tokens=self.prompt_lookup_num_tokens or 0,
+            # The reference's default when prompt lookup is on and no size is given.
+            max_matching_ngram_size=self.max_matching_ngram_size or 2,
         )
 
     def controls(self, max_new_tokens, min_new_tokens=0):

@@ -1,4 +1,5 @@
-"""The decoding state, the prefill of the prompt and `run_loop`: the one token loop every search runs.
+"""The decoding state, the prefill of the prompt and `run_loop`: the one token loop every search runs
+(but prompt lookup, `gpt_keras.decoding.prompt_lookup`, whose steps feed several tokens).
 
 `run_loop` owns the `tf.while_loop` and the cache feed: each step it processes the scores, lets the
 search strategy choose the next token of every row (and, for beams, the row each continues), reorders
@@ -33,9 +34,9 @@ class DecodingState(NamedTuple):
     tokens: tf.Tensor  # (rows, max_length): the prompt's slots, then one slot per new token
     lengths: tf.Tensor  # (rows,) real tokens so far = the next token's position
     finished: tf.Tensor  # (rows,) bool
-    slot_mask: tf.Tensor  # (rows, max_length) 1 where a cache slot holds a real token
+    slot_mask: tf.Tensor  # (rows, cache slots) 1 where a cache slot holds a real token (or a future one)
     history: object = ()  # (rows, max_length) real tokens only, in order, when a processor needs them
-    search: object = ()  # the strategy's own state (beam search: a BeamState)
+    search: object = ()  # the strategy's own state (beam search: a BeamState; prompt lookup: a LookupState)
     recorded: object = ()  # {"scores", "logits"}: (rows, max_length - prompt_len, vocab) per step, when asked
     token_types: object = ()  # (rows,) the token type of every new token, when the prompts have types
 
@@ -71,24 +72,26 @@ def prefill(model, input_ids, attention_mask, max_length, options, token_type_id
         model: A model with `transformer` (a `TFOpenAIGPT`) and `lm_logits`.
         input_ids: (batch, prompt_len) int32, padded anywhere that `attention_mask` is 0.
         attention_mask: (batch, prompt_len) int32, 1 for real tokens; every row has at least one.
-        max_length: Cache slots: prompt_len plus room for every new token.
+        max_length: Output slots: prompt_len plus room for every new token.
         options: `DecodingOptions`.
         token_type_ids: (batch, prompt_len) int32 or None. New tokens take each row's last type, as
             the reference extends them.
 
     Returns:
-        The `DecodingState` before the first new token.
+        The `DecodingState` before the first new token. Its cache has `max_length` slots, plus
+        `options.prompt_lookup_num_tokens` for the drafts that prompt lookup feeds past the last token.
     """
     batch, prompt_len = tf.shape(input_ids)[0], tf.shape(input_ids)[1]
+    cache_slots = max_length + options.prompt_lookup_num_tokens
     # Slots after the prompt hold generated tokens: real, and hidden from earlier slots by causality.
-    slot_mask = tf.concat([attention_mask, tf.ones((batch, max_length - prompt_len), tf.int32)], axis=1)
-    slot_mask = tf.ensure_shape(slot_mask, (None, max_length))  # static even when prompt_len is not
+    slot_mask = tf.concat([attention_mask, tf.ones((batch, cache_slots - prompt_len), tf.int32)], axis=1)
+    slot_mask = tf.ensure_shape(slot_mask, (None, cache_slots))  # static even when prompt_len is not
     outputs = model.transformer.forward(
         input_ids,
         attention_mask=slot_mask,
         token_type_ids=token_type_ids,
         position_ids=positions_from_mask(attention_mask),
-        cache=model.transformer.init_cache(batch, max_length),
+        cache=model.transformer.init_cache(batch, cache_slots),
         cache_index=0,
     )
     last_slot = tf.reduce_max(tf.where(attention_mask > 0, tf.range(prompt_len)[None, :], -1), axis=1)
@@ -96,6 +99,8 @@ def prefill(model, input_ids, attention_mask, max_length, options, token_type_id
     tokens = tf.concat([input_ids, tf.fill((batch, max_length - prompt_len), options.pad_token_id)], axis=1)
     tokens = tf.ensure_shape(tokens, (None, max_length))
     logits = model.lm_logits(last_hidden)
+    # Prompt lookup drafts from each row's text so far: the same buffer as the processors' history.
+    keeps_history = options.tracks_history or options.prompt_lookup_num_tokens > 0
     return DecodingState(
         step=tf.constant(0, tf.int32),
         prompt_len=prompt_len,
@@ -105,7 +110,7 @@ def prefill(model, input_ids, attention_mask, max_length, options, token_type_id
         lengths=tf.reduce_sum(attention_mask, axis=1),
         finished=tf.zeros((batch,), tf.bool),
         slot_mask=slot_mask,
-        history=_compact(tokens, slot_mask) if options.tracks_history else (),
+        history=_compact(tokens, slot_mask[:, :max_length]) if keeps_history else (),
         recorded=_recording_buffers(options, batch, max_length - prompt_len, logits.shape[-1], max_length),
         token_types=() if token_type_ids is None else token_type_ids[:, -1],
     )
@@ -133,17 +138,31 @@ def record_step(state, scores):
     return state._replace(recorded=recorded)
 
 
+def forward_slots(model, cache, slot_mask, new_tokens, position_ids, cache_index, token_type_ids=None):
+    """Feeds (rows, width) tokens into cache slots `[cache_index, cache_index + width)`.
+
+    Returns:
+        The new cache and the (rows, width, n_embd) last hidden states.
+    """
+    outputs = model.transformer.forward(
+        new_tokens,
+        attention_mask=slot_mask,
+        token_type_ids=token_type_ids,
+        position_ids=position_ids,
+        cache=cache,
+        cache_index=cache_index,
+    )
+    return outputs["cache"], outputs["last_hidden_state"]
+
+
 def forward_tokens(model, state, new_tokens):
     """Feeds one token per row at slot `prompt_len + step`; returns the new cache and logits."""
-    outputs = model.transformer.forward(
-        new_tokens[:, None],
-        attention_mask=state.slot_mask,
-        token_type_ids=state.token_types[:, None] if isinstance(state.token_types, tf.Tensor) else None,
-        position_ids=state.lengths[:, None],
-        cache=state.cache,
-        cache_index=state.prompt_len + state.step,
+    token_types = state.token_types[:, None] if isinstance(state.token_types, tf.Tensor) else None
+    cache, hidden = forward_slots(
+        model, state.cache, state.slot_mask, new_tokens[:, None], state.lengths[:, None],
+        state.prompt_len + state.step, token_types,
     )
-    return outputs["cache"], model.lm_logits(outputs["last_hidden_state"][:, 0])
+    return cache, model.lm_logits(hidden[:, 0])
 
 
 def run_loop(model, state, strategy, stop_step):

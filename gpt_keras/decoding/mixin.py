@@ -122,6 +122,8 @@ class GenerationMixin:
         pad_token_id=None,
         bos_token_id=None,
         seed=None,
+        prompt_lookup_num_tokens=None,
+        max_matching_ngram_size=None,
         truncate_prompt=None,
         use_cache=None,
         return_dict_in_generate=None,
@@ -182,6 +184,11 @@ class GenerationMixin:
                 `seed=[a, b]`); the same seed gives the same tokens. When None, drawn from TensorFlow's
                 global generator, so random unless `tf.random.set_seed` was called (then repeatable, as
                 in the reference TF port). The stream is gpt_keras's own, not TensorFlow's or torch's.
+            prompt_lookup_num_tokens: Prompt-lookup decoding: each step drafts up to this many tokens by
+                matching the text's last n-gram against the text so far, and checks them in one forward
+                pass; the tokens are those of plain decoding (faster when the output repeats the input).
+                Greedy or sampling only.
+            max_matching_ngram_size: Prompt lookup: the longest n-gram matched (default 2).
             truncate_prompt: When prompt + max_new_tokens exceeds `n_positions`, keep each prompt's last
                 tokens instead of raising.
             use_cache: Accepted for the reference's sake and changes nothing: decoding always runs over

@@ -1,5 +1,6 @@
 """The compiled generation programs: prefill and the token loop as one XLA function of tensors.
 
+The token loop is `run_loop`, or `run_prompt_lookup` when `options.prompt_lookup_num_tokens` is set.
 `build_generate_fn` is the traceable core that the export wraps (`tf.Module` / SavedModel);
 `build_stream_fns` splits it into a prefill and a decode-a-chunk function for streaming.
 `CompiledPrograms` keeps one model's programs, keyed by (kind, max_length, options), and runs requests.
@@ -8,7 +9,15 @@ import tensorflow as tf
 
 from gpt_keras.decoding.config import DecodingControls, DecodingOptions
 from gpt_keras.decoding.loop import cast_controls, prefill, run_loop
+from gpt_keras.decoding.prompt_lookup import PromptLookupSearch, run_prompt_lookup
 from gpt_keras.decoding.strategies import TokenSearch, search_strategy
+
+
+def _search(options, controls, stream=False):
+    """`(strategy, run)`: the search of `options` and the loop that runs it (`run_loop` unless prompt lookup)."""
+    if options.prompt_lookup_num_tokens:
+        return PromptLookupSearch(options, controls), run_prompt_lookup
+    return (TokenSearch(options, controls) if stream else search_strategy(options, controls)), run_loop
 
 
 def build_generate_fn(model, max_length, options=DecodingOptions(), jit_compile=True, on_trace=None):
@@ -56,13 +65,13 @@ def build_generate_fn(model, max_length, options=DecodingOptions(), jit_compile=
             on_trace()
         controls = DecodingControls(max_new_tokens, temperature, top_k, top_p, seed, do_sample, min_new_tokens)
         controls = cast_controls(controls)
-        strategy = search_strategy(options, controls)
+        strategy, run = _search(options, controls)
         if token_type_ids is not None:
             token_type_ids = tf.cast(token_type_ids, tf.int32)
         state = prefill(
             model, tf.cast(input_ids, tf.int32), tf.cast(attention_mask, tf.int32), max_length, options, token_type_ids
         )
-        state = run_loop(model, strategy.start(model, state), strategy, controls.max_new_tokens)
+        state = run(model, strategy.start(model, state), strategy, controls.max_new_tokens)
         sequences, num_generated = strategy.finish(state)
         return {"sequences": sequences, "num_generated": num_generated, **strategy.extra_outputs(state)}
 
@@ -84,13 +93,15 @@ def build_stream_fns(model, max_length, options=DecodingOptions(), on_trace=None
     def prefill_fn(input_ids, attention_mask):
         if on_trace is not None:
             on_trace()
-        return prefill(model, input_ids, attention_mask, max_length, options)
+        strategy, _ = _search(options, None, stream=True)
+        return strategy.start(model, prefill(model, input_ids, attention_mask, max_length, options))
 
     def decode_fn(state, num_steps, controls):
         if on_trace is not None:
             on_trace()
         stop = tf.minimum(state.step + num_steps, controls.max_new_tokens)
-        return run_loop(model, state, TokenSearch(options, controls), stop)
+        strategy, run = _search(options, controls, stream=True)
+        return run(model, state, strategy, stop)
 
     return tf.function(prefill_fn, jit_compile=True), tf.function(decode_fn, jit_compile=True)
 
