@@ -206,6 +206,8 @@ SEARCHES = {
     "contrastive search": dict(penalty_alpha=0.6, top_k=4),
     "sampling with scores": dict(do_sample=True, seed=5, top_k=20, return_dict_in_generate=True, output_scores=True),
     "per-step attentions": dict(return_dict_in_generate=True, output_attentions=True, output_hidden_states=True),
+    # Verifying a draft feeds k + 1 tokens (the stored kernels); the single steps between read the copies.
+    "prompt lookup": dict(prompt_lookup_num_tokens=3),
 }
 
 

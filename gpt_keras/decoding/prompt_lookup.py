@@ -121,14 +121,16 @@ def compact_cache(state, unfinished, num_heads):
     again, in this call or a later one: the others' slots may be overwritten).
 
     Slot order, and so causality, is kept, and positions are each row's own: nothing a row attends to
-    changes. The cache's layout is (rows * num_heads, slots, head_dim).
+    changes. The keys' and values' layout is (rows * num_heads, slots, head_dim).
     """
     slots = state.slot_mask.shape[1]
     index = tf.range(slots)[None, :]
     real = (state.slot_mask > 0) & (index < state.search.cache_index)
     order = tf.argsort(tf.where(real, index, index + slots), axis=1, stable=True)  # (rows, slots)
     head_order = tf.repeat(order, num_heads, axis=0)
-    cache = tf.nest.map_structure(lambda x: tf.gather(x, head_order, batch_dims=1), state.cache)
+    move = lambda x: tf.gather(x, head_order, batch_dims=1)
+    # A layer's entry may carry its decode kernels after the keys and values: those stay as they are.
+    cache = tuple((move(layer[0]), move(layer[1])) + tuple(layer[2:]) for layer in state.cache)
     pointer = tf.reduce_max(tf.where(unfinished, state.lengths, 0))
     slot_mask = tf.cast((index < state.lengths[:, None]) | (index >= pointer), tf.int32)
     return state._replace(cache=cache, slot_mask=slot_mask, search=state.search._replace(cache_index=pointer))
