@@ -127,13 +127,14 @@ def timed(function):
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def main():
+def main(argv=None):
+    """Prints the table above; returns its rows for `run.py`'s table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=7, help="timed rounds per variant (medians reported)")
     parser.add_argument("--new", type=int, default=128, help="new tokens per call")
     parser.add_argument("--prompt", type=int, default=32, help="prompt tokens")
     parser.add_argument("--k", type=int, default=10, help="prompt_lookup_num_tokens")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     print(f"CPU: {cpu_description()}")
     model = build_model()
@@ -177,6 +178,11 @@ def main():
     print("ratio: of the median wall times; cpu ratio: of the median CPU times of this process (less")
     print("sensitive to other processes); passes: forward passes of prompt lookup / new tokens (greedy: one")
     print("per token), verifying: those that fed a draft; same: prompt lookup's tokens equal greedy's")
+    return [
+        dict(benchmark="generate, prompt lookup", setting=f"float32 1x {args.prompt}->+{args.new}, k={args.k}, {name}",
+             tokens_per_second=lookup, limit=f"{lookup / plain:.2f}x our greedy ({plain:.1f} tok/s)")
+        for name, plain, lookup, *_ in rows
+    ]
 
 
 if __name__ == "__main__":

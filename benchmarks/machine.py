@@ -39,14 +39,23 @@ def matmul_rate(dtype=tf.float32, size=2048, chain=4, repeats=5):
     return 2.0 * size**3 * chain / best_time(lambda: chained(a).numpy(), repeats)
 
 
-def gemv_bandwidth(repeats, size=8192):
-    """Bytes per second of an XLA float32 (size x size) matrix-vector product (256 MB of weights)."""
+def gemv_bandwidths(repeats, size=8192):
+    """Bytes per second of an XLA float32 (size x size) matrix-vector product (256 MB of weights) in the
+    matrix's two layouts: {"(in, out)": ..., "(out, in)": ...}, read as Keras stores a kernel and
+    transposed (XLA's CPU runtime streams the second faster). A decode's limit is the faster of the two,
+    the best this machine does whichever layout the decode reads."""
     matrix = tf.Variable(tf.random.normal((size, size)))
     vector = tf.random.normal((1, size))
-    product = tf.function(lambda x: tf.matmul(x, matrix), jit_compile=True)
+    products = {
+        "(in, out)": tf.function(lambda x: tf.matmul(x, matrix), jit_compile=True),
+        "(out, in)": tf.function(lambda x: tf.matmul(x, matrix, transpose_b=True), jit_compile=True),
+    }
     calls = 20
-    seconds = best_time(lambda: [product(vector) for _ in range(calls)][-1].numpy(), repeats) / calls
-    return size * size * 4 / seconds
+    rates = {}
+    for layout, product in products.items():
+        seconds = best_time(lambda: [product(vector) for _ in range(calls)][-1].numpy(), repeats) / calls
+        rates[layout] = size * size * 4 / seconds
+    return rates
 
 
 _VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")

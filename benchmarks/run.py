@@ -2,7 +2,7 @@
 
     python benchmarks/run.py [--quick] [--no-reference] [--max-isa AVX2]
 
-Runs the forward, generation, training and tokenizer benchmarks (full-size GPT, random weights) and
+Runs the forward, generation, prompt-lookup, training and tokenizer benchmarks (full-size GPT, random weights) and
 prints tokens/s with the ratio to this machine's own limit measured in the same run (float32 matmul
 FLOP/s for compute-bound work, large-GEMV memory bandwidth for batch-1 generation) and to the peers
 timed in the same run where their interpreters exist (benchmarks/peers.py: the reference, transformers
@@ -53,6 +53,7 @@ def main(argv=None):
 
     import bench_forward
     import bench_generation
+    import bench_prompt_lookup
     import bench_tokenizer
     import bench_training
     from machine import cpu_description, onednn_isa
@@ -63,6 +64,7 @@ def main(argv=None):
     rows = []
     rows += bench_forward.main(["--repeats", repeats])
     rows += bench_generation.main(["--repeat", repeats] + (["--no-reference", "--keras-hub-python", ""] if args.no_reference else []))
+    rows += bench_prompt_lookup.main(["--repeat", "3" if args.quick else "7"])
     rows += bench_training.main(["--steps", "4" if args.quick else "10"] + no_peers)
     rows += bench_tokenizer.main(["--repeat", repeats] + (["--reference-python", ""] if args.no_reference else []))
     print()

@@ -312,10 +312,13 @@ def test_set_weights_an_optimizer_step_and_load_weights_reach_the_next_call(tiny
 
 
 def test_a_fit_step_reaches_the_next_call(tiny_dir, expected):
+    # Seeded: fit's dropout draws otherwise differ from run to run, and some draws make a step of this
+    # size turn the tiny model chaotic (saturated attention, where float32 rounding flips which key wins).
+    keras.utils.set_random_seed(0)
     model = TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm")
     prompt = expected["gen.prompt.1"][None].astype(np.int32)
     before = model.generate(prompt, max_new_tokens=LONG).numpy()
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=5.0))
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0))
     model.fit({"input_ids": prompt, "labels": prompt}, batch_size=1, epochs=1, verbose=0)
     after = model.generate(prompt, max_new_tokens=LONG).numpy()
     assert not np.array_equal(after, before), "the step should show in the tokens"

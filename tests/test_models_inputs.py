@@ -8,6 +8,7 @@ import tensorflow as tf
 from helpers import tiny_config
 
 from gpt_keras import TFOpenAIGPTDoubleHeadsModel, TFOpenAIGPTLMHeadModel
+from gpt_keras.layers.checks import check_ids_in_range, check_mask_values
 
 # The messages below name vocab_size 50; one layer gives two hidden states (embeddings, the block).
 SIZES = dict(vocab_size=50, n_layer=1)
@@ -166,6 +167,25 @@ def test_out_of_range_labels_fail_in_a_traced_graph_and_poison_xla(lm):
         tf.function(lambda i, l: lm(i, labels=l).loss)(ids, labels)
     loss = tf.function(lambda i, l: lm(i, labels=l).loss, jit_compile=True)(ids, labels)
     assert np.isnan(loss.numpy())
+
+
+@pytest.mark.parametrize(
+    "check, dtype", [(lambda x: check_ids_in_range(x, 50, "labels", ignore_index=-100), tf.int32), (check_mask_values, tf.float32)]
+)
+def test_in_a_graph_what_a_check_returns_waits_for_the_check(check, dtype):
+    # Values already of the returned dtype: a bare cast would hand them back untouched, and the op that
+    # reads them (the loss) would race the assertion, failing with its own message or not at all.
+    # (Not the function's output, which tf.function makes wait for every assertion, but an op inside.)
+    reader = tf.function(lambda x: tf.math.negative(check(x)))
+    graph = reader.get_concrete_function(tf.TensorSpec([None, None], dtype)).graph
+    (negative,) = [op for op in graph.get_operations() if op.type == "Neg"]
+    returned = negative.inputs[0]
+    waits_for, pending = set(), list(returned.op.control_inputs)
+    while pending:  # through the NoOps that group control dependencies
+        op = pending.pop()
+        waits_for.add(op.type)
+        pending += op.control_inputs
+    assert "Assert" in waits_for, f"{returned.op.type} does not wait for the check ({waits_for or 'nothing'})"
 
 
 def test_out_of_range_multiple_choice_labels_raise():

@@ -133,7 +133,9 @@ def check_ids_in_range(ids, limit, argument, ignore_index=None):
         tf.debugging.Assert(tf.reduce_all(below), [f"{argument} must be < {limit} (allowed: {allowed})"]),
     ]
     with tf.control_dependencies(checks):
-        return tf.cast(values, tf.int32)
+        # An op made here, so that whatever reads the ids waits for the checks: a cast to the dtype the
+        # values already have returns them unchanged, and the checks would then race the reader.
+        return tf.identity(tf.cast(values, tf.int32))
 
 
 def check_mask_values(mask, argument="attention_mask"):
@@ -170,7 +172,7 @@ def check_mask_values(mask, argument="attention_mask"):
         return tf.where(valid, tf.cast(values, tf.float32), float("nan"))
     check = tf.debugging.Assert(tf.reduce_all(valid), [f"{argument} must hold {MASK_VALUES}"])
     with tf.control_dependencies([check]):
-        return tf.cast(values, tf.float32)
+        return tf.identity(tf.cast(values, tf.float32))  # an op made here (see `check_ids_in_range`)
 
 
 def index_is_valid(index, limit):
