@@ -13,6 +13,16 @@ def shared_path():
     return Path(os.environ.get("GPTK_SHARED", REPO_ROOT.parent / "shared"))
 
 
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test starts from the same random state (Python, numpy, TensorFlow and Keras), whatever
+    ran before it in its process: the processes of a parallel run take different files, in an order
+    that changes from run to run."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+
+
 @pytest.fixture(scope="session")
 def shared_dir():
     path = shared_path()
