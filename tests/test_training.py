@@ -392,7 +392,8 @@ def test_a_time_budget_stops_training_and_the_bar_counts_its_seconds_on_a_termin
     assert drawn[0].startswith("training: 0% [") and drawn[0].rstrip().endswith("compiling the train step")
     assert any(" elapsed, " in part and " left, step " in part and ", loss " in part for part in drawn[1:-1])
     final = f", step {steps:,}, loss {history.history['loss'][-1]:.3f}"
-    assert drawn[-1].startswith("training: 100% in 0:0") and drawn[-1].rstrip().endswith(final) and drawn[-1][-1] == "\n"
+    # The budget is 1.5 s of steps; the clock also counts compiling, which a busy machine makes long.
+    assert re.match(r"training: 100% in \d+:\d\d, ", drawn[-1]) and drawn[-1].rstrip().endswith(final) and drawn[-1][-1] == "\n"
 
     # Outside fit, the same callback draws evaluate's batches.
     terminal.seek(0), terminal.truncate()
