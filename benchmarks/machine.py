@@ -11,7 +11,7 @@ import time
 
 import tensorflow as tf
 
-from gpt_keras._cpu import cpu_flags
+from gpt_keras._cpu import cpu_flags, graph_runs_bf16_fast
 
 
 def best_time(function, repeats, warmup=True):
@@ -56,6 +56,12 @@ def gemv_bandwidths(repeats, size=8192):
         seconds = best_time(lambda: [product(vector) for _ in range(calls)][-1].numpy(), repeats) / calls
         rates[layout] = size * size * 4 / seconds
     return rates
+
+
+def bf16_graph_aborts():
+    """True where a bfloat16 TF graph would abort the process: the CPU has bfloat16 instructions but
+    ONEDNN_MAX_CPU_ISA caps oneDNN below them (it then cannot create a bfloat16 matmul)."""
+    return graph_runs_bf16_fast(environ={}) and not graph_runs_bf16_fast()
 
 
 _VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
