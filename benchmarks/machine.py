@@ -58,6 +58,25 @@ def gemv_bandwidths(repeats, size=8192):
     return rates
 
 
+def gemv_chain(shapes):
+    """An XLA program of float32 matrix-vector products, one per (out, in) shape in `shapes`, each fed
+    the last one's output: every call reads every matrix once, as a decoding step reads its weights
+    (random matrices, in the layout decoding reads). Returns `(run() -> None, bytes read per call)`."""
+    matrices = [tf.Variable(tf.random.normal(shape)) for shape in shapes]
+
+    @tf.function(jit_compile=True)
+    def chained(x):
+        for matrix in matrices:
+            width = matrix.shape[1]
+            fed = tf.tile(x, [1, -(-width // x.shape[1])])[:, :width]
+            x = tf.matmul(fed, matrix, transpose_b=True)[:, : shapes[0][1]] * 1e-3
+        return x
+
+    vector = tf.random.normal((1, shapes[0][1]))
+    chained(vector).numpy()
+    return (lambda: chained(vector).numpy()), sum(out * width for out, width in shapes) * 4
+
+
 def bf16_graph_aborts():
     """True where a bfloat16 TF graph would abort the process: the CPU has bfloat16 instructions but
     ONEDNN_MAX_CPU_ISA caps oneDNN below them (it then cannot create a bfloat16 matmul)."""
