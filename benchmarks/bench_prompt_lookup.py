@@ -32,28 +32,12 @@ import numpy as np
 
 from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel
 from gpt_keras.decoding.prompt_lookup import MAX_PAUSE
+from machine import cpu_description
 
 TARGETS = {"repeats": 1.8, "never matches": 0.95, "never continues": None}
 PERIOD = 16
 POSITION_SCALE = 4.0  # the position row's weight against the token's own embedding in the residual stream
 BLOCK_OUTPUT_SCALE = 0.1
-
-
-def cpu_description():
-    """The CPU's model name and its vector extensions, from /proc/cpuinfo (Linux)."""
-    name, flags = "unknown CPU", []
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and name == "unknown CPU":
-                    name = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = value.split()
-    except OSError:
-        pass
-    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16")
-    return f"{name} ({', '.join(flag for flag in wanted if flag in flags) or 'no AVX2'})"
 
 
 def build_model():
