@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel
-from machine import best_time, bf16_graph_aborts, matmul_rate
+from machine import BF16_GRAPH_SKIPPED, best_time, bf16_graph_aborts, matmul_rate
 
 
 def forward_flops_per_token(config, seq_len):
@@ -48,7 +48,7 @@ def main(argv=None):
             modes = ["xla", "graph"] if args.jit == "both" else [args.jit]
             for mode in modes:
                 if mode == "graph" and policy != "float32" and bf16_graph_aborts():
-                    print(f"{policy:15s} {shape:6s} {mode:5s}: skipped (oneDNN capped below the CPU's bfloat16 instructions aborts it)")
+                    print(f"{policy:15s} {shape:6s} {mode:5s}: {BF16_GRAPH_SKIPPED}")
                     continue
                 forward = tf.function(lambda x: model(x).logits, jit_compile=(mode == "xla"))
                 seconds = best_time(lambda: forward(ids).numpy(), args.repeats)

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel, training
 import peers
-from machine import bf16_graph_aborts, cpu_description, matmul_rate
+from machine import BF16_GRAPH_SKIPPED, bf16_graph_aborts, cpu_description, matmul_rate
 
 TARGET_VS_REFERENCE = 1.1
 
@@ -85,7 +85,7 @@ def main(argv=None):
     for mode in modes:
         for policy in args.policies.split(","):
             if mode == "graph" and policy != "float32" and bf16_graph_aborts():
-                print(f"{policy:>15} {mode:5s}: skipped (oneDNN capped below the CPU's bfloat16 instructions aborts it)")
+                print(f"{policy:>15} {mode:5s}: {BF16_GRAPH_SKIPPED}")
                 continue
             tokens_per_second, config = fit_tokens_per_second(policy, args.batch, args.seq, args.steps, mode == "xla")
             flops = training_flops_per_token(config, args.seq)

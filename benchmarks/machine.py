@@ -77,6 +77,9 @@ def gemv_chain(shapes):
     return (lambda: chained(vector).numpy()), sum(out * width for out, width in shapes) * 4
 
 
+BF16_GRAPH_SKIPPED = "skipped (oneDNN capped below the CPU's bfloat16 instructions aborts it)"
+
+
 def bf16_graph_aborts():
     """True where a bfloat16 TF graph would abort the process: the CPU has bfloat16 instructions but
     ONEDNN_MAX_CPU_ISA caps oneDNN below them (it then cannot create a bfloat16 matmul)."""

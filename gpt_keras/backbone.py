@@ -4,7 +4,7 @@ from keras import ops
 
 from gpt_keras.configuration import OpenAIGPTConfig
 from gpt_keras.layers import GPTEmbeddings, TransformerBlock
-from gpt_keras.layers.decode_layout import reads_decode_kernels, with_decode_kernels
+from gpt_keras.layers.decode_layout import map_keys_values, reads_decode_kernels, with_decode_kernels
 from gpt_keras.models.lora import LoraMixin
 from gpt_keras.models.quantization import QuantizationMixin, float_policy_name, model_dtype_policy
 from gpt_keras.models.saving import build_model, model_config
@@ -270,7 +270,7 @@ class TFOpenAIGPT(QuantizationMixin, LoraMixin, keras.Model):
             per_sequence = ops.reshape(x, (-1, heads) + slots_and_width)  # (batch, heads, slots, head_dim)
             return ops.reshape(ops.take(per_sequence, indices, axis=0), (-1,) + slots_and_width)
 
-        return tuple((reorder(layer[0]), reorder(layer[1])) + tuple(layer[2:]) for layer in cache)
+        return map_keys_values(cache, reorder)
 
 
 def _cloned_layers(inputs, outputs):

@@ -60,22 +60,18 @@ def expected(tiny_dir):
 # into a clear failure should one process still come near the cap.
 _MAPS = Path("/proc/self/maps")
 _MAX_MAPS = Path("/proc/sys/vm/max_map_count")
+_MAP_CAP = int(_MAX_MAPS.read_text()) if _MAX_MAPS.exists() and _MAPS.exists() else None  # None: not Linux
 _MAPS_HEADROOM = 4000  # more than the largest test here adds
 
 
-def _map_count():
-    with open(_MAPS, "rb") as maps:
-        return sum(1 for _ in maps)
-
-
 def pytest_runtest_setup(item):
-    if not (_MAPS.exists() and _MAX_MAPS.exists()):
+    if _MAP_CAP is None:
         return
-    limit = int(_MAX_MAPS.read_text())
-    count = _map_count()
-    if count > limit - _MAPS_HEADROOM:
+    with open(_MAPS, "rb") as maps:
+        count = sum(1 for _ in maps)
+    if count > _MAP_CAP - _MAPS_HEADROOM:
         pytest.fail(
-            f"this test process holds {count} memory maps, near the kernel's cap of {limit} "
+            f"this test process holds {count} memory maps, near the kernel's cap of {_MAP_CAP} "
             "(vm.max_map_count); TensorFlow keeps every compiled XLA program mapped until the process "
             "ends, so the next compile could crash it. Run the tests in more processes (pytest -n N) "
             "or fewer test files at a time.",

@@ -312,9 +312,9 @@ def test_set_weights_an_optimizer_step_and_load_weights_reach_the_next_call(tiny
 
 
 def test_a_fit_step_reaches_the_next_call(tiny_dir, expected):
-    # Seeded: fit's dropout draws otherwise differ from run to run, and some draws make a step of this
-    # size turn the tiny model chaotic (saturated attention, where float32 rounding flips which key wins).
-    keras.utils.set_random_seed(0)
+    # Seeded (as every test, by conftest): fit's dropout draws otherwise differ from run to run, and some
+    # draws make a step of this size turn the tiny model chaotic (saturated attention, where float32
+    # rounding flips which key wins).
     model = TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm")
     prompt = expected["gen.prompt.1"][None].astype(np.int32)
     before = model.generate(prompt, max_new_tokens=LONG).numpy()

@@ -32,6 +32,7 @@ from gpt_keras.decoding.config import FILLER_TOKEN_ID
 from gpt_keras.decoding.loop import forward_slots
 from gpt_keras.decoding.noise import gumbel_noise
 from gpt_keras.decoding.processors import is_eos, process_scores, warp_scores
+from gpt_keras.layers.decode_layout import map_keys_values
 
 
 # The longest pause in drafting after rejected drafts, in tokens (see the module docstring).
@@ -128,9 +129,7 @@ def compact_cache(state, unfinished, num_heads):
     real = (state.slot_mask > 0) & (index < state.search.cache_index)
     order = tf.argsort(tf.where(real, index, index + slots), axis=1, stable=True)  # (rows, slots)
     head_order = tf.repeat(order, num_heads, axis=0)
-    move = lambda x: tf.gather(x, head_order, batch_dims=1)
-    # A layer's entry may carry its decode kernels after the keys and values: those stay as they are.
-    cache = tuple((move(layer[0]), move(layer[1])) + tuple(layer[2:]) for layer in state.cache)
+    cache = map_keys_values(state.cache, lambda x: tf.gather(x, head_order, batch_dims=1))
     pointer = tf.reduce_max(tf.where(unfinished, state.lengths, 0))
     slot_mask = tf.cast((index < state.lengths[:, None]) | (index >= pointer), tf.int32)
     return state._replace(cache=cache, slot_mask=slot_mask, search=state.search._replace(cache_index=pointer))

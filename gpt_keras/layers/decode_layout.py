@@ -46,14 +46,20 @@ def with_decode_kernels(blocks, cache, inputs, cache_index):
     program (not an eager call) starts decoding one sequence: `inputs` (1, seq, ...) written from slot
     0 (the Python int, as a prefill writes them) into a cache that carries no copies and has room for
     `MIN_NEW_TOKENS` after them. Else `cache` as it is, so that a token loop's cache keeps its structure."""
-    batch, seq = (tuple(inputs.shape) + (None, None))[:2] if hasattr(inputs, "shape") else (None, None)
     starts = type(cache_index) is int and cache_index == 0
-    if tf.executing_eagerly() or not starts or batch != 1 or any(len(layer) > 2 for layer in cache):
+    if tf.executing_eagerly() or not starts or any(len(layer) > 2 for layer in cache):
         return cache
+    batch, seq = tuple(inputs.shape)[:2]
     slots = cache[0][0].shape[1]
-    if seq is None or slots is None or slots - seq < MIN_NEW_TOKENS:
+    if batch != 1 or seq is None or slots is None or slots - seq < MIN_NEW_TOKENS:
         return cache
     return tuple((keys, values, block.decode_kernels()) for (keys, values), block in zip(cache, blocks))
+
+
+def map_keys_values(cache, function):
+    """`cache` with `function` applied to each layer's keys and values; the decode kernels a layer's
+    entry may carry after them are shared by every row and stay as they are."""
+    return tuple((function(layer[0]), function(layer[1])) + tuple(layer[2:]) for layer in cache)
 
 
 def reads_decode_kernels(hidden_states):
