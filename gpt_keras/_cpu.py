@@ -49,3 +49,18 @@ def graph_runs_bf16_fast(flags=None, environ=os.environ):
     flags = cpu_flags() if flags is None else flags
     cap = environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
     return bool(_BF16_FLAGS & set(flags)) and onednn_enabled(environ) and (not cap or cap in _BF16_ISAS)
+
+
+# --xla_cpu_max_isa values at or above AVX-512 (XLA's names); any other value caps XLA below it.
+_XLA_AVX512_ISAS = frozenset({"AVX512", "AVX512_VNNI", "AVX512_BF16", "AMX", "AMX_FP16"})
+
+
+def xla_runs_avx512(flags=None, environ=os.environ):
+    """True when XLA's CPU code uses AVX-512: the CPU has it (`flags`, default this CPU's) and XLA_FLAGS
+    does not cap `--xla_cpu_max_isa` below it. Where the flags cannot be read, False."""
+    flags = cpu_flags() if flags is None else flags
+    cap = ""
+    for flag in environ.get("XLA_FLAGS", "").split():
+        if flag.startswith("--xla_cpu_max_isa="):
+            cap = flag.split("=", 1)[1].strip().upper()
+    return "avx512f" in flags and (not cap or cap in _XLA_AVX512_ISAS)

@@ -4,6 +4,7 @@ import tensorflow as tf
 from keras import ops
 
 from gpt_keras.layers.lora import LoraWeights
+from gpt_keras.layers.products import dense_product
 
 # Keras' calibrating modes: the layer computes with its float kernel until calibrated.
 CALIBRATED_MODES = ("gptq", "awq")
@@ -56,7 +57,7 @@ class Dense(LoraWeights, keras.layers.Dense):
         plain = self.activation in (None, keras.activations.linear) and not self.lora_enabled
         if self.bias is None or not plain:
             return super().call(inputs, training=training)
-        return self._add_bias(ops.matmul(inputs, self.kernel))
+        return self._add_bias(dense_product(inputs, ops.cast(self.kernel, self.compute_dtype)))
 
     def _add_bias(self, outputs):
         return outputs if self.bias is None else ops.subtract(outputs, ops.negative(self.bias))

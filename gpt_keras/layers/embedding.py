@@ -6,6 +6,7 @@ from keras import ops
 
 from gpt_keras.layers.dense import normal_initializer
 from gpt_keras.layers.lora import LoraWeights
+from gpt_keras.layers.products import attend_product
 
 
 @keras.saving.register_keras_serializable(package="gpt_keras")
@@ -77,7 +78,7 @@ class Embedding(LoraWeights, keras.layers.Embedding):
         # transpose_b lets the kernel read the table as stored instead of copying its transpose
         # (124 MB for the released vocabulary) on every call.
         flat = ops.reshape(hidden_states, (-1, self.output_dim))
-        scores = tf.linalg.matmul(flat, self._output_table(), transpose_b=True)
+        scores = attend_product(flat, self._output_table())
         return tf.reshape(scores, tf.concat([tf.shape(hidden_states)[:-1], [self.input_dim]], axis=0))
 
     def _output_table(self):
