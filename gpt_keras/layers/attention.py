@@ -10,6 +10,7 @@ import tensorflow as tf
 from keras import ops
 
 from gpt_keras.layers.dense import Dense, decode_kernels_of, normal_initializer, project
+from gpt_keras.layers.dropout import Dropout
 
 # The reference fills future positions with -1e4 (not -inf) before the padding mask is added; keeping
 # the same constants keeps even fully masked rows identical to it.
@@ -61,8 +62,8 @@ class CausalSelfAttention(keras.layers.Layer):
         self.c_attn.build(input_shape)
         self.c_proj = Dense(width, name="c_proj", **dense)
         self.c_proj.build(input_shape)
-        self.attn_dropout = keras.layers.Dropout(self.attention_dropout, dtype=self.dtype_policy, name="attn_dropout")
-        self.resid_dropout = keras.layers.Dropout(self.residual_dropout, dtype=self.dtype_policy, name="resid_dropout")
+        self.attn_dropout = Dropout(self.attention_dropout, dtype=self.dtype_policy, name="attn_dropout")
+        self.resid_dropout = Dropout(self.residual_dropout, dtype=self.dtype_policy, name="resid_dropout")
         self.built = True
 
     def _split_heads(self, x):

@@ -5,6 +5,7 @@ import tensorflow as tf
 from keras import ops
 
 from gpt_keras.layers.dense import normal_initializer
+from gpt_keras.layers.dropout import Dropout
 from gpt_keras.layers.lora import LoraWeights
 from gpt_keras.layers.products import attend_product
 
@@ -121,7 +122,7 @@ class GPTEmbeddings(keras.layers.Layer):
         self.positions_embed = Embedding(
             n_positions, n_embd, initializer_range, dtype=self.dtype_policy, name="positions_embed"
         )
-        self.embeddings_dropout = keras.layers.Dropout(dropout, dtype=self.dtype_policy, name="drop")
+        self.embeddings_dropout = Dropout(dropout, dtype=self.dtype_policy, name="drop")
 
     def build(self, input_shape=None):
         self.tokens_embed.build()

@@ -3,6 +3,7 @@ import keras
 
 from gpt_keras.layers.activations import ACTIVATIONS
 from gpt_keras.layers.dense import Dense, decode_kernels_of, normal_initializer, project
+from gpt_keras.layers.dropout import Dropout
 
 
 @keras.saving.register_keras_serializable(package="gpt_keras")
@@ -35,7 +36,7 @@ class MLP(keras.layers.Layer):
         self.c_fc.build(input_shape)
         self.c_proj = Dense(input_shape[-1], name="c_proj", **dense)
         self.c_proj.build(tuple(input_shape[:-1]) + (self.intermediate_dim,))
-        self.output_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy, name="dropout")
+        self.output_dropout = Dropout(self.dropout, dtype=self.dtype_policy, name="dropout")
         self.built = True
 
     def call(self, hidden_states, training=None, decode_kernels=None):

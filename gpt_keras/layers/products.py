@@ -5,7 +5,7 @@ transpose into the dot, and on a CPU without AVX-512 (or with XLA capped below i
 transposed left operand runs at half the rate of a plain one: 220-230 vs 415-430 GFLOP/s for the
 1024 x 768 x 3072 products of an 8 x 128 batch on Zen 5 capped at AVX2. There, `dense_product` and
 `attend_product` copy the transposed operand first, behind an optimization barrier that XLA cannot fold
-through, and the gradient is a plain dot: `fit` at 8 x 128 takes ~12% less time per step. With AVX-512
+through, and the gradient is a plain dot: `fit` at 8 x 128 takes ~14% less time per step. With AVX-512
 the folded dot is fast enough that the copies (XLA's transposes are slow) cost more than they save, and
 outside XLA (TensorFlow's graph kernels, or a GPU) nothing is copied: `transposed_copies_pay` decides,
 per trace. The numbers are the same products, summed in another order (README, "Benchmarks").
@@ -14,12 +14,7 @@ import keras
 import tensorflow as tf
 
 from gpt_keras import _cpu
-
-try:  # TensorFlow's XLA ops and its XLA-context test: in every TensorFlow build, not its public API.
-    from tensorflow.compiler.tf2xla.python.xla import optimization_barrier as _optimization_barrier
-    from tensorflow.python.ops.control_flow_util import GraphOrParentsInXlaContext as _in_xla_context
-except ImportError:  # pragma: no cover - the plain products are then always used
-    _optimization_barrier = _in_xla_context = None
+from gpt_keras.layers.xla_cpu import barrier, tracing_xla_for_cpu
 
 # Classes per slice of the LM head's table gradient: each slice's transposed copy stays in the caches
 # (the whole 1024 x 40478 one does not). Zen 5 capped at AVX2: 2048-2560 classes a slice, 470 ms for
@@ -29,16 +24,7 @@ TABLE_SLICE = 2048
 
 def transposed_copies_pay():
     """True while tracing an XLA program for a CPU whose XLA dots lack AVX-512, with no GPU or TPU."""
-    if _optimization_barrier is None or not _in_xla_context(tf.compat.v1.get_default_graph()):
-        return False
-    if tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"):
-        return False
-    return not _cpu.xla_runs_avx512()
-
-
-def barrier(tensor):
-    """`tensor`, computed where it stands: XLA neither folds it into its consumers nor moves it."""
-    return _optimization_barrier(tensor)[0]
+    return tracing_xla_for_cpu() and not _cpu.xla_runs_avx512()
 
 
 def rows_product(left, right):

@@ -5,6 +5,7 @@ from keras import ops
 from gpt_keras.configuration import OpenAIGPTConfig
 from gpt_keras.layers.checks import index_is_valid
 from gpt_keras.layers.dense import Dense, normal_initializer
+from gpt_keras.layers.dropout import Dropout
 
 
 @keras.saving.register_keras_serializable(package="gpt_keras")
@@ -26,8 +27,8 @@ class SequenceSummary(keras.layers.Layer):
             config = OpenAIGPTConfig.from_dict(config)
         self.config = config
         self.summary_type = config.summary_type
-        self.first_dropout = keras.layers.Dropout(config.summary_first_dropout, dtype=self.dtype_policy, name="first_dropout")
-        self.last_dropout = keras.layers.Dropout(config.summary_last_dropout, dtype=self.dtype_policy, name="last_dropout")
+        self.first_dropout = Dropout(config.summary_first_dropout, dtype=self.dtype_policy, name="first_dropout")
+        self.last_dropout = Dropout(config.summary_last_dropout, dtype=self.dtype_policy, name="last_dropout")
         self.summary = None
         if config.summary_use_proj:
             to_labels = config.summary_proj_to_labels and config.num_labels > 0

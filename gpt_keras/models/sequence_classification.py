@@ -6,7 +6,7 @@ import tensorflow as tf
 from keras import ops
 
 from gpt_keras import losses
-from gpt_keras.layers import Dense, normal_initializer
+from gpt_keras.layers import Dense, Dropout, normal_initializer
 from gpt_keras.models.base import TFOpenAIGPTPreTrainedModel
 from gpt_keras.models.fitting import weighted
 from gpt_keras.models.inputs import checked_labels, weight_for
@@ -48,7 +48,7 @@ class TFOpenAIGPTForSequenceClassification(TFOpenAIGPTPreTrainedModel):
         if not 0.0 <= classifier_dropout < 1.0:
             raise ValueError(f"classifier_dropout must be in [0, 1), got {classifier_dropout!r}")
         self.classifier_dropout = classifier_dropout
-        self.dropout = keras.layers.Dropout(classifier_dropout, dtype=self.dtype_policy, name="classifier_dropout")
+        self.dropout = Dropout(classifier_dropout, dtype=self.dtype_policy, name="classifier_dropout")
         self.score = Dense(
             self.config.num_labels,
             use_bias=False,
