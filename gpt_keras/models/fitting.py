@@ -183,8 +183,9 @@ class KerasTrainingMixin(_keras_compat.FirstReplicaSymbolicBuild):
         (`gpt_keras._cpu.graph_runs_bf16_fast`; README, "Benchmarks", has the figures). With an
         accelerator, or inside a tf.distribute strategy's scope, "auto" is Keras' own.
         """
-        # Measured with benchmarks/bench_training.py, 8x128 on 2 Zen 5 cores: float32 220-232 tokens/s
-        # with XLA, 201-226 without; mixed_bfloat16 359-363 without XLA, 220-230 with.
+        # Measured with benchmarks/bench_training.py, 8x128 on 2 Zen 5 cores: float32 467 tokens/s with
+        # XLA, 412 without; mixed_bfloat16 606 without XLA, 471 with (capped at AVX2: float32 467 with
+        # XLA, 275 without).
         kwargs = dict(inspect.signature(keras.Model.compile).bind(self, *args, **kwargs).arguments)
         del kwargs["self"]
         if isinstance(kwargs.get("metrics"), (list, tuple)) and kwargs.get("loss") is None:
