@@ -1,4 +1,5 @@
-"""What the CPU can do for TensorFlow's kernels, for `compile()`'s automatic choice of XLA or TF graph.
+"""What the CPU can do for TensorFlow's kernels, for `compile()`'s automatic choice of XLA or TF graph
+(and for the layers' XLA-on-CPU forms: `xla_runs_avx512`, see `gpt_keras.layers.products`).
 
 Only TensorFlow's graph kernels (oneDNN) use the CPU's bfloat16 dot-product instructions; XLA's CPU
 backend converts bfloat16 to float32 around every matmul. So a bfloat16 model trains fastest as a TF
@@ -6,6 +7,7 @@ graph on a CPU that has them (AVX512_BF16 or AMX), and as XLA everywhere else, w
 falls back to slow kernels or, with oneDNN capped below bfloat16 (ONEDNN_MAX_CPU_ISA=AVX2), cannot make
 a bfloat16 matmul at all and aborts the process. README, "Benchmarks", has the figures.
 """
+import functools
 import os
 
 # /proc/cpuinfo flags of the instructions oneDNN's bfloat16 matmul runs on.
@@ -22,8 +24,10 @@ _BF16_ISAS = frozenset(
 )
 
 
+@functools.lru_cache(maxsize=None)
 def cpu_flags(cpuinfo="/proc/cpuinfo"):
-    """The instruction-set flags of the first CPU in `cpuinfo` (empty where the file cannot be read)."""
+    """The instruction-set flags of the first CPU in `cpuinfo` (empty where the file cannot be read), read
+    once per file: every layer's trace asks."""
     try:
         with open(cpuinfo) as lines:
             for line in lines:
@@ -32,6 +36,13 @@ def cpu_flags(cpuinfo="/proc/cpuinfo"):
     except OSError:
         pass
     return frozenset()
+
+
+def accelerators_visible():
+    """True when TensorFlow sees a GPU or TPU: the CPU-specific choices here then do not apply."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
 
 
 def onednn_enabled(environ=os.environ):

@@ -1,4 +1,5 @@
-"""compile()'s automatic choice reads the CPU's bfloat16 support from its flags and oneDNN's settings."""
+"""compile()'s automatic choice reads the CPU's bfloat16 support from its flags and oneDNN's settings;
+the weight-gradient products read whether XLA's code uses AVX-512 from the flags and XLA_FLAGS."""
 
 import os
 import subprocess
@@ -38,6 +39,25 @@ def test_cpu_flags_parses_the_first_flags_line(tmp_path):
 )
 def test_graph_runs_bf16_fast(flags, environ, expected):
     assert _cpu.graph_runs_bf16_fast(frozenset(flags), environ) is expected
+
+
+@pytest.mark.parametrize(
+    "flags, xla_flags, expected",
+    [
+        (ZEN5, "", True),
+        (ZEN3, "", False),
+        (frozenset(), "", False),  # flags unreadable
+        (ZEN5, "--xla_cpu_max_isa=AVX2", False),
+        (ZEN5, "--xla_cpu_max_isa=avx2 --xla_dump_to=/tmp/x", False),
+        (ZEN5, "--xla_cpu_max_isa=AVX512_BF16", True),
+        (ZEN5, "--xla_cpu_max_isa=AMX_FP16", True),
+        (ZEN5, "--xla_cpu_max_isa=AVX2 --xla_cpu_max_isa=AVX512", True),  # the last one counts
+        (ZEN3, "--xla_cpu_max_isa=AVX512", False),  # a cap adds nothing the CPU lacks
+        (ZEN5, "--xla_cpu_use_thunk_runtime=false", True),
+    ],
+)
+def test_xla_runs_avx512(flags, xla_flags, expected):
+    assert _cpu.xla_runs_avx512(frozenset(flags), {"XLA_FLAGS": xla_flags}) is expected
 
 
 def test_auto_compile_trains_bf16_with_onednn_capped_below_bf16():

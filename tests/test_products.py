@@ -8,28 +8,6 @@ from gpt_keras import TFOpenAIGPTLMHeadModel, _cpu
 from gpt_keras.layers import products
 from helpers import tiny_config
 
-ZEN5 = frozenset({"avx2", "fma", "avx512f", "avx512_bf16"})
-ZEN3 = frozenset({"avx2", "fma"})
-
-
-@pytest.mark.parametrize(
-    "flags, xla_flags, expected",
-    [
-        (ZEN5, "", True),
-        (ZEN3, "", False),
-        (frozenset(), "", False),  # flags unreadable
-        (ZEN5, "--xla_cpu_max_isa=AVX2", False),
-        (ZEN5, "--xla_cpu_max_isa=avx2 --xla_dump_to=/tmp/x", False),
-        (ZEN5, "--xla_cpu_max_isa=AVX512_BF16", True),
-        (ZEN5, "--xla_cpu_max_isa=AMX_FP16", True),
-        (ZEN5, "--xla_cpu_max_isa=AVX2 --xla_cpu_max_isa=AVX512", True),  # the last one counts
-        (ZEN3, "--xla_cpu_max_isa=AVX512", False),  # a cap adds nothing the CPU lacks
-        (ZEN5, "--xla_cpu_use_thunk_runtime=false", True),
-    ],
-)
-def test_xla_runs_avx512(flags, xla_flags, expected):
-    assert _cpu.xla_runs_avx512(flags, {"XLA_FLAGS": xla_flags}) is expected
-
 
 @pytest.fixture
 def without_avx512(monkeypatch):

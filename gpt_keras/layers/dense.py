@@ -22,6 +22,8 @@ class Dense(LoraWeights, keras.layers.Dense):
     Under XLA on CPU, a matrix-vector product followed by an addition is fused into one loop that
     runs on a single thread; a subtraction is not, so the product keeps the multi-threaded kernel.
     That makes batch-1 decoding ~15% faster (the bias add is a separate, tiny elementwise pass).
+    In an XLA program for a CPU without AVX-512, the kernel's gradient is a plain product on a copied
+    transpose (`gpt_keras.layers.products.dense_product`).
 
     Quantization (`quantize`, or a quantized dtype policy) and LoRA (`enable_lora`) are Keras' own;
     LoRA matrices are saved unmerged (see `gpt_keras.layers.lora`), and GPTQ and AWQ calibration sees
@@ -54,8 +56,7 @@ class Dense(LoraWeights, keras.layers.Dense):
     def call(self, inputs, training=None, decode_kernel=None):
         if decode_kernel is not None:
             return self._add_bias(_matmul_transposed(inputs, decode_kernel))
-        plain = self.activation in (None, keras.activations.linear) and not self.lora_enabled
-        if self.bias is None or not plain:
+        if self.activation not in (None, keras.activations.linear) or self.lora_enabled:
             return super().call(inputs, training=training)
         return self._add_bias(dense_product(inputs, ops.cast(self.kernel, self.compute_dtype)))
 

@@ -27,10 +27,6 @@ def weighted(counted, sample_weight):
     return counted if sample_weight is None else counted * losses.broadcast_weights(sample_weight, counted)
 
 
-def _accelerators():
-    return tf.config.list_logical_devices("GPU") + tf.config.list_logical_devices("TPU")
-
-
 class KerasTrainingMixin(_keras_compat.FirstReplicaSymbolicBuild):
     """Keras' training hooks for the models: mixed in before `keras.Model`.
 
@@ -195,7 +191,7 @@ class KerasTrainingMixin(_keras_compat.FirstReplicaSymbolicBuild):
             metrics = kwargs.pop("metrics")
             kwargs["weighted_metrics"] = list(metrics) + list(kwargs.get("weighted_metrics") or [])
         choose = jit_compile == "auto" and not kwargs.get("run_eagerly") and not tf.distribute.has_strategy()
-        if choose and not _accelerators():
+        if choose and not _cpu.accelerators_visible():
             jit_compile = self.dtype_policy.compute_dtype != "bfloat16" or not _cpu.graph_runs_bf16_fast()
         self.forget_compiled_programs()
         return super().compile(jit_compile=jit_compile, **kwargs)
