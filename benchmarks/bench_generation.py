@@ -13,6 +13,7 @@ greedy sampler at batch 1 and batch 8, 32 -> +128, and the ratios are printed.
     python benchmarks/bench_generation.py [--repeat 3] [--reference-python PATH | --no-reference] [--keras-hub-python PATH]
 
 Other processes on the machine slow every figure: run it on an idle machine for the real numbers.
+`profile_decode.py` says where a decoding step's time goes, operation by operation.
 """
 import argparse
 import json
