@@ -11,8 +11,8 @@ that GEMV's rate, the rest as measured.
 
     python benchmarks/profile_decode.py [--new-tokens 128] [--rounds 3]
 
-The trace costs ~1-2 us per operation (a step has ~350), so the profiled step is a little slower
-than an unprofiled one: both are printed. Run it on an idle machine.
+The trace adds a little time to each of a step's ~350 operations, so the profiled call can be slower
+than an unprofiled one (by 0-11% on a 2-core VM): both are printed. Run it on an idle machine.
 """
 import argparse
 import collections
@@ -122,7 +122,9 @@ def summarize(events, instructions):
     is in the loop and its time is per token. The rest (the prefill's operations, the copies made once
     per call) is per call."""
     counts = collections.Counter(name for name, _ in events)
-    steps = max(count for name, count in counts.items() if (classify(name, instructions) or ("",))[0] == "weights")
+    steps = max((count for name, count in counts.items() if (classify(name, instructions) or ("",))[0] == "weights"), default=0)
+    if steps == 0:
+        sys.exit("the profiled call traced no matrix-vector product of a weight: was it a batch-1 decode under XLA?")
     per_token = collections.defaultdict(float)
     shapes = collections.defaultdict(lambda: [0.0, 0, 0])
     once = collections.defaultdict(float)
@@ -147,8 +149,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3, help="profiled calls, each next to a GEMV timing")
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
+        if not 2 <= args.new_tokens <= 480 or args.rounds < 1:
+            parser.error("--new-tokens must be 2..480 (the prompt is 32 of the 512 positions) and --rounds at least 1")
         run(args)
     finally:
         shutil.rmtree(DUMP, ignore_errors=True)
@@ -197,8 +201,8 @@ def run(args):
     weights = per_token["weights"]
     print(f"  weight products        {weights * 1e3:6.2f} ms  {weights / step:4.0%}  "
           f"{weight_bytes / weights / 1e9:5.1f} GB/s = {weight_bytes / weights / bandwidth:.0%} of the large GEMV")
-    for matrix, (seconds, nbytes, _) in sorted(shapes.items(), key=lambda item: -item[1][0]):
-        count = round(nbytes / (int(np.prod(matrix)) * 4)) or 1
+    for matrix, (seconds, nbytes, events) in sorted(shapes.items(), key=lambda item: -item[1][0]):
+        count = round(events / steps)  # products of this shape per token
         print(f"    {str(matrix):14s} x{count:<3d} {seconds * 1e3:6.2f} ms  "
               f"{nbytes / seconds / 1e9:5.1f} GB/s, {seconds / count * 1e6:6.1f} us each")
     for category, label in (("attention", "attention over the cache"), ("other", "every other operation")):
