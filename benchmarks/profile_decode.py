@@ -82,9 +82,10 @@ def classify(name, instructions):
 
 
 def opcode_of(name, instructions):
-    """An operation's opcode, or for a fusion its kind of root (e.g. "copy" for a fused transpose)."""
+    """An operation's opcode, or for a fusion its name without XLA's numbering (e.g. "copy" for the
+    fused transposes XLA names wrapped_copy.N)."""
     opcode = instructions[name][0]
-    return re.sub(r"^wrapped_|[._]?fusion$|\.\d+$", "", name) if opcode == "fusion" else opcode
+    return re.sub(r"^wrapped_|\.\d+$", "", name) if opcode == "fusion" else opcode
 
 
 def thunk_events(space, instructions):
@@ -122,14 +123,15 @@ def summarize(events, instructions):
     is in the loop and its time is per token. The rest (the prefill's operations, the copies made once
     per call) is per call."""
     counts = collections.Counter(name for name, _ in events)
-    steps = max((count for name, count in counts.items() if (classify(name, instructions) or ("",))[0] == "weights"), default=0)
+    kinds = {name: classify(name, instructions) for name in counts}  # once per operation, not per event
+    steps = max((count for name, count in counts.items() if kinds[name] and kinds[name][0] == "weights"), default=0)
     if steps == 0:
         sys.exit("the profiled call traced no matrix-vector product of a weight: was it a batch-1 decode under XLA?")
     per_token = collections.defaultdict(float)
     shapes = collections.defaultdict(lambda: [0.0, 0, 0])
     once = collections.defaultdict(float)
     for name, seconds in events:
-        kind = classify(name, instructions)
+        kind = kinds[name]
         if kind is None:
             continue
         category, matrix, nbytes = kind
