@@ -9,7 +9,10 @@ times one large (256 MB) GEMV in its faster layout, the limit `bench_generation.
 prints the ceilings these figures imply: how fast the step would be if every weight product read at
 that GEMV's rate, the rest as measured.
 
-    python benchmarks/profile_decode.py [--new-tokens 128] [--rounds 3]
+    python benchmarks/profile_decode.py [--new-tokens 128] [--rounds 3] [--threads N]
+
+`--threads 1` runs TensorFlow's intra-op pool (the one XLA's CPU code runs on) with one thread, for
+both the decode and the large GEMV: next to a default run it shows which products use both cores.
 
 The trace adds a little time to each of a step's ~350 operations, so the profiled call can be slower
 than an unprofiled one (by 0-11% on a 2-core VM): both are printed. Run it on an idle machine.
@@ -151,10 +154,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3, help="profiled calls, each next to a GEMV timing")
+    parser.add_argument("--threads", type=int, help="threads of TensorFlow's intra-op pool (default: one per core)")
     try:
         args = parser.parse_args(argv)
         if not 2 <= args.new_tokens <= 480 or args.rounds < 1:
             parser.error("--new-tokens must be 2..480 (the prompt is 32 of the 512 positions) and --rounds at least 1")
+        if args.threads is not None and args.threads < 1:
+            parser.error("--threads must be at least 1")
+        if args.threads:
+            tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         run(args)
     finally:
         shutil.rmtree(DUMP, ignore_errors=True)
@@ -191,7 +199,8 @@ def run(args):
     limit = bandwidth / weight_bytes
     step = sum(per_token.values())
     call = float(np.median(unprofiled))
-    print(f"full-size GPT, float32, batch 1, prompt 32 -> +{new}")
+    threads = f", {args.threads} intra-op thread{'s' if args.threads > 1 else ''}" if args.threads else ""
+    print(f"full-size GPT, float32, batch 1, prompt 32 -> +{new}{threads}")
     os.environ["XLA_FLAGS"] = USER_XLA_FLAGS  # so that the description names only the user's caps
     print(f"CPU: {cpu_description()}")
     print(f"one large GEMV (256 MB, faster layout), median of {len(bandwidths)} timings alternating with the calls: "
