@@ -12,7 +12,7 @@ that GEMV's rate, the rest as measured.
     python benchmarks/profile_decode.py [--new-tokens 128] [--rounds 3] [--threads N]
 
 `--threads 1` runs TensorFlow's intra-op pool (the one XLA's CPU code runs on) with one thread, for
-both the decode and the large GEMV: next to a default run it shows which products use both cores.
+both the decode and the large GEMV: next to a default run it shows what each product gains from more cores.
 
 The trace adds a little time to each of a step's ~350 operations, so the profiled call can be slower
 than an unprofiled one (by 0-11% on a 2-core VM): both are printed. Run it on an idle machine.
