@@ -157,10 +157,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, help="threads of TensorFlow's intra-op pool (default: one per core)")
     try:
         args = parser.parse_args(argv)
-        if not 2 <= args.new_tokens <= 480 or args.rounds < 1:
-            parser.error("--new-tokens must be 2..480 (the prompt is 32 of the 512 positions) and --rounds at least 1")
-        if args.threads is not None and args.threads < 1:
-            parser.error("--threads must be at least 1")
+        if not 2 <= args.new_tokens <= 480 or args.rounds < 1 or (args.threads is not None and args.threads < 1):
+            parser.error("--new-tokens must be 2..480 (the prompt is 32 of the 512 positions), --rounds and --threads at least 1")
         if args.threads:
             tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         run(args)
@@ -199,7 +197,7 @@ def run(args):
     limit = bandwidth / weight_bytes
     step = sum(per_token.values())
     call = float(np.median(unprofiled))
-    threads = f", {args.threads} intra-op thread{'s' if args.threads > 1 else ''}" if args.threads else ""
+    threads = f", intra-op threads: {args.threads}" if args.threads else ""
     print(f"full-size GPT, float32, batch 1, prompt 32 -> +{new}{threads}")
     os.environ["XLA_FLAGS"] = USER_XLA_FLAGS  # so that the description names only the user's caps
     print(f"CPU: {cpu_description()}")
