@@ -177,6 +177,53 @@ def test_float16_survives_query_key_products_and_activations_past_its_range(tiny
     assert np.isfinite(want).all() and np.isfinite(got).all()
 
 
+def test_layer_norm_is_float64_at_inference_and_float32_in_training():
+    import tensorflow as tf
+
+    from gpt_keras.layers import LayerNorm
+
+    rng = np.random.default_rng(0)
+    # Rows with a common offset 10x their spread: a one-pass float32 variance would lose digits.
+    x = (10.0 + rng.standard_normal((4, 7, 96))).astype(np.float32)
+    norm = LayerNorm(epsilon=1e-5)
+    norm.build(x.shape)
+    norm.gamma.assign(rng.uniform(0.5, 1.5, 96).astype(np.float32))
+    norm.beta.assign(rng.standard_normal(96).astype(np.float32))
+    gamma, beta = (np.asarray(v, np.float64) for v in (norm.gamma, norm.beta))
+    x64 = x.astype(np.float64)
+    centered = x64 - x64.mean(-1, keepdims=True)
+    exact = centered / np.sqrt((centered**2).mean(-1, keepdims=True) + 1e-5) * gamma + beta
+    def compiled(training):
+        return tf.function(lambda t: norm(t, training=training), jit_compile=True)
+
+    for training, dtype in ((False, "f64"), (None, "f64"), (True, "f32")):
+        program = compiled(training)
+        hlo = program.experimental_get_compiler_ir(tf.constant(x))(stage="hlo")
+        assert ("f64[" in hlo) == (dtype == "f64"), (training, dtype)
+        got = program(tf.constant(x)).numpy()
+        # float64: rounded once to float32 (|y| < ~6). float32: centring costs a few ulps of the inputs
+        # (|x| < ~15), which normalizing by the spread (~1) and gamma (< 1.5) carry into y.
+        atol = 4e-7 if dtype == "f64" else 8 * np.finfo(np.float32).eps * np.abs(x).max()
+        error = np.abs(got - exact).max()
+        assert error <= atol, (training, error, atol)
+    # Both paths have the same gradients, to float32 round-off.
+    upstream = tf.constant(rng.standard_normal(x.shape).astype(np.float32))
+    gradients = []
+    for training in (False, True):
+        with tf.GradientTape() as tape:
+            inputs = tf.constant(x)
+            tape.watch(inputs)
+            loss = tf.reduce_sum(norm(inputs, training=training) * upstream)
+        gradients.append([g.numpy() for g in tape.gradient(loss, [inputs, norm.gamma, norm.beta])])
+    for inference, training in zip(*gradients):
+        np.testing.assert_allclose(training, inference, rtol=0, atol=2e-5 * np.abs(inference).max())
+    # A float64 model stays float64 in training.
+    norm64 = LayerNorm(epsilon=1e-5, dtype="float64")
+    norm64.build(x.shape)
+    program = tf.function(lambda t: norm64(t, training=True), jit_compile=True)
+    assert "f64[" in program.experimental_get_compiler_ir(tf.constant(x64))(stage="hlo")
+
+
 def test_bfloat16_on_cpu_compiles_without_xla_by_default_float32_with():
     bf16 = TFOpenAIGPTLMHeadModel(tiny_config(**SIZES), dtype="mixed_bfloat16")
     bf16.compile(optimizer="adam")

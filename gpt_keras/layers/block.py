@@ -89,8 +89,9 @@ class TransformerBlock(keras.layers.Layer):
         extras = ()
         if isinstance(attention, tuple):
             attention, extras = attention[0], attention[1:]
-        hidden = self.ln_1(hidden_states + attention)
-        output = self.ln_2(hidden + self.mlp(hidden, training=training, decode_kernels=kernels.get("mlp")))
+        hidden = self.ln_1(hidden_states + attention, training=training)
+        mlp = self.mlp(hidden, training=training, decode_kernels=kernels.get("mlp"))
+        output = self.ln_2(hidden + mlp, training=training)
         return (output,) + extras if extras else output
 
     def decode_kernels(self):
