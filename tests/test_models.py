@@ -219,7 +219,7 @@ def test_lm_in_training_without_dropout_stays_within_the_references_round_off(ti
     # In training the LayerNorms work in float32 (for speed); without dropout the outputs must still
     # be as close to a float64 evaluation as the reference's own float32 ones (<= 1.5x their distance).
     # The reference is itself 1.3e-5 from float64 at worst, so round-off puts some logits past 1e-5
-    # from it: 1 in 24000 eagerly, 74 under XLA (0.3%), none past 2.2e-5; at inference, 0 and 5.
+    # from it: 74 of 24000 eagerly (0.3%, up to 2.2e-5), none under XLA; at inference 0 and 5.
     e = expected
     model = TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm", embd_pdrop=0.0, attn_pdrop=0.0, resid_pdrop=0.0)
     exact = float64_lm_logits(model, e["input_ids"], e["attention_mask"])

@@ -193,6 +193,7 @@ def test_layer_norm_is_float64_at_inference_and_float32_in_training():
     x64 = x.astype(np.float64)
     centered = x64 - x64.mean(-1, keepdims=True)
     exact = centered / np.sqrt((centered**2).mean(-1, keepdims=True) + 1e-5) * gamma + beta
+
     def compiled(training):
         return tf.function(lambda t: norm(t, training=training), jit_compile=True)
 
