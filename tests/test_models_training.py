@@ -194,11 +194,11 @@ def test_layer_norm_is_float64_at_inference_and_float32_in_training():
     centered = x64 - x64.mean(-1, keepdims=True)
     exact = centered / np.sqrt((centered**2).mean(-1, keepdims=True) + 1e-5) * gamma + beta
 
-    def compiled(training):
-        return tf.function(lambda t: norm(t, training=training), jit_compile=True)
+    def compiled(layer, training):
+        return tf.function(lambda t: layer(t, training=training), jit_compile=True)
 
     for training, dtype in ((False, "f64"), (None, "f64"), (True, "f32")):
-        program = compiled(training)
+        program = compiled(norm, training)
         hlo = program.experimental_get_compiler_ir(tf.constant(x))(stage="hlo")
         assert ("f64[" in hlo) == (dtype == "f64"), (training, dtype)
         got = program(tf.constant(x)).numpy()
@@ -221,8 +221,7 @@ def test_layer_norm_is_float64_at_inference_and_float32_in_training():
     # A float64 model stays float64 in training.
     norm64 = LayerNorm(epsilon=1e-5, dtype="float64")
     norm64.build(x.shape)
-    program = tf.function(lambda t: norm64(t, training=True), jit_compile=True)
-    assert "f64[" in program.experimental_get_compiler_ir(tf.constant(x64))(stage="hlo")
+    assert "f64[" in compiled(norm64, True).experimental_get_compiler_ir(tf.constant(x64))(stage="hlo")
 
 
 def test_bfloat16_on_cpu_compiles_without_xla_by_default_float32_with():

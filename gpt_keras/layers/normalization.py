@@ -1,4 +1,4 @@
-"""`LayerNorm`: Keras' LayerNormalization, normalizing in float64 at inference to round like the PyTorch reference."""
+"""`LayerNorm`: Keras' LayerNormalization, in float64 at inference to round like the PyTorch reference."""
 import keras
 from keras import ops
 
