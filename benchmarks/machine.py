@@ -3,6 +3,7 @@
 Every benchmark reports its figure as a fraction of one of these: the float32 matmul rate for
 compute-bound work, the bandwidth of a large matrix-vector product for batch-1 generation.
 """
+import json
 import os
 import re
 import subprocess
@@ -75,6 +76,59 @@ def gemv_chain(shapes):
     vector = tf.random.normal((1, shapes[0][1]))
     chained(vector).numpy()
     return (lambda: chained(vector).numpy()), sum(out * width for out, width in shapes) * 4
+
+
+# Runs in a child process, so that the BLAS's thread count can be set before numpy loads it.
+_BLAS_SCRIPT = r"""
+import json, sys, time
+import numpy as np
+request = json.load(sys.stdin)
+rng = np.random.default_rng(0)
+shapes = [tuple(shape) for shape in request["order"]]
+matrices = [rng.standard_normal(shape, dtype=np.float32) for shape in shapes]
+vector = rng.standard_normal(max(cols for _, cols in shapes), dtype=np.float32)
+best, best_pass = float("inf"), None
+for _ in range(request["repeats"] + 1):  # the first pass is a warm-up
+    seconds = []
+    for matrix in matrices:
+        start = time.perf_counter()
+        matrix @ vector[: matrix.shape[1]]
+        seconds.append(time.perf_counter() - start)
+    if sum(seconds) < best:
+        best, best_pass = sum(seconds), seconds
+totals = {}
+for shape, taken in zip(shapes, best_pass):
+    totals[shape] = totals.get(shape, 0.0) + taken
+rates = [[list(shape), shape[0] * shape[1] * 4 * shapes.count(shape) / taken] for shape, taken in totals.items()]
+blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+print(json.dumps({"rates": rates, "blas": f"{blas.get('name', 'unknown')} {blas.get('version', '')}".strip()}))
+"""
+
+
+def blas_gemv_rates(shapes, repeats=5, threads=None):
+    """Bytes per second at which numpy's BLAS reads float32 matrices in matrix-vector products, the
+    products XLA runs in a decoding step: `shapes` is {(rows, cols): count}. Each pass multiplies
+    every one of `count` different random row-major (rows, cols) matrices of each shape by a vector of
+    `cols` (for decode-layout kernels, (out, in), this is the product decoding runs; for a kernel read
+    as stored, (in, out), it is a product of the same bytes the other way round), interleaved as a
+    step's layers are, so that each matrix comes from memory as in a step, not from a cache. Each
+    product is timed, and the fastest of `repeats` passes kept.
+
+    Run in a child process with `threads` BLAS threads (default: the BLAS's own, one per core). Returns
+    `({(rows, cols): bytes per second}, the BLAS's name and version)`: what this machine reaches on these
+    shapes with a library kernel, next to XLA's figures for them."""
+    order = [shape for i in range(max(shapes.values(), default=0)) for shape, count in shapes.items() if i < count]
+    request = {"order": order, "repeats": repeats}
+    env = dict(os.environ)
+    if threads:
+        env.update(OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    result = subprocess.run(
+        [sys.executable, "-c", _BLAS_SCRIPT], input=json.dumps(request), env=env, capture_output=True, text=True
+    )
+    if result.returncode:
+        raise RuntimeError(f"timing numpy's BLAS failed: {result.stderr.strip()[-2000:]}")
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    return {tuple(shape): rate for shape, rate in answer["rates"]}, answer["blas"]
 
 
 BF16_GRAPH_SKIPPED = "skipped (oneDNN capped below the CPU's bfloat16 instructions aborts it)"

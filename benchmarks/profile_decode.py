@@ -6,13 +6,16 @@ and prints per token: the weight products (the 49 matrix-vector products that re
 by shape, each with its bandwidth), attention over the cache, and every other operation; then the
 once-per-call work (the prefill, the decode-layout copies). Alternating with the profiled calls, it
 times one large (256 MB) GEMV in its faster layout, the limit `bench_generation.py` divides by, and
-prints the ceilings these figures imply: how fast the step would be if every weight product read at
-that GEMV's rate, the rest as measured.
+the same weight products through numpy's BLAS (same shapes and counts, in a child process): what a
+library kernel reaches on matrices this small here. It prints the ceilings these figures imply: how
+fast the step would be if every weight product read at that GEMV's rate, or at the BLAS's, the rest
+as measured.
 
     python benchmarks/profile_decode.py [--new-tokens 128] [--rounds 3] [--threads N]
 
 `--threads 1` runs TensorFlow's intra-op pool (the one XLA's CPU code runs on) with one thread, for
-both the decode and the large GEMV: next to a default run it shows what each product gains from more cores.
+the decode and the large GEMV, and the BLAS with one thread: next to a default run it shows what each
+product gains from more cores.
 
 The trace adds a little time to each of a step's ~350 operations, so the profiled call can be slower
 than an unprofiled one (by 0-11% on a 2-core VM): both are printed. Run it on an idle machine.
@@ -40,7 +43,7 @@ import tensorflow as tf  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
 from gpt_keras import OpenAIGPTConfig, TFOpenAIGPTLMHeadModel  # noqa: E402
-from machine import cpu_description, gemv_bandwidths  # noqa: E402
+from machine import blas_gemv_rates, cpu_description, gemv_bandwidths  # noqa: E402
 
 BYTES = {"f32": 4, "bf16": 2, "f16": 2, "f64": 8, "s8": 1, "u8": 1}
 # Operations that hold other operations (their events span their contents' events).
@@ -180,18 +183,24 @@ def run(args):
     with open(max(modules, key=os.path.getsize)) as module:
         instructions = parse_hlo(module.read())
 
-    unprofiled, rounds, bandwidths = [], [], []
+    unprofiled, rounds, bandwidths, blas_rounds = [], [], [], []
     for _ in range(args.rounds):
         start = time.perf_counter()
         generate()
         unprofiled.append(time.perf_counter() - start)
         space, seconds = profile_call(generate)
-        rounds.append((summarize(thunk_events(space, instructions), instructions), seconds))
+        summary = summarize(thunk_events(space, instructions), instructions)
+        rounds.append((summary, seconds))
         bandwidths.append(max(gemv_bandwidths(3).values()))
+        _, shapes, _, steps = summary
+        products = {matrix: round(events / steps) for matrix, (_, _, events) in shapes.items()}
+        blas_rounds.append(blas_gemv_rates(products, 3, args.threads))
     # The round whose profiled call was the median one.
     order = sorted(range(len(rounds)), key=lambda i: rounds[i][1])
     (per_token, shapes, once, steps), profiled = rounds[order[len(order) // 2]]
     bandwidth = float(np.median(bandwidths))
+    blas_name = blas_rounds[0][1]
+    blas = {matrix: float(np.median([rates.get(matrix, np.nan) for rates, _ in blas_rounds])) for matrix in shapes}
 
     weight_bytes = sum(entry[1] for entry in shapes.values())
     limit = bandwidth / weight_bytes
@@ -212,8 +221,15 @@ def run(args):
           f"{weight_bytes / weights / 1e9:5.1f} GB/s = {weight_bytes / weights / bandwidth:.0%} of the large GEMV")
     for matrix, (seconds, nbytes, events) in sorted(shapes.items(), key=lambda item: -item[1][0]):
         count = round(events / steps)  # products of this shape per token
-        print(f"    {str(matrix):14s} x{count:<3d} {seconds * 1e3:6.2f} ms  "
-              f"{nbytes / seconds / 1e9:5.1f} GB/s, {seconds / count * 1e6:6.1f} us each")
+        print(f"    {str(matrix):14s} x{count:<3d} {seconds * 1e3:6.2f} ms  {nbytes / seconds / 1e9:5.1f} GB/s, "
+              f"{seconds / count * 1e6:6.1f} us each; numpy's BLAS {blas[matrix] / 1e9:5.1f} GB/s")
+    # The same products through a library kernel, on the same shapes and threads: what this machine
+    # reaches on matrices this small when the kernel keeps every core streaming.
+    at_blas = sum(nbytes / blas[matrix] for matrix, (_, nbytes, _) in shapes.items())
+    threads_text = f"{args.threads} thread{'s' if args.threads > 1 else ''}" if args.threads else "its default threads"
+    print(f"  the same products through numpy's BLAS ({blas_name}, {threads_text}; medians of {len(blas_rounds)}): "
+          f"{at_blas * 1e3:.2f} ms, {weight_bytes / at_blas / 1e9:.1f} GB/s = "
+          f"{weight_bytes / at_blas / bandwidth:.0%} of the large GEMV")
     for category, label in (("attention", "attention over the cache"), ("other", "every other operation")):
         print(f"  {label:22s} {per_token[category] * 1e3:6.2f} ms  {per_token[category] / step:4.0%}")
     total_once = sum(once.values())
@@ -231,6 +247,8 @@ def run(args):
     print(f"  weight products as measured, nothing else: {1 / weights:.1f} tokens/s = {1 / weights / limit:.0%} of the limit")
     print(f"  weight products at the large GEMV's rate, the rest as measured: {1 / (at_gemv + rest):.1f} tokens/s = "
           f"{1 / (at_gemv + rest) / limit:.0%} of the limit")
+    print(f"  weight products at numpy's BLAS rates, the rest as measured: {1 / (at_blas + rest):.1f} tokens/s = "
+          f"{1 / (at_blas + rest) / limit:.0%} of the limit")
     allowed = (1 / 0.9 - 1) / limit
     print(f"  90% of the limit leaves, with the products at the large GEMV's rate, {allowed * 1e3:.2f} ms per token"
           f" for the rest ({rest * 1e3:.2f} ms here)")
