@@ -175,14 +175,19 @@ def test_attentions_and_hidden_states_are_refused_in_a_tf_function(model):
 # === Contrastive search ===
 
 
-def _contrastive_without_cache(model, prompt, steps, alpha, k):
+def _contrastive_without_cache(model, prompt, steps, alpha, k, token_types=None):
     """Contrastive search as its paper and the reference define it, one full forward pass per
-    candidate (no cache, no batching), in numpy."""
+    candidate (no cache, no batching), in numpy. With `token_types` (the prompt's), every new token
+    takes the prompt's last type."""
     ids = list(prompt)
 
     def last_hidden(tokens):
+        types = None
+        if token_types is not None:
+            types = tf.constant([list(token_types) + [token_types[-1]] * (len(tokens) - len(token_types))])
         tokens = tf.constant([tokens], tf.int32)
-        return model.transformer.forward(tokens, attention_mask=tf.ones_like(tokens))["last_hidden_state"][0].numpy()
+        outputs = model.transformer.forward(tokens, attention_mask=tf.ones_like(tokens), token_type_ids=types)
+        return outputs["last_hidden_state"][0].numpy()
 
     def unit(x):
         return x / np.linalg.norm(x, axis=-1, keepdims=True)
@@ -205,6 +210,15 @@ def _contrastive_without_cache(model, prompt, steps, alpha, k):
 def test_contrastive_search_ranks_candidates_by_the_degeneration_penalty(model, prompt):
     got = model.generate(np.array([prompt]), max_new_tokens=8, penalty_alpha=0.6, top_k=4).numpy()[0].tolist()
     assert got == _contrastive_without_cache(model, prompt, 8, 0.6, 4)
+
+
+def test_contrastive_search_with_token_types(model):
+    # The context of the first step is the prompt's hidden states with its types, as every step's are.
+    prompt, types = [979, 976, 987, 380, 171], [3, 3, 4, 4, 4]
+    kwargs = dict(max_new_tokens=12, penalty_alpha=0.6, top_k=4)
+    got = model.generate(np.array([prompt]), token_type_ids=np.array([types]), **kwargs).numpy()[0].tolist()
+    assert got == _contrastive_without_cache(model, prompt, 12, 0.6, 4, types)
+    assert got != model.generate(np.array([prompt]), **kwargs).numpy()[0].tolist(), "the types change nothing"
 
 
 def test_contrastive_search_in_a_padded_batch_and_under_xla(model):

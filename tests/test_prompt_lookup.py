@@ -231,6 +231,21 @@ def test_rows_keep_different_counts_and_finish_alone(periodic_model):
     np.testing.assert_array_equal(streamed[-1].tokens.numpy(), plain)
 
 
+@pytest.mark.parametrize("num_tokens", [1, 3])
+def test_token_types_give_plain_decodings_tokens(model, num_tokens):
+    # Drafts and single steps feed new tokens with their row's last prompt type, as plain decoding does.
+    rows, types = [[979, 976, 987, 380, 171], [795, 241, 786]], [[3, 3, 4, 4, 4], [7, 8, 9]]
+    ids, mask = pad_batch(rows, "left")
+    type_ids = np.zeros_like(ids)
+    for i, row in enumerate(types):
+        type_ids[i, ids.shape[1] - len(row) :] = row
+    kwargs = dict(attention_mask=mask, max_new_tokens=12)
+    plain = model.generate(ids, token_type_ids=type_ids, **kwargs).numpy()
+    assert (plain != model.generate(ids, **kwargs).numpy()).any(), "the types do not change the tokens"
+    looked_up = model.generate(ids, token_type_ids=type_ids, prompt_lookup_num_tokens=num_tokens, **kwargs)
+    np.testing.assert_array_equal(looked_up.numpy(), plain)
+
+
 def test_eos_in_the_repeated_text_ends_each_row_where_plain_decoding_does(periodic_model):
     # The prompts hold EOS (PATTERN[3]) in the middle: a draft stops before it, the row ends on it, and
     # pad follows; the two rows reach it at different steps.

@@ -155,12 +155,19 @@ def forward_slots(model, cache, slot_mask, new_tokens, position_ids, cache_index
     return outputs["cache"], outputs["last_hidden_state"]
 
 
+def new_token_types(state, width=1):
+    """(rows, width) token types for `width` new tokens of each row (its prompt's last type), or None
+    when the prompts have no types."""
+    if not isinstance(state.token_types, tf.Tensor):
+        return None
+    return tf.tile(state.token_types[:, None], [1, width])
+
+
 def forward_tokens(model, state, new_tokens):
     """Feeds one token per row at slot `prompt_len + step`; returns the new cache and logits."""
-    token_types = state.token_types[:, None] if isinstance(state.token_types, tf.Tensor) else None
     cache, hidden = forward_slots(
         model, state.cache, state.slot_mask, new_tokens[:, None], state.lengths[:, None],
-        state.prompt_len + state.step, token_types,
+        state.prompt_len + state.step, new_token_types(state),
     )
     return cache, model.lm_logits(hidden[:, 0])
 

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import tensorflow as tf
 
 from gpt_keras.decoding.config import FILLER_TOKEN_ID
-from gpt_keras.decoding.loop import forward_slots
+from gpt_keras.decoding.loop import forward_slots, new_token_types
 from gpt_keras.decoding.noise import gumbel_noise
 from gpt_keras.decoding.processors import is_eos, process_scores, warp_scores
 from gpt_keras.layers.decode_layout import map_keys_values
@@ -170,7 +170,7 @@ class PromptLookupSearch:
         self.controls = controls
         self.num_tokens = options.prompt_lookup_num_tokens
 
-    def start(self, model, state):
+    def start(self, model, state, token_type_ids=None):
         zeros = tf.zeros((tf.shape(state.tokens)[0],), tf.int32)
         search = LookupState(zeros, state.prompt_len, zeros, zeros, tf.constant(0), zeros, zeros)
         return state._replace(search=search)
@@ -213,7 +213,9 @@ class PromptLookupSearch:
         last_position = model.transformer.config.n_positions - 1
         positions = tf.minimum(state.lengths[:, None] + tf.range(width)[None, :], last_position)
         fed = tf.where(plan.active[:, None], plan.window, FILLER_TOKEN_ID)
-        cache, hidden = forward_slots(model, state.cache, state.slot_mask, fed, positions, state.search.cache_index)
+        cache, hidden = forward_slots(
+            model, state.cache, state.slot_mask, fed, positions, state.search.cache_index, new_token_types(state, width)
+        )
         logits = model.lm_logits(hidden)  # (rows, k + 1, vocab)
         chosen = self.window_tokens(logits, state, plan.window)
         drafts = plan.window[:, 1:]
@@ -225,7 +227,8 @@ class PromptLookupSearch:
         """Feeds each row's next token alone, as plain decoding does (no row has a draft)."""
         fed = tf.where(plan.active, plan.window[:, 0], FILLER_TOKEN_ID)[:, None]
         cache, hidden = forward_slots(
-            model, state.cache, state.slot_mask, fed, state.lengths[:, None], state.search.cache_index
+            model, state.cache, state.slot_mask, fed, state.lengths[:, None], state.search.cache_index,
+            new_token_types(state),
         )
         return cache, model.lm_logits(hidden[:, 0]), tf.ones_like(state.lengths)
 
