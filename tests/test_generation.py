@@ -299,6 +299,13 @@ def test_bad_prompts_raise(model):
         model.generate(np.array([[1, 5000]]), max_new_tokens=3)
     with pytest.raises(ValueError, match="attention_mask"):
         model.generate(np.array([[1, 2]]), np.array([[1, 1, 1]]), max_new_tokens=3)
+    # Lists: rows of different lengths, and an empty prompt (numpy makes [[]] float64).
+    with pytest.raises(ValueError, match="input_ids is a ragged list"):
+        model.generate([[979, 976, 987], [795, 241]], max_new_tokens=3)
+    with pytest.raises(ValueError, match=r"input_ids has an empty prompt \(every row\)"):
+        model.generate([[]], max_new_tokens=3)
+    with pytest.raises(ValueError, match="leaves no room for a prompt in n_positions=64, even truncated"):
+        model.generate(np.array([[5]]), max_new_tokens=64, truncate_prompt=True)
 
 
 def test_truncate_prompt_keeps_the_last_tokens(model, expected):

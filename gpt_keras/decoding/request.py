@@ -64,7 +64,12 @@ def prepare_request(model_config, input_ids, attention_mask, generation_config, 
     room = model_config.n_positions - max_new_tokens
     longest = attention_mask.sum(axis=1).max()
     if longest > room:
-        if not config.truncate_prompt or room < 1:
+        if config.truncate_prompt and room < 1:
+            raise ValueError(
+                f"max_new_tokens={max_new_tokens} leaves no room for a prompt in n_positions="
+                f"{model_config.n_positions}, even truncated: lower max_new_tokens"
+            )
+        if not config.truncate_prompt:
             raise ValueError(
                 f"prompt + new tokens exceed n_positions={model_config.n_positions}: the longest prompt has "
                 f"{longest} tokens and max_new_tokens={max_new_tokens}; shorten the prompt, lower "
@@ -137,8 +142,8 @@ def _checked_prompts(model_config, input_ids, attention_mask):
         raise ValueError("input_ids is an empty batch: give at least one prompt")
     prompt_lengths = attention_mask.sum(axis=1)
     if input_ids.shape[1] == 0 or (prompt_lengths == 0).any():
-        empty = [int(i) for i in np.flatnonzero(prompt_lengths == 0)] if input_ids.shape[1] else "all"
-        raise ValueError(f"input_ids has an empty prompt (rows {empty}): every prompt needs at least one token")
+        empty = f"rows {[int(i) for i in np.flatnonzero(prompt_lengths == 0)]}" if input_ids.shape[1] else "every row"
+        raise ValueError(f"input_ids has an empty prompt ({empty}): every prompt needs at least one token")
     vocab_size = model_config.vocab_size
     bad = out_of_range(input_ids, vocab_size)
     if bad.any():

@@ -57,7 +57,15 @@ def integer_values(value, argument, *, allow_bool=False, allow_float=False):
     if value is None:
         return None
     if isinstance(value, (list, tuple)) or np.isscalar(value):
-        value = np.asarray(value)
+        try:
+            value = np.asarray(value)
+        except ValueError:  # numpy refuses lists whose rows differ in length
+            raise ValueError(
+                f"{argument} is a ragged list (its rows differ in length): pad the rows to one length "
+                "(and mark the padding 0 in attention_mask)"
+            ) from None
+        if value.size == 0:
+            value = value.astype(np.int64)  # an empty list holds no floats: its emptiness is checked later
     if isinstance(value, np.ndarray) and value.dtype == object:
         # Python ints beyond int64, which np.asarray keeps as objects, are checked as they are.
         if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in value.flat):
