@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from gpt_keras.decoding.loop import positions_from_mask, record_step
+from gpt_keras.decoding.loop import record_step
 from gpt_keras.decoding.strategies import TokenSearch
 
 
@@ -40,19 +40,12 @@ class ContrastiveSearch(TokenSearch):
         self.top_k = options.contrastive_top_k
         self.model = None
 
-    def start(self, model, state, token_type_ids=None):
-        """Computes the prompts' last hidden states (the context of the first step), with the prompts'
-        token types as the prefill read them."""
+    def start(self, model, state):
+        """The first step's context: the prompts' last hidden states, as the prefill computed them (with
+        the prompts' positions and token types), which it left in `state.search`."""
         self.model = model
-        prompt_len, max_length = state.prompt_len, state.tokens.shape[1]
-        mask = state.slot_mask[:, :prompt_len]
-        hidden = model.transformer.forward(
-            state.tokens[:, :prompt_len],
-            attention_mask=mask,
-            token_type_ids=token_type_ids,
-            position_ids=positions_from_mask(mask),
-        )["last_hidden_state"]
-        context = tf.pad(_unit(hidden), [[0, 0], [0, max_length - prompt_len], [0, 0]])
+        hidden, max_length = state.search, state.tokens.shape[1]
+        context = tf.pad(_unit(hidden), [[0, 0], [0, max_length - state.prompt_len], [0, 0]])
         context = tf.ensure_shape(context, (None, max_length, hidden.shape[-1]))
         return state._replace(search=ContrastiveState(context=context))
 

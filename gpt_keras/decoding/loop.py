@@ -36,7 +36,9 @@ class DecodingState(NamedTuple):
     finished: tf.Tensor  # (rows,) bool
     slot_mask: tf.Tensor  # (rows, cache slots) 1 where a cache slot holds a real token (or a future one)
     history: object = ()  # (rows, max_length) real tokens only, in order, when a processor needs them
-    search: object = ()  # the strategy's own state (beam search: a BeamState; prompt lookup: a LookupState)
+    # The strategy's own state (beam search: a BeamState; prompt lookup: a LookupState). After `prefill`,
+    # for contrastive search, the prompts' (rows, prompt_len, n_embd) last hidden states: its first context.
+    search: object = ()
     recorded: object = ()  # {"scores", "logits"}: (rows, max_length - prompt_len, vocab) per step, when asked
     token_types: object = ()  # (rows,) the token type of every new token, when the prompts have types
 
@@ -111,6 +113,7 @@ def prefill(model, input_ids, attention_mask, max_length, options, token_type_id
         finished=tf.zeros((batch,), tf.bool),
         slot_mask=slot_mask,
         history=_compact(tokens, slot_mask[:, :max_length]) if keeps_history else (),
+        search=outputs["last_hidden_state"] if options.contrastive_top_k else (),
         recorded=_recording_buffers(options, batch, max_length - prompt_len, logits.shape[-1], max_length),
         token_types=() if token_type_ids is None else token_type_ids[:, -1],
     )

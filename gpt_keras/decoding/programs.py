@@ -71,7 +71,7 @@ def build_generate_fn(model, max_length, options=DecodingOptions(), jit_compile=
         state = prefill(
             model, tf.cast(input_ids, tf.int32), tf.cast(attention_mask, tf.int32), max_length, options, token_type_ids
         )
-        state = run(model, strategy.start(model, state, token_type_ids), strategy, controls.max_new_tokens)
+        state = run(model, strategy.start(model, state), strategy, controls.max_new_tokens)
         sequences, num_generated = strategy.finish(state)
         return {"sequences": sequences, "num_generated": num_generated, **strategy.extra_outputs(state)}
 

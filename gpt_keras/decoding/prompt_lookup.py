@@ -170,7 +170,7 @@ class PromptLookupSearch:
         self.controls = controls
         self.num_tokens = options.prompt_lookup_num_tokens
 
-    def start(self, model, state, token_type_ids=None):
+    def start(self, model, state):
         zeros = tf.zeros((tf.shape(state.tokens)[0],), tf.int32)
         search = LookupState(zeros, state.prompt_len, zeros, zeros, tf.constant(0), zeros, zeros)
         return state._replace(search=search)

@@ -64,16 +64,16 @@ def prepare_request(model_config, input_ids, attention_mask, generation_config, 
     room = model_config.n_positions - max_new_tokens
     longest = attention_mask.sum(axis=1).max()
     if longest > room:
-        if config.truncate_prompt and room < 1:
-            raise ValueError(
-                f"max_new_tokens={max_new_tokens} leaves no room for a prompt in n_positions="
-                f"{model_config.n_positions}, even truncated: lower max_new_tokens"
-            )
         if not config.truncate_prompt:
             raise ValueError(
                 f"prompt + new tokens exceed n_positions={model_config.n_positions}: the longest prompt has "
                 f"{longest} tokens and max_new_tokens={max_new_tokens}; shorten the prompt, lower "
                 "max_new_tokens, or pass truncate_prompt=True to keep only each prompt's last tokens"
+            )
+        if room < 1:
+            raise ValueError(
+                f"max_new_tokens={max_new_tokens} leaves no room for a prompt in n_positions="
+                f"{model_config.n_positions}, even truncated: lower max_new_tokens"
             )
         input_ids, attention_mask = _keep_last_tokens(input_ids, attention_mask, room)
     min_new_tokens = config.min_new_token_count(input_ids.shape[1])

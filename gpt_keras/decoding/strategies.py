@@ -36,9 +36,7 @@ class TokenSearch:
         self.options = options
         self.controls = controls
 
-    def start(self, model, state, token_type_ids=None):
-        """`state` as the search starts from it, after `prefill`; `token_type_ids` are the prompts'
-        (batch, prompt_len) types, or None."""
+    def start(self, model, state):
         return state
 
     def scores(self, logits):
@@ -120,7 +118,7 @@ class BeamSearch:
         self.candidates = max(2, 1 + len(options.eos_token_ids)) * self.beams
         self.min_tokens_to_keep = len(options.eos_token_ids) + 1 if options.eos_token_ids else 2
 
-    def start(self, model, state, token_type_ids=None):
+    def start(self, model, state):
         """Repeats every row of a prefilled `state` once per beam; only the first beam is live."""
         beams = self.beams
         batch = tf.shape(state.tokens)[0]
