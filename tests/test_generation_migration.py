@@ -377,6 +377,16 @@ def test_streaming_applies_bad_words_and_min_new_tokens(model):
         np.testing.assert_array_equal(np.concatenate(chunks, axis=1), new_tokens(case), err_msg=name)
 
 
+def test_streaming_refuses_contrastive_search(tiny_dir):
+    # It used to stream greedy tokens, silently: the stream programs run greedy or sampling only.
+    model = TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm")
+    with pytest.raises(ValueError, match="stream streams greedy or sampled tokens, not contrastive search"):
+        next(model.stream(np.array([[1, 2, 3]]), max_new_tokens=2, penalty_alpha=0.6, top_k=4))
+    # With sampling, penalty_alpha does not select contrastive search (as in generate): it streams.
+    chunks = list(model.stream(np.array([[1, 2, 3]]), max_new_tokens=2, penalty_alpha=0.6, top_k=4, do_sample=True))
+    assert np.concatenate(chunks, axis=1).shape == (1, 2)
+
+
 def test_streaming_refuses_beams_set_in_the_model_generation_config(tiny_dir):
     model = TFOpenAIGPTLMHeadModel.from_pretrained(tiny_dir / "lm")
     model.generation_config.num_beams = 2

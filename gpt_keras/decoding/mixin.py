@@ -329,7 +329,7 @@ class GenerationMixin:
             input_ids, attention_mask: As for `generate`.
             chunk_size: Tokens per compiled call (>= 1).
             **kwargs: Any keyword of `generate` (`generation_config` too) except beam search (`num_beams`
-                must be 1) and those of its output object.
+                must be 1), contrastive search (`penalty_alpha`) and those of its output object.
 
         Yields:
             int32 numpy arrays (batch * num_return_sequences, n) of the next n new tokens (n <= chunk_size;
@@ -404,9 +404,17 @@ class GenerationMixin:
         generation_config = kwargs.pop("generation_config", None)
         options = self._generation_options(GenerationConfig.check_keywords(kwargs, caller), generation_config)
         _refuse_output_options(options, caller)
-        num_beams = options.validate().num_beams
-        if num_beams != 1:
-            raise ValueError(f"num_beams must be 1 for streaming (beam search decides at the end), got {num_beams}")
+        validated = options.validate()
+        # Contrastive search takes precedence over beams, as in generate; neither streams.
+        if validated.decoding_options(self.config).contrastive_top_k:
+            raise ValueError(
+                f"{caller} streams greedy or sampled tokens, not contrastive search (penalty_alpha="
+                f"{validated.penalty_alpha} with top_k={validated.top_k}): call generate, or drop penalty_alpha"
+            )
+        if validated.num_beams != 1:
+            raise ValueError(
+                f"num_beams must be 1 for streaming (beam search decides at the end), got {validated.num_beams}"
+            )
         return options, chunk_size
 
 
